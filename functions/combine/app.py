@@ -1,0 +1,17 @@
+"""Combine: every summary of a job in, one cited report out."""
+
+from __future__ import annotations
+
+from brief.messages import CombineTask, parse_task
+from brief.runtime import Container, RecordHandler, sqs_handler
+from brief.wiring import Wiring
+
+container = Container()
+
+
+async def _records(wiring: Wiring) -> RecordHandler:
+    stage = await wiring.combine()
+    return lambda record: stage.run(parse_task(record["body"], CombineTask))
+
+
+handler = sqs_handler(container, _records, concurrency=lambda s: 2)

@@ -1,0 +1,17 @@
+"""Research: retrieve every source of a job at once, then queue one summary per source."""
+
+from __future__ import annotations
+
+from brief.messages import ResearchTask, parse_task
+from brief.runtime import Container, RecordHandler, sqs_handler
+from brief.wiring import Wiring
+
+container = Container()
+
+
+async def _records(wiring: Wiring) -> RecordHandler:
+    stage = await wiring.research()
+    return lambda record: stage.run(parse_task(record["body"], ResearchTask))
+
+
+handler = sqs_handler(container, _records, concurrency=lambda s: 5)

@@ -1,0 +1,1 @@
+"""The local stack: Brief's template.yaml run on loopback with moto, offline."""

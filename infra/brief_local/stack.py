@@ -1,0 +1,266 @@
+"""The local stack: template.yaml's bucket, queues and functions, on loopback, offline.
+
+Starts moto's server, creates exactly the bucket and queues the template declares (with
+their visibility timeouts and redrive policies), resolves each function's environment from
+the template, runs every SQS-triggered function through a local event source mapping, and
+serves the API function's ASGI app with uvicorn. Nothing is declared twice: change the
+template and the local stack follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from brief_local.esm import EventSourceMapping
+from brief_local.functions import FunctionPool, load_module
+from brief_local.template import Template, find_template, resolve
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class StackOptions:
+    """How the local stack runs; the defaults suit the demo."""
+
+    template: Path | None = None
+    host: str = "127.0.0.1"
+    api_port: int = 0
+    environment: Mapping[str, str] = field(default_factory=dict)
+    poll_wait_s: int = 1
+    retry_after_s: int | None = 1
+    max_pollers: int = 4
+
+
+class LocalStack:
+    """Brief's stack on this machine; use `async with LocalStack(...) as stack`."""
+
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.template = Template.load(self.options.template or find_template())
+        self.endpoint = ""
+        self.api_url = ""
+        self.bucket = ""
+        self.queue_urls: dict[str, str] = {}
+        self.mappings: list[EventSourceMapping] = []
+        self._moto: Any = None
+        self._pools: list[FunctionPool] = []
+        self._uvicorn: Any = None
+        self._serve: asyncio.Task[None] | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._exit = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> LocalStack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start moto, create the resources, start the pollers and the API."""
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
+        self._moto = ThreadedMotoServer(ip_address=self.options.host, port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self._set_env(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any key
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+            }
+        )
+        import aioboto3
+
+        session = aioboto3.Session()
+        s3 = await self._exit.enter_async_context(session.client("s3", region_name=REGION))
+        sqs = await self._exit.enter_async_context(session.client("sqs", region_name=REGION))
+        refs, attrs = await self._create_resources(s3, sqs)
+        self._set_env(self._function_environment(refs, attrs))
+        self._set_env(dict(self.options.environment))
+        await self._start_mappings(session, attrs)
+        await self._start_api()
+
+    async def _create_resources(
+        self, s3: Any, sqs: Any
+    ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        refs: dict[str, str] = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": "brief-local",
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        attrs: dict[tuple[str, str], str] = {}
+        for logical_id in self.template.buckets:
+            name = f"brief-local-{logical_id.lower()}"
+            await s3.create_bucket(Bucket=name)
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+            self.bucket = self.bucket or name
+        # Dead-letter queues first: a redrive policy names its DLQ's ARN.
+        queues = sorted(self.template.queues.values(), key=lambda q: q.dead_letter is not None)
+        for queue in queues:
+            attributes = {
+                "VisibilityTimeout": str(queue.visibility_timeout),
+                "ReceiveMessageWaitTimeSeconds": str(queue.wait_time_seconds),
+            }
+            if queue.dead_letter is not None:
+                policy = {
+                    "deadLetterTargetArn": attrs[(queue.dead_letter, "Arn")],
+                    "maxReceiveCount": queue.max_receive_count or 5,
+                }
+                attributes["RedrivePolicy"] = json.dumps(policy)
+            name = queue.logical_id + (".fifo" if queue.fifo else "")
+            if queue.fifo:
+                attributes["FifoQueue"] = "true"
+            url = (await sqs.create_queue(QueueName=name, Attributes=attributes))["QueueUrl"]
+            refs[queue.logical_id] = url
+            self.queue_urls[queue.logical_id] = url
+            attrs[(queue.logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+            attrs[(queue.logical_id, "QueueName")] = name
+            attrs[(queue.logical_id, "QueueUrl")] = url
+        return refs, attrs
+
+    def _function_environment(
+        self, refs: Mapping[str, str], attrs: Mapping[tuple[str, str], str]
+    ) -> dict[str, str]:
+        """Every function's variables, resolved; one process holds them all, so they must agree."""
+        merged: dict[str, str] = {}
+        for function in self.template.functions.values():
+            for name, raw in function.environment.items():
+                value = resolve(raw, refs, attrs)
+                if merged.get(name, value) != value:
+                    raise ValueError(f"functions disagree on {name}; the local stack shares one")
+                merged[name] = value
+        return merged
+
+    async def _start_mappings(self, session: Any, attrs: Mapping[tuple[str, str], str]) -> None:
+        from aiobotocore.config import AioConfig
+
+        for function in self.template.functions.values():
+            if not function.sqs_events:
+                continue
+            limit = max((e.max_concurrency or 2) for e in function.sqs_events)
+            pool = FunctionPool(function, concurrency=min(limit, self.options.max_pollers))
+            self._pools.append(pool)
+            for event in function.sqs_events:
+                pollers = min(event.max_concurrency or 2, self.options.max_pollers)
+                # A client per mapping, with a connection per poller and room to spare for
+                # deletes: long polls hold their connections, and a shared pool would make a
+                # batch's delete wait behind other queues' polls.
+                config = AioConfig(max_pool_connections=pollers + 4)
+                sqs = await self._exit.enter_async_context(
+                    session.client("sqs", region_name=REGION, config=config)
+                )
+                mapping = EventSourceMapping(
+                    sqs,
+                    self.queue_urls[event.queue],
+                    attrs[(event.queue, "Arn")],
+                    event,
+                    pool,
+                    pollers=pollers,
+                    wait_s=self.options.poll_wait_s,
+                    retry_after_s=self.options.retry_after_s,
+                    region=REGION,
+                )
+                mapping.start()
+                self.mappings.append(mapping)
+
+    async def _start_api(self) -> None:
+        import uvicorn
+
+        api = next((f for f in self.template.functions.values() if f.http_api), None)
+        if api is None:
+            return
+        module = await asyncio.to_thread(load_module, api)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.options.host, self.options.api_port))
+        config = uvicorn.Config(module.app, log_level="warning", lifespan="off", access_log=False)
+        self._uvicorn = uvicorn.Server(config)
+        self._api_module = module
+        self._serve = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
+        while not self._uvicorn.started:
+            if self._serve.done():
+                await self._serve  # raises the server's start-up error
+            await asyncio.sleep(0.01)
+        port = sock.getsockname()[1]
+        self.api_url = f"http://{self.options.host}:{port}"
+
+    async def stop(self) -> None:
+        """Stop the API and pollers, let in-flight batches finish, then stop moto."""
+        if self._uvicorn is not None and self._serve is not None:
+            self._uvicorn.should_exit = True
+            await self._serve
+            await self._api_module.container.aclose_wiring()  # built on this (uvicorn's) loop
+            await asyncio.to_thread(self._api_module.container.close)
+        await asyncio.gather(*(m.stop() for m in self.mappings))
+        for pool in self._pools:
+            await pool.close()
+        await self._exit.aclose()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    def _set_env(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+
+@contextlib.contextmanager
+def running_stack(options: StackOptions | None = None) -> Iterator[LocalStack]:
+    """The local stack on a thread of its own, for synchronous callers such as tests."""
+    ready = threading.Event()
+    stop = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        try:
+            async with LocalStack(options) as stack:
+                box["stack"] = stack
+                ready.set()
+                await asyncio.to_thread(stop.wait)
+        except BaseException as exc:
+            box["error"] = exc
+            ready.set()
+            raise
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), name="local-stack", daemon=True)
+    thread.start()
+    ready.wait(timeout=60)
+    if "error" in box:
+        raise RuntimeError("the local stack did not start") from box["error"]
+    try:
+        yield box["stack"]
+    finally:
+        stop.set()
+        thread.join(timeout=60)

@@ -1,0 +1,1 @@
+"""Adapters: the technologies behind Brief's ports (S3, SQS, httpx, in-memory fakes)."""

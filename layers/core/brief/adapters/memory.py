@@ -1,0 +1,58 @@
+"""In-memory adapters: the same behaviour as S3 and SQS, for functional tests and tools.
+
+Like httpx's MockTransport, they live beside the real adapters so tests stay plain
+functions; they keep S3's write-once and listing-order semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from brief.ports import QueueRole
+
+
+class MemoryBlobStore:
+    """A dict with S3's conditional-create and sorted-listing behaviour."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+
+    async def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        """Create `key` unless present (like `If-None-Match: *`)."""
+        await asyncio.sleep(0)  # a real store yields; so must the fake, to expose races
+        if key in self.objects:
+            return False
+        self.objects[key] = body
+        self.content_types[key] = content_type
+        return True
+
+    async def get(self, key: str) -> bytes | None:
+        """The stored bytes, or None."""
+        await asyncio.sleep(0)
+        return self.objects.get(key)
+
+    async def list(self, prefix: str, *, after: str | None = None) -> list[str]:
+        """Keys under `prefix`, sorted, after `after` when given."""
+        await asyncio.sleep(0)
+        return sorted(k for k in self.objects if k.startswith(prefix) and (not after or k > after))
+
+
+class MemoryTaskQueue:
+    """Records every message sent, per queue role, in order."""
+
+    def __init__(self) -> None:
+        self.sent: dict[QueueRole, list[BaseModel]] = {"intake": [], "summarize": [], "combine": []}
+
+    async def send(self, role: QueueRole, messages: Sequence[BaseModel]) -> None:
+        """Append the messages to the role's list."""
+        await asyncio.sleep(0)
+        self.sent[role].extend(messages)
+
+    def take(self, role: QueueRole) -> list[BaseModel]:
+        """Remove and return everything sent to `role` so far (a consumer's receive)."""
+        taken, self.sent[role] = self.sent[role], []
+        return taken

@@ -1,0 +1,45 @@
+"""`TaskQueue` on SQS through aioboto3."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+
+from brief.errors import StorageUnavailable
+from brief.ports import QueueRole
+
+_BATCH = 10  # SQS's limit for SendMessageBatch
+
+
+class SQSTaskQueue:
+    """Sends messages in batches of ten, every batch at once."""
+
+    def __init__(self, client: Any, urls: Mapping[QueueRole, str]) -> None:
+        self._sqs = client
+        self._urls = dict(urls)
+
+    async def send(self, role: QueueRole, messages: Sequence[BaseModel]) -> None:
+        """Send every message; raises StorageUnavailable if any one was not accepted."""
+        url = self._urls.get(role)
+        if not url:
+            raise StorageUnavailable(f"no queue URL configured for the {role} queue")
+        batches = [messages[i : i + _BATCH] for i in range(0, len(messages), _BATCH)]
+        await asyncio.gather(*(self._send_batch(url, batch) for batch in batches))
+
+    async def _send_batch(self, url: str, batch: Sequence[BaseModel]) -> None:
+        entries = [
+            {"Id": str(i), "MessageBody": message.model_dump_json()}
+            for i, message in enumerate(batch)
+        ]
+        try:
+            response = await self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"SQS send failed: {exc}") from exc
+        failed = response.get("Failed") or []
+        if failed:
+            codes = ", ".join(sorted({str(f.get("Code")) for f in failed}))
+            raise StorageUnavailable(f"SQS refused {len(failed)} of {len(entries)}: {codes}")

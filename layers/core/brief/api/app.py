@@ -1,0 +1,76 @@
+"""The FastAPI application and its error mapping (problem+json, never a bare 500)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from brief.api import jobs
+from brief.errors import JobNotFound, PermanentError, ReportNotReady, RetryableError
+from brief.wiring import Wiring
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
+    """The API; `wiring` returns the container's wiring (built lazily, reused while warm)."""
+    app = FastAPI(
+        title="Brief",
+        summary="A question and sources in, a cited research report out.",
+        version="0.1.0",
+    )
+    app.state.wiring = wiring
+    app.include_router(jobs.router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness: the function is up (it does not touch S3 or SQS)."""
+        return {"status": "ok"}
+
+    app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(ReportNotReady, _not_ready)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(RetryableError, _unavailable)
+    app.add_exception_handler(PermanentError, _permanent)
+    return app
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return problem(404, "Job not found", "There is no job with that id for this caller.")
+
+
+async def _not_ready(request: Request, exc: Exception) -> JSONResponse:
+    return problem(409, "Report not ready", str(exc))
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(422, "Invalid request", detail, errors=errors)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("service unavailable: %s", exc)
+    response = problem(503, "Temporarily unavailable", "Storage is busy; try again shortly.")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _permanent(request: Request, exc: Exception) -> JSONResponse:
+    return problem(400, "Request cannot be processed", str(exc))

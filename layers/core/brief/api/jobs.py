@@ -1,0 +1,87 @@
+"""The jobs resource: create a research job, follow it, read its report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.errors import ReportNotReady
+from brief.models import Event, JobView, Report, ResearchRequest
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
+
+
+class Accepted(BaseModel):
+    """The answer to a new job: where to follow it."""
+
+    job_id: str
+    status_url: str
+    report_url: str
+
+
+class EventPage(BaseModel):
+    """A page of events and the cursor to ask for the next one with `?after=`."""
+
+    events: list[Event]
+    cursor: str | None
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_job(
+    request: ResearchRequest, wiring: WiringDep, caller: CallerDep, response: Response
+) -> Accepted:
+    """Start a research job; it runs in the background and this returns at once."""
+    intake = await wiring.intake()
+    record = await intake.submit(request, owner=caller)
+    url = f"/jobs/{record.job_id}"
+    response.headers["Location"] = url
+    return Accepted(job_id=record.job_id, status_url=url, report_url=f"{url}/report")
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: JobIdPath, store: StoreDep, caller: CallerDep) -> JobView:
+    """The job's state, each source's outcome and how long each stage took."""
+    return await store.view(job_id, owner=caller)
+
+
+@router.get(
+    "/{job_id}/report",
+    response_model=Report,
+    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}},
+)
+async def get_report(
+    job_id: JobIdPath,
+    store: StoreDep,
+    caller: CallerDep,
+    accept: Annotated[str, Header()] = "application/json",
+) -> Report | Response:
+    """The cited report: JSON, or Markdown when the client asks for `text/markdown`."""
+    await store.job(job_id, owner=caller)
+    report = await store.report(job_id)
+    if report is None:
+        view = await store.view(job_id, owner=caller)
+        detail = f": {view.reason}" if view.reason else ""
+        raise ReportNotReady(f"the job has no report; it is {view.state}{detail}")
+    if "text/markdown" in accept:
+        return PlainTextResponse(report.markdown, media_type="text/markdown; charset=utf-8")
+    return report
+
+
+@router.get("/{job_id}/events")
+async def get_events(
+    job_id: JobIdPath,
+    store: StoreDep,
+    caller: CallerDep,
+    after: Annotated[str | None, Query(max_length=200, pattern=r"^[0-9a-z_\-.]+$")] = None,
+) -> EventPage:
+    """Progress events in order; pass the returned cursor as `after` to get only newer ones."""
+    await store.job(job_id, owner=caller)
+    events = await store.events(job_id, after=after)
+    cursor = events[-1][0] if events else after
+    return EventPage(events=[e for _, e in events], cursor=cursor)

@@ -1,0 +1,273 @@
+"""The job store: Brief's S3 layout (DESIGN.md) over any `BlobStore`.
+
+Every object is written once; status is derived from which keys exist, so there is no
+mutable counter to race on. Event keys begin with a microsecond timestamp, so listing them
+returns them in order and a key is a cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from brief.errors import JobNotFound
+from brief.models import (
+    CombineClaim,
+    Event,
+    EventKind,
+    JobFailure,
+    JobRecord,
+    JobState,
+    JobView,
+    Report,
+    Retrieval,
+    SourceRecord,
+    StageTimings,
+    SummaryRecord,
+)
+from brief.ports import BlobStore
+
+M = TypeVar("M", bound=BaseModel)
+
+_EVENT_KEY = re.compile(r"/events/(\d{16})-([a-z_]+)(?:-(\d+))?\.json$")
+_INDEX_KEY = re.compile(r"/(\d+)\.json$")
+
+
+def job_prefix(job_id: str) -> str:
+    """Every key of a job starts with this."""
+    return f"jobs/{job_id}/"
+
+
+class JobStore:
+    """Reads and writes a job's records; each `put_*` returns False if it already existed."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
+
+    # -- writes (each once) -------------------------------------------------------------
+
+    async def create(self, record: JobRecord) -> bool:
+        """Store the validated request; the job exists from here on."""
+        return await self._put(f"{job_prefix(record.job_id)}request.json", record)
+
+    async def put_source(self, record: SourceRecord) -> bool:
+        """Store one source's outcome and text."""
+        key = f"{job_prefix(record.job_id)}sources/{record.outcome.index}.json"
+        return await self._put(key, record)
+
+    async def put_retrieval(self, retrieval: Retrieval) -> bool:
+        """Store the outcome of every source; retrieval is over once this exists."""
+        return await self._put(f"{job_prefix(retrieval.job_id)}retrieval.json", retrieval)
+
+    async def put_summary(self, summary: SummaryRecord) -> bool:
+        """Store the summary of one source."""
+        key = f"{job_prefix(summary.job_id)}summaries/{summary.index}.json"
+        return await self._put(key, summary)
+
+    async def claim_combine(
+        self, job_id: str, owner: int, at: datetime
+    ) -> tuple[bool, CombineClaim]:
+        """Try to become the one delivery that sends the combine; returns (won, the claim)."""
+        key = f"{job_prefix(job_id)}combine.claim"
+        claim = CombineClaim(job_id=job_id, owner=owner, at=at)
+        if await self._put(key, claim):
+            return True, claim
+        stored = await self._get(key, CombineClaim)
+        return False, stored or claim
+
+    async def mark_combine_sent(self, job_id: str) -> None:
+        """Record that the combine message went out, so a redelivery does not resend it."""
+        await self._blobs.put(f"{job_prefix(job_id)}combine.sent", b"", content_type="text/plain")
+
+    async def combine_sent(self, job_id: str) -> bool:
+        """Whether the combine message is known to have been sent."""
+        return await self._blobs.get(f"{job_prefix(job_id)}combine.sent") is not None
+
+    async def put_report(self, report: Report) -> Report:
+        """Store the report; if another worker stored one first, return that one instead.
+
+        `report.json` is the commit point; `report.md` is always written from the winning
+        JSON, so the two can never disagree.
+        """
+        prefix = job_prefix(report.job_id)
+        if not await self._put(f"{prefix}report.json", report):
+            stored = await self.report(report.job_id)
+            assert stored is not None  # it was there a moment ago; S3 is consistent
+            report = stored
+        await self._blobs.put(
+            f"{prefix}report.md", report.markdown.encode(), content_type="text/markdown"
+        )
+        return report
+
+    async def fail(self, failure: JobFailure) -> bool:
+        """Mark the job failed with its reason (the first reason wins)."""
+        return await self._put(f"{job_prefix(failure.job_id)}failed.json", failure)
+
+    async def event(
+        self,
+        job_id: str,
+        kind: EventKind,
+        at: datetime,
+        *,
+        index: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append a progress event; its key sorts by time, so a listing is the timeline."""
+        micros = int(at.timestamp() * 1_000_000)
+        suffix = f"-{index}" if index is not None else ""
+        key = f"{job_prefix(job_id)}events/{micros:016d}-{kind}{suffix}.json"
+        event = Event(job_id=job_id, kind=kind, at=at, index=index, detail=detail)
+        await self._put(key, event)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def job(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        """The job's request; JobNotFound if there is none, or it is not `owner`'s."""
+        record = await self._get(f"{job_prefix(job_id)}request.json", JobRecord)
+        if record is None or (owner is not None and record.owner != owner):
+            raise JobNotFound(job_id)
+        return record
+
+    async def source(self, job_id: str, index: int) -> SourceRecord | None:
+        """One stored source, or None."""
+        return await self._get(f"{job_prefix(job_id)}sources/{index}.json", SourceRecord)
+
+    async def sources(self, job_id: str) -> list[SourceRecord]:
+        """Every source stored so far (used when retrieval resumes after a crash)."""
+        keys = await self._blobs.list(f"{job_prefix(job_id)}sources/")
+        found = await asyncio.gather(*(self._get(k, SourceRecord) for k in keys))
+        return [s for s in found if s is not None]
+
+    async def retrieval(self, job_id: str) -> Retrieval | None:
+        """The retrieval summary, once retrieval is over."""
+        return await self._get(f"{job_prefix(job_id)}retrieval.json", Retrieval)
+
+    async def summary(self, job_id: str, index: int) -> SummaryRecord | None:
+        """One stored summary, or None."""
+        return await self._get(f"{job_prefix(job_id)}summaries/{index}.json", SummaryRecord)
+
+    async def summary_indexes(self, job_id: str) -> set[int]:
+        """Which sources have a summary (a listing, not a read of each)."""
+        keys = await self._blobs.list(f"{job_prefix(job_id)}summaries/")
+        return {int(m.group(1)) for k in keys if (m := _INDEX_KEY.search(k))}
+
+    async def summaries(self, job_id: str, indexes: Sequence[int]) -> list[SummaryRecord]:
+        """The summaries of `indexes`, read concurrently, in the order given."""
+        found = await asyncio.gather(*(self.summary(job_id, i) for i in indexes))
+        return [s for s in found if s is not None]
+
+    async def report(self, job_id: str) -> Report | None:
+        """The report, once there is one."""
+        return await self._get(f"{job_prefix(job_id)}report.json", Report)
+
+    async def report_markdown(self, job_id: str) -> str | None:
+        """The report as Markdown, once there is one."""
+        body = await self._blobs.get(f"{job_prefix(job_id)}report.md")
+        return body.decode() if body is not None else None
+
+    async def failure(self, job_id: str) -> JobFailure | None:
+        """Why the job failed, if it did."""
+        return await self._get(f"{job_prefix(job_id)}failed.json", JobFailure)
+
+    async def events(self, job_id: str, *, after: str | None = None) -> list[tuple[str, Event]]:
+        """Events in order, each with its cursor; only those after `after` when given."""
+        prefix = f"{job_prefix(job_id)}events/"
+        start = f"{prefix}{after}" if after else None
+        keys = await self._blobs.list(prefix, after=start)
+        found = await asyncio.gather(*(self._get(k, Event) for k in keys))
+        return [(k.removeprefix(prefix), e) for k, e in zip(keys, found, strict=True) if e]
+
+    async def view(self, job_id: str, *, owner: str | None = None) -> JobView:
+        """The job's state, per-source outcomes and stage timings, from one listing."""
+        prefix = job_prefix(job_id)
+        record, keys = await asyncio.gather(self.job(job_id, owner=owner), self._blobs.list(prefix))
+        present = {k.removeprefix(prefix) for k in keys}
+        retrieval, failure = await asyncio.gather(
+            self.retrieval(job_id) if "retrieval.json" in present else _none(),
+            self.failure(job_id) if "failed.json" in present else _none(),
+        )
+        summaries = sum(1 for k in present if k.startswith("summaries/"))
+        expected = len(retrieval.usable) if retrieval else None
+        state: JobState
+        if "report.json" in present:
+            state = "done"
+        elif failure is not None:
+            state = "failed"
+        elif "combine.claim" in present:
+            state = "combining"
+        elif retrieval is not None:
+            state = "summarizing"
+        elif any(k.startswith("events/") and "retrieval_started" in k for k in present):
+            state = "retrieving"
+        else:
+            state = "queued"
+        sources = list(retrieval.sources) if retrieval else []
+        reported_at = None
+        if state == "done" and not any("-report_ready" in k for k in present):
+            # The report is durable but its event is not written yet: time it by the report.
+            report = await self.report(job_id)
+            reported_at = report.created_at if report else None
+        return JobView(
+            job_id=job_id,
+            state=state,
+            question=record.request.question,
+            created_at=record.created_at,
+            sources=sources,
+            summaries_done=summaries,
+            summaries_expected=expected,
+            reason=failure.reason if failure else None,
+            timings=timings_from_keys(record.created_at, keys, reported_at=reported_at),
+        )
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _put(self, key: str, model: BaseModel) -> bool:
+        return await self._blobs.put(key, model.model_dump_json().encode())
+
+    async def _get(self, key: str, model: type[M]) -> M | None:
+        body = await self._blobs.get(key)
+        return model.model_validate_json(body) if body is not None else None
+
+
+async def _none() -> None:
+    return None
+
+
+def timings_from_keys(
+    created_at: datetime, keys: Sequence[str], *, reported_at: datetime | None = None
+) -> StageTimings:
+    """Stage timings from event keys alone (their names carry the time), no reads needed."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for key in keys:
+        match = _EVENT_KEY.search(key)
+        if match:
+            micros, kind = int(match.group(1)), match.group(2)
+            first[kind] = min(first.get(kind, micros), micros)
+            last[kind] = max(last.get(kind, micros), micros)
+    created = int(created_at.timestamp() * 1_000_000)
+
+    def span(start: int | None, end: int | None) -> int | None:
+        return None if start is None or end is None else round((end - start) / 1000)
+
+    retrieval_start = first.get("retrieval_started")
+    retrieval_end = last.get("retrieval_done")
+    summaries_end = last.get("summary_done")
+    if "summary_failed" in last:
+        summaries_end = max(summaries_end or 0, last["summary_failed"])
+    report = first.get("report_ready")
+    if report is None and reported_at is not None:
+        report = int(reported_at.timestamp() * 1_000_000)
+    end = report or first.get("job_failed")
+    return StageTimings(
+        queued_ms=span(created, retrieval_start),
+        retrieval_ms=span(retrieval_start, retrieval_end),
+        summarize_ms=span(retrieval_end, summaries_end),
+        combine_ms=span(summaries_end, report),
+        total_ms=span(created, end),
+    )

@@ -1,0 +1,67 @@
+"""Queue messages: versioned, strict, and carrying keys rather than content.
+
+SQS caps a message at 256 KiB, so a message names a job and a source index; the data lives
+in S3. `extra="forbid"` and the literal version make an old or foreign message fail loudly
+(its own record only) instead of being half-understood.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from brief.errors import InvalidMessage
+from brief.ids import JobId
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+
+
+class ResearchTask(_Message):
+    """Retrieve every source of a stored job (intake queue)."""
+
+    kind: Literal["research"] = "research"
+    job_id: JobId
+
+
+class SummarizeTask(_Message):
+    """Summarize source `index`; `expected` is how many summaries complete the job."""
+
+    kind: Literal["summarize"] = "summarize"
+    job_id: JobId
+    index: Annotated[int, Field(ge=0)]
+    expected: Annotated[int, Field(ge=1)]
+
+
+class CombineTask(_Message):
+    """Combine every summary of a job into its report."""
+
+    kind: Literal["combine"] = "combine"
+    job_id: JobId
+
+
+T = TypeVar("T", bound=_Message)
+
+Task = Annotated[ResearchTask | SummarizeTask | CombineTask, Field(discriminator="kind")]
+_TASK = TypeAdapter[ResearchTask | SummarizeTask | CombineTask](Task)
+
+
+def parse_task(body: str, expected: type[T]) -> T:
+    """Parse a queue body as `expected`, raising InvalidMessage with a readable reason."""
+    try:
+        task = _TASK.validate_json(body)
+    except ValidationError as exc:
+        raise InvalidMessage(f"not a valid Brief message: {_first_error(exc)}") from exc
+    if not isinstance(task, expected):
+        raise InvalidMessage(f"expected a {expected.__name__}, got {type(task).__name__}")
+    return task
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"

@@ -1,0 +1,360 @@
+"""The stages of a research job: intake, research, summarize, combine, dead letter.
+
+Each stage is idempotent under SQS's at-least-once delivery: outputs are written once by key,
+a 412 means "already done, carry on", and a message is acknowledged only after its output is
+durable. Each stage receives only the ports it uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from brief.errors import InvalidMessage, JobNotFound, PermanentError, RetryableError
+from brief.extraction import extract
+from brief.ids import new_job_id
+from brief.jobstore import JobStore
+from brief.messages import CombineTask, ResearchTask, SummarizeTask
+from brief.models import (
+    Citation,
+    EventKind,
+    FailedStage,
+    JobFailure,
+    JobRecord,
+    Report,
+    ResearchRequest,
+    Retrieval,
+    SourceOutcome,
+    SourceRecord,
+    SummaryRecord,
+    utcnow,
+)
+from brief.ports import Fetcher, SourceText, Summarizer, TaskQueue
+from brief.retrieval import Fetched, retrieve_all
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_CITATION = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Accepts a request: stores it and queues its research. The API's one write path."""
+
+    store: JobStore
+    queue: TaskQueue
+    clock: Clock = utcnow
+
+    async def submit(self, request: ResearchRequest, owner: str) -> JobRecord:
+        """Store the job, then queue it; the caller gets an id only once both are durable."""
+        record = JobRecord(
+            job_id=new_job_id(), owner=owner, created_at=self.clock(), request=request
+        )
+        await self.store.create(record)
+        await self.store.event(record.job_id, "job_created", record.created_at)
+        await self.queue.send("intake", [ResearchTask(job_id=record.job_id)])
+        return record
+
+
+@dataclass(frozen=True)
+class Research:
+    """Retrieves every source of a job at once, stores each, and fans out the summaries."""
+
+    store: JobStore
+    queue: TaskQueue
+    fetcher: Fetcher
+    concurrency: int = 16
+    deadline_s: float = 25.0
+    clock: Clock = utcnow
+
+    async def run(self, task: ResearchTask) -> None:
+        """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
+        job = await self.store.job(task.job_id)
+        if await self.store.failure(job.job_id) is not None:
+            return
+        retrieval = await self.store.retrieval(job.job_id)
+        if retrieval is None:
+            retrieval = await self._retrieve(job)
+        usable = retrieval.usable
+        if not usable:
+            reasons = "; ".join(f"{s.url}: {s.reason}" for s in retrieval.sources)
+            await _fail(
+                self.store,
+                job.job_id,
+                "research",
+                f"no source could be used ({reasons})",
+                self.clock(),
+            )
+            return
+        await self.queue.send(
+            "summarize",
+            [SummarizeTask(job_id=job.job_id, index=s.index, expected=len(usable)) for s in usable],
+        )
+
+    async def _retrieve(self, job: JobRecord) -> Retrieval:
+        started = self.clock()
+        await self.store.event(job.job_id, "retrieval_started", started)
+        urls = [str(u) for u in job.request.sources]
+        done = {s.outcome.index: s for s in await self.store.sources(job.job_id)}
+
+        async def store(fetched: Fetched) -> None:
+            record = self._record(job.job_id, fetched)
+            await self.store.put_source(record)
+            kind: EventKind = "source_fetched" if record.outcome.state == "ok" else "source_failed"
+            await self.store.event(
+                job.job_id, kind, self.clock(), index=fetched.index, detail=record.outcome.reason
+            )
+            done[fetched.index] = record
+
+        await retrieve_all(
+            [(i, url) for i, url in enumerate(urls) if i not in done],
+            self.fetcher,
+            concurrency=self.concurrency,
+            deadline_s=self.deadline_s,
+            on_done=store,
+        )
+        retrieval = Retrieval(
+            job_id=job.job_id,
+            sources=[done[i].outcome for i in range(len(urls))],
+            started_at=started,
+            finished_at=self.clock(),
+        )
+        if not await self.store.put_retrieval(retrieval):
+            stored = await self.store.retrieval(job.job_id)
+            retrieval = stored or retrieval
+        ok = len(retrieval.usable)
+        await self.store.event(
+            job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {len(urls)} usable"
+        )
+        return retrieval
+
+    def _record(self, job_id: str, fetched: Fetched) -> SourceRecord:
+        now = self.clock()
+        page = fetched.page
+        if page is None:
+            outcome = SourceOutcome(
+                index=fetched.index,
+                url=fetched.url,
+                state="failed",
+                reason=fetched.reason,
+                fetch_ms=fetched.elapsed_ms,
+            )
+            return SourceRecord(job_id=job_id, outcome=outcome, fetched_at=now)
+        try:
+            extracted = extract(page.body, page.content_type, page.final_url)
+        except PermanentError as exc:
+            outcome = SourceOutcome(
+                index=fetched.index,
+                url=fetched.url,
+                state="failed",
+                reason=str(exc),
+                final_url=page.final_url,
+                content_type=page.content_type,
+                bytes=len(page.body),
+                fetch_ms=page.elapsed_ms,
+            )
+            return SourceRecord(job_id=job_id, outcome=outcome, fetched_at=now)
+        outcome = SourceOutcome(
+            index=fetched.index,
+            url=fetched.url,
+            state="ok",
+            final_url=page.final_url,
+            canonical_url=extracted.canonical_url,
+            title=extracted.title,
+            content_type=page.content_type,
+            bytes=len(page.body),
+            chars=len(extracted.text),
+            fetch_ms=page.elapsed_ms,
+        )
+        return SourceRecord(job_id=job_id, outcome=outcome, text=extracted.text, fetched_at=now)
+
+
+@dataclass(frozen=True)
+class Summarize:
+    """Summarizes one source, then tries the fan-in that starts the combine."""
+
+    store: JobStore
+    queue: TaskQueue
+    summarizer: Summarizer
+    claim_timeout_s: float = 120.0
+    clock: Clock = utcnow
+
+    async def run(self, task: SummarizeTask) -> None:
+        """Write source `task.index`'s summary (once), then fan in."""
+        if await self.store.summary(task.job_id, task.index) is None:
+            job = await self.store.job(task.job_id)
+            source = await self.store.source(task.job_id, task.index)
+            if source is None or source.outcome.state != "ok":
+                raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
+            summary = await self._summarize(job, source)
+            if await self.store.put_summary(summary):
+                kind: EventKind = "summary_done" if summary.state == "ok" else "summary_failed"
+                await self.store.event(
+                    task.job_id, kind, summary.finished_at, index=task.index, detail=summary.reason
+                )
+        await self._fan_in(task)
+
+    async def _summarize(self, job: JobRecord, source: SourceRecord) -> SummaryRecord:
+        started = self.clock()
+        text, reason = "", None
+        try:
+            text = await self.summarizer.summarize(
+                job.request.question,
+                SourceText(
+                    n=source.outcome.index + 1,
+                    title=source.outcome.title,
+                    url=source.outcome.url,
+                    text=source.text,
+                ),
+            )
+        except PermanentError as exc:  # retryable errors propagate: SQS brings the message back
+            reason = f"the model could not summarize this source: {exc}"
+        return SummaryRecord(
+            job_id=job.job_id,
+            index=source.outcome.index,
+            state="ok" if reason is None else "failed",
+            text=text,
+            reason=reason,
+            model=self.summarizer.name,
+            started_at=started,
+            finished_at=self.clock(),
+        )
+
+    async def _fan_in(self, task: SummarizeTask) -> None:
+        """Send the combine message once, however many summaries finish at the same moment.
+
+        S3 is strongly consistent, so the delivery that writes the last summary sees them all;
+        the conditional claim picks one sender. If that sender dies before sending, the claim
+        names the source whose message it was: that message comes back (SQS redelivers it),
+        waits until the claim is older than any live delivery could be, and sends.
+        """
+        if len(await self.store.summary_indexes(task.job_id)) < task.expected:
+            return
+        now = self.clock()
+        won, claim = await self.store.claim_combine(task.job_id, task.index, now)
+        if not won:
+            if claim.owner != task.index or await self.store.combine_sent(task.job_id):
+                return
+            if (now - claim.at).total_seconds() < self.claim_timeout_s:
+                raise RetryableError("the combine claim is held by a delivery still in flight")
+        await self.queue.send("combine", [CombineTask(job_id=task.job_id)])
+        await self.store.mark_combine_sent(task.job_id)
+
+
+@dataclass(frozen=True)
+class Combine:
+    """Combines every summary of a job into one cited report."""
+
+    store: JobStore
+    summarizer: Summarizer
+    clock: Clock = utcnow
+
+    async def run(self, task: CombineTask) -> Report | None:
+        """Write the report (once); a job with nothing to combine fails with the reason."""
+        existing = await self.store.report(task.job_id)
+        if existing is not None:
+            return existing
+        job = await self.store.job(task.job_id)
+        retrieval = await self.store.retrieval(task.job_id)
+        if retrieval is None:
+            raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
+        await self.store.event(task.job_id, "combine_started", self.clock())
+        summaries = await self.store.summaries(task.job_id, [s.index for s in retrieval.usable])
+        by_index = {s.index: s for s in summaries if s.state == "ok"}
+        cited = [s for s in retrieval.usable if s.index in by_index]
+        if not cited:
+            await _fail(
+                self.store, job.job_id, "combine", "no source could be summarized", self.clock()
+            )
+            return None
+        numbered = [
+            SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
+            for n, s in enumerate(cited, start=1)
+        ]
+        body = await self.summarizer.combine(job.request.question, numbered)
+        citations = [
+            Citation(n=t.n, index=s.index, url=t.url, title=t.title)
+            for t, s in zip(numbered, cited, strict=True)
+        ]
+        reasons = {s.index: s.reason for s in summaries if s.state == "failed"}
+        missing = [
+            s
+            if s.state == "failed"
+            else s.model_copy(
+                update={"state": "failed", "reason": reasons.get(s.index, "no summary")}
+            )
+            for s in retrieval.sources
+            if s.index not in by_index
+        ]
+        report = Report(
+            job_id=job.job_id,
+            question=job.request.question,
+            markdown=render_markdown(job.request.question, body, citations, missing),
+            citations=citations,
+            missing=missing,
+            model=self.summarizer.name,
+            created_at=self.clock(),
+        )
+        report = await self.store.put_report(report)
+        await self.store.event(task.job_id, "report_ready", self.clock())
+        return report
+
+
+def render_markdown(
+    question: str, body: str, citations: Sequence[Citation], missing: Sequence[SourceOutcome]
+) -> str:
+    """The report as a reader sees it; a citation to a source that was not retrieved is dropped."""
+    valid = {c.n for c in citations}
+    body = _CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", body)
+    lines = [f"# {question}", "", body.strip(), "", "## Sources", ""]
+    for c in citations:
+        lines.append(f"{c.n}. [{c.title or c.url}]({c.url})")
+    if missing:
+        lines += ["", "## Sources not used", ""]
+        lines += [f"- {s.url} — {s.reason or 'unknown reason'}" for s in missing]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Marks the job of a message that exhausted its retries as failed, with the reason."""
+
+    store: JobStore
+    clock: Clock = utcnow
+
+    async def run(self, body: str, source_queue: str) -> str | None:
+        """Fail the message's job if it names one; returns the job id it marked, if any."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            log.warning("dead letter is not JSON", extra={"queue": source_queue})
+            return None
+        job_id = payload.get("job_id") if isinstance(payload, dict) else None
+        if not isinstance(job_id, str) or not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            log.warning("dead letter names no job", extra={"queue": source_queue})
+            return None
+        try:
+            await self.store.job(job_id)
+        except JobNotFound:
+            log.warning("dead letter for unknown job", extra={"queue": source_queue})
+            return None
+        if await self.store.report(job_id) is not None:
+            return None
+        kind = payload.get("kind", "unknown")
+        where = f" for source {payload['index']}" if "index" in payload else ""
+        reason = f"the {kind} step{where} failed repeatedly and was given up"
+        await _fail(self.store, job_id, "deadletter", reason, self.clock())
+        return job_id
+
+
+async def _fail(
+    store: JobStore, job_id: str, stage: FailedStage, reason: str, at: datetime
+) -> None:
+    failure = JobFailure(job_id=job_id, stage=stage, reason=reason, at=at)
+    if await store.fail(failure):
+        await store.event(job_id, "job_failed", at, detail=reason)

@@ -1,0 +1,56 @@
+"""One settings object, read from the environment where dependencies are built.
+
+Never read at import time: a handler's container builds it on its first invocation and
+keeps it (the container is the cache), and tests construct it directly. Every variable is
+prefixed `BRIEF_` (e.g. `BRIEF_BUCKET`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where Brief's state lives and the limits it works within."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIEF_", extra="ignore", frozen=True)
+
+    bucket: str = Field(description="The one bucket that holds every job and cache.")
+    intake_queue_url: str = ""
+    summarize_queue_url: str = ""
+    combine_queue_url: str = ""
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+    # Retrieval
+    fetch_concurrency: int = Field(default=16, ge=1, le=256)
+    fetch_timeout_s: float = Field(default=10.0, gt=0)
+    retrieval_deadline_s: float = Field(default=25.0, gt=0)
+    max_body_bytes: int = Field(default=5_000_000, ge=1_024)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    user_agent: str = "BriefBot/0.1 (+https://github.com/brief-research/brief)"
+    allowed_hosts: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        description="Hosts that may resolve to non-public addresses (comma-separated), "
+        "for a deployment's own internal services and for loopback test fixtures.",
+    )
+
+    # Models
+    summarize_concurrency: int = Field(default=8, ge=1, le=256)
+    combine_claim_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="After this long a combine claim whose message was never sent is taken "
+        "over; must exceed the summarize function's timeout.",
+    )
+    summary_sentences: int = Field(default=5, ge=1, le=50)
+    report_findings: int = Field(default=8, ge=1, le=50)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+        return value

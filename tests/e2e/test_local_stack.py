@@ -1,0 +1,131 @@
+"""The whole pipeline on the local stack, driven through the HTTP API as a user would."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from brief.messages import SummarizeTask
+from brief_local.pages import SAMPLES, PageServer
+from brief_local.stack import LocalStack
+
+from .conftest import events_until, wait_for
+
+QUESTION = (SAMPLES / "question.txt").read_text().strip()
+
+
+def submit(api: httpx.Client, sources: list[str], question: str = QUESTION) -> str:
+    response = api.post("/jobs", json={"question": question, "sources": sources})
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    assert response.headers["location"] == f"/jobs/{job_id}"
+    return job_id
+
+
+def test_five_source_job_reports_citing_every_source(
+    api: httpx.Client, pages: PageServer, stack: LocalStack, aws: dict[str, Any]
+) -> None:
+    sources = pages.pages()[:5]
+    job_id = submit(api, sources)
+    view = wait_for(api, job_id)
+    assert view["state"] == "done", view
+    assert [s["state"] for s in view["sources"]] == ["ok"] * 5
+    assert all(v is not None for v in view["timings"].values())
+
+    report = api.get(f"/jobs/{job_id}/report").json()
+    assert [c["url"] for c in report["citations"]] == sources
+    markdown = api.get(f"/jobs/{job_id}/report", headers={"Accept": "text/markdown"}).text
+    for n in range(1, 6):
+        assert f"[{n}]" in markdown
+    stored = aws["s3"].get_object(Bucket=stack.bucket, Key=f"jobs/{job_id}/report.md")
+    assert stored["Body"].read().decode() == markdown
+
+    kinds = events_until(api, job_id, "report_ready")
+    assert kinds[0] == "job_created"
+    assert kinds[-1] == "report_ready"
+    assert kinds.count("source_fetched") == 5
+    assert kinds.count("summary_done") == 5
+
+
+def test_failing_sources_are_reported_and_the_job_still_completes(
+    api: httpx.Client, pages: PageServer
+) -> None:
+    good = pages.pages()[:2]
+    bad = [
+        f"{pages.url}/status/404",
+        f"{pages.url}/bytes/100?delay=4",  # slower than BRIEF_FETCH_TIMEOUT_S
+        f"{pages.url}/bytes/2000000?chunked=1",  # bigger than BRIEF_MAX_BODY_BYTES
+    ]
+    job_id = submit(api, good + bad)
+    view = wait_for(api, job_id)
+    assert view["state"] == "done", view
+    reasons = [s["reason"] for s in view["sources"][2:]]
+    assert "404" in reasons[0]
+    assert "timed out" in reasons[1]
+    assert "too large" in reasons[2]
+    report = api.get(f"/jobs/{job_id}/report").json()
+    assert [c["url"] for c in report["citations"]] == good
+    assert [m["url"] for m in report["missing"]] == bad
+
+
+def test_a_job_whose_sources_all_fail_ends_failed_with_reasons(
+    api: httpx.Client, pages: PageServer
+) -> None:
+    job_id = submit(api, [f"{pages.url}/status/500", f"{pages.url}/nothing-here.html"])
+    view = wait_for(api, job_id)
+    assert view["state"] == "failed"
+    assert "no source could be used" in view["reason"]
+    assert "500" in view["reason"]
+    assert "404" in view["reason"]
+    problem = api.get(f"/jobs/{job_id}/report")
+    assert problem.status_code == 409
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert "failed" in problem.json()["detail"]
+
+
+def test_a_poison_message_ends_in_the_dlq_and_fails_its_job(
+    stack: LocalStack, aws: dict[str, Any], api: httpx.Client
+) -> None:
+    job_id = "f" * 32
+    request = {
+        "v": 1,
+        "job_id": job_id,
+        "owner": "anonymous",
+        "created_at": "2026-11-26T10:00:00Z",
+        "request": {"question": QUESTION, "sources": ["http://127.0.0.1/x"]},
+    }
+    aws["s3"].put_object(
+        Bucket=stack.bucket, Key=f"jobs/{job_id}/request.json", Body=json.dumps(request)
+    )
+    queue = stack.queue_urls["SummarizeQueue"]
+    poison = SummarizeTask(job_id=job_id, index=7, expected=1).model_dump_json()
+    aws["sqs"].send_message(QueueUrl=queue, MessageBody=poison)
+    aws["sqs"].send_message(QueueUrl=queue, MessageBody="{not json")
+
+    view = wait_for(api, job_id, timeout_s=60)
+    assert view["state"] == "failed"
+    assert view["reason"] == "the summarize step for source 7 failed repeatedly and was given up"
+    # The deadletter function consumed both dead letters, the one naming no job included.
+    dlq = stack.queue_urls["SummarizeDeadLetterQueue"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        attributes = aws["sqs"].get_queue_attributes(
+            QueueUrl=dlq,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if all(v == "0" for v in attributes.values()):
+            break
+        time.sleep(0.2)
+    assert all(v == "0" for v in attributes.values()), attributes
+
+
+def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
+    response = api.post("/jobs", json={"question": "Why?", "sources": ["ftp://example.com/x"]})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "sources.0" in response.json()["detail"]
+    assert api.get("/jobs/" + "0" * 32).status_code == 404
+    assert api.get("/jobs/not-a-job").status_code == 422

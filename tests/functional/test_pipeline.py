@@ -1,0 +1,242 @@
+"""The stages together, on fakes: what a user of a job would see happen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from brief.errors import RetryableError
+from brief.messages import CombineTask, SummarizeTask
+from brief.models import Report
+
+from .world import HOST, World, page
+
+QUESTION = "Why do glaciers move downhill?"
+
+PARAGRAPHS = [
+    (
+        "Glaciers move downhill because ice deforms under its own weight over long periods.",
+        "The pressure of thick ice makes the crystals slowly slide past one another.",
+        "Tourists often visit the glacier café on the northern side of the valley.",
+    ),
+    (
+        "Meltwater at the base of a glacier lubricates the bed and lets the ice slide.",
+        "In summer the sliding speed of many glaciers can double for several weeks.",
+        "The gift shop sells postcards and warm hats to the hikers who pass by.",
+    ),
+    (
+        "A glacier flows fastest at its surface centre and slowest along its bed and sides.",
+        "Friction with the valley walls holds back the edges of the moving ice.",
+        "Parking near the trailhead fills up quickly on sunny weekend mornings.",
+    ),
+    (
+        "Soft sediment beneath a glacier can deform and carry the ice downhill with it.",
+        "Scientists drill boreholes to measure how much of the motion happens in the bed.",
+        "The visitor centre opens at nine and closes at five in the winter months.",
+    ),
+    (
+        "Steeper slopes make glaciers move downhill faster because gravity pulls harder.",
+        "Thicker ice also flows faster, since the stress at the bed grows with thickness.",
+        "A small ferry crosses the lake at the foot of the glacier twice a day.",
+    ),
+]
+
+
+async def five_sources(world: World) -> list[str]:
+    return [
+        world.serve(f"/page{i}.html", page(f"Glacier article {i}", *PARAGRAPHS[i]))
+        for i in range(5)
+    ]
+
+
+async def report_of(world: World, job_id: str) -> Report:
+    report = await world.store.report(job_id)
+    assert report is not None, (await world.store.view(job_id)).model_dump()
+    return report
+
+
+async def test_five_source_job_ends_with_one_report_citing_every_source(world: World) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    await world.drain()
+
+    report = await report_of(world, job_id)
+    assert [c.n for c in report.citations] == [1, 2, 3, 4, 5]
+    assert [c.title for c in report.citations] == [f"Glacier article {i}" for i in range(5)]
+    for n in range(1, 6):
+        assert f"[{n}]" in report.markdown
+    assert report.markdown.startswith(f"# {QUESTION}")
+    assert report.missing == []
+    markdown = world.blobs.objects[f"jobs/{job_id}/report.md"].decode()
+    assert markdown == report.markdown
+    assert "Copyright footer" not in markdown
+    assert "About us" not in markdown
+    view = await world.store.view(job_id)
+    assert view.state == "done"
+    assert view.summaries_done == view.summaries_expected == 5
+    assert view.timings.total_ms is not None
+
+
+async def test_report_sentences_come_from_the_sources(world: World) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    await world.drain()
+    report = await report_of(world, job_id)
+    findings = report.markdown.split("## Key findings", 1)[1].split("##", 1)[0]
+    bullets = [line for line in findings.splitlines() if line.startswith("- ")]
+    assert bullets
+    every_sentence = {s for group in PARAGRAPHS for s in group}
+    for bullet in bullets:
+        text = bullet[2:].split(" [", 1)[0]
+        assert text in every_sentence
+
+
+async def test_failed_sources_are_recorded_with_reasons_and_the_job_completes(
+    world: World,
+) -> None:
+    world.timeout_s = 0.3
+    world.max_bytes = 10_000
+    good = [
+        world.serve(f"/ok{i}.html", page(f"Glacier article {i}", *PARAGRAPHS[i])) for i in range(2)
+    ]
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, text="too late")
+
+    async def huge(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"x" * 50_000, headers={"content-type": "text/plain"})
+
+    world.routes["/slow"] = slow
+    world.routes["/huge"] = huge
+    urls = [*good, f"http://{HOST}/missing", f"http://{HOST}/slow", f"http://{HOST}/huge"]
+    job_id = await world.submit(QUESTION, urls)
+    await world.drain()
+
+    report = await report_of(world, job_id)
+    assert [c.url for c in report.citations] == good
+    reasons = {s.url.rsplit("/", 1)[1]: s.reason or "" for s in report.missing}
+    assert "404" in reasons["missing"]
+    assert "timed out" in reasons["slow"]
+    assert "too large" in reasons["huge"]
+    assert "## Sources not used" in report.markdown
+    view = await world.store.view(job_id)
+    assert [s.state for s in view.sources] == ["ok", "ok", "failed", "failed", "failed"]
+
+
+async def test_job_whose_sources_all_fail_ends_failed_with_the_reasons(world: World) -> None:
+    urls = [f"http://{HOST}/gone{i}" for i in range(3)] + ["http://127.0.0.1/admin"]
+    job_id = await world.submit(QUESTION, urls)
+    await world.drain()
+
+    view = await world.store.view(job_id)
+    assert view.state == "failed"
+    assert view.reason is not None
+    assert view.reason.startswith("no source could be used")
+    assert "404" in view.reason
+    assert "not a public address" in view.reason
+    assert await world.store.report(job_id) is None
+    assert world.queue.sent["summarize"] == []
+
+
+async def test_duplicate_and_simultaneous_summaries_send_exactly_one_combine(
+    world: World,
+) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    research = world.research()
+    for task in world.queue.take("intake"):
+        await research.run(task)  # type: ignore[arg-type]
+    tasks = world.queue.take("summarize")
+    assert len(tasks) == 5
+    summarize = world.summarize()
+    # Every message twice, all at the same moment: SQS's at-least-once at its worst.
+    outcomes = await asyncio.gather(
+        *(summarize.run(t) for t in [*tasks, *tasks]),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    # A twin of the claim's winner cannot know whether the winner will send, so its message
+    # comes back later (a retryable failure); by then the combine message is out.
+    retried = [t for t, o in zip([*tasks, *tasks], outcomes, strict=True) if o is not None]
+    assert all(isinstance(o, RetryableError) for o in outcomes if o is not None)
+    assert len(retried) <= 1
+    for task in retried:
+        await summarize.run(task)  # type: ignore[arg-type]
+    # And a late redelivery after everything finished.
+    await summarize.run(tasks[2])  # type: ignore[arg-type]
+
+    combines = world.queue.take("combine")
+    assert combines == [CombineTask(job_id=job_id)]
+    combine = world.combine()
+    first, second = await asyncio.gather(combine.run(combines[0]), combine.run(combines[0]))  # type: ignore[arg-type]
+    assert first == second
+    reports = [k for k in world.blobs.objects if k.endswith(("report.json", "report.md"))]
+    assert len(reports) == 2
+    events = [k for k in world.blobs.objects if "/events/" in k and "summary_done" in k]
+    assert len(events) == 5
+
+
+async def test_a_crash_between_claim_and_send_is_healed_by_the_redelivery(world: World) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    research = world.research()
+    for task in world.queue.take("intake"):
+        await research.run(task)  # type: ignore[arg-type]
+    tasks = [t for t in world.queue.take("summarize") if isinstance(t, SummarizeTask)]
+    summarize = world.summarize()
+    for task in tasks[:-1]:
+        await summarize.run(task)
+
+    real_send = world.queue.send
+    calls = 0
+
+    async def crash_once(role, messages):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("container died")
+        await real_send(role, messages)
+
+    world.queue.send = crash_once  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await summarize.run(tasks[-1])
+    assert world.queue.sent["combine"] == []
+    # SQS redelivers the message the crash left unacknowledged; while the claim is young
+    # its owner might still be alive, so the message waits for another turn.
+    with pytest.raises(RetryableError):
+        await summarize.run(tasks[-1])
+    world.clock.advance(61)
+    await summarize.run(tasks[-1])
+    await summarize.run(tasks[0])  # another straggler must not send a second one
+    await summarize.run(tasks[-1])
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id)]
+
+
+async def test_research_redelivery_reuses_sources_already_stored(world: World) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    task = world.queue.take("intake")[0]
+    await world.research().run(task)  # type: ignore[arg-type]
+    fetched = len(world.fetched)
+    # Simulate a crash before retrieval.json: remove it, and redeliver.
+    del world.blobs.objects[f"jobs/{job_id}/retrieval.json"]
+    world.queue.take("summarize")
+    await world.research().run(task)  # type: ignore[arg-type]
+    assert len(world.fetched) == fetched == 5
+    assert len(world.queue.take("summarize")) == 5
+
+
+async def test_dead_letter_marks_the_job_failed_with_a_reason(world: World) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    body = SummarizeTask(job_id=job_id, index=3, expected=5).model_dump_json()
+    marked = await world.dead_letter().run(body, "arn:aws:sqs:us-east-1:1:SummarizeDeadLetterQueue")
+    assert marked == job_id
+    view = await world.store.view(job_id)
+    assert view.state == "failed"
+    assert view.reason == "the summarize step for source 3 failed repeatedly and was given up"
+
+
+async def test_dead_letter_ignores_bodies_that_name_no_job(world: World) -> None:
+    stage = world.dead_letter()
+    assert await stage.run("not json", "arn") is None
+    assert await stage.run(json.dumps({"job_id": "../../etc"}), "arn") is None
+    assert await stage.run(json.dumps({"job_id": "a" * 32}), "arn") is None
+    assert world.blobs.objects == {}

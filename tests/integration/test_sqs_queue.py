@@ -1,0 +1,40 @@
+"""SQSTaskQueue against moto's server: typed messages in, the same JSON out."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from brief.adapters.sqs import SQSTaskQueue
+from brief.errors import StorageUnavailable
+from brief.messages import SummarizeTask, parse_task
+
+JOB = "0" * 32
+
+
+async def test_send_delivers_every_message_in_batches_of_ten(sqs: Any) -> None:
+    url = (await sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}"))["QueueUrl"]
+    queue = SQSTaskQueue(sqs, {"summarize": url})
+    sent = [SummarizeTask(job_id=JOB, index=i, expected=23) for i in range(23)]
+    await queue.send("summarize", sent)
+
+    received: list[SummarizeTask] = []
+    while len(received) < len(sent):
+        response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        for message in response.get("Messages", []):
+            received.append(parse_task(message["Body"], SummarizeTask))
+    assert sorted(received, key=lambda t: t.index) == sent
+
+
+async def test_an_unconfigured_queue_is_an_error_not_a_silent_drop(sqs: Any) -> None:
+    queue = SQSTaskQueue(sqs, {})
+    with pytest.raises(StorageUnavailable, match="no queue URL configured for the combine queue"):
+        await queue.send("combine", [SummarizeTask(job_id=JOB, index=0, expected=1)])
+
+
+async def test_a_missing_queue_is_a_retryable_error(sqs: Any, moto_endpoint: str) -> None:
+    queue = SQSTaskQueue(sqs, {"combine": f"{moto_endpoint}/123456789012/nope"})
+    with pytest.raises(StorageUnavailable):
+        await queue.send("combine", [SummarizeTask(job_id=JOB, index=0, expected=1)])
