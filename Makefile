@@ -18,7 +18,9 @@ demo: $(STAMP)
 
 ## test: lint, type-check and run the whole suite (unit, functional, integration, e2e).
 test: lint typecheck
-	$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: a failure here" >&2; exit 1; fi; \
+	exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,175 @@
+"""Each Lambda handler, loaded from template.yaml as Lambda would, invoked with its event
+from tests/events against moto's server: what `sam local invoke` would do, without Docker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from brief_local.functions import LambdaContext, load_module
+from brief_local.pages import PageServer
+from brief_local.template import Template, find_template
+
+EVENTS = Path(__file__).parents[1] / "events"
+TEMPLATE = Template.load(find_template())
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+class Stack:
+    """A bucket and the three work queues on moto, and the functions' environment."""
+
+    def __init__(self, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        kwargs: dict[str, Any] = {
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        self.s3 = boto3.client("s3", **kwargs)
+        self.sqs = boto3.client("sqs", **kwargs)
+        suffix = uuid.uuid4().hex[:8]
+        self.bucket = f"brief-handlers-{suffix}"
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.queues = {
+            role: self.sqs.create_queue(QueueName=f"{role}-{suffix}")["QueueUrl"]
+            for role in ("intake", "summarize", "combine")
+        }
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "BRIEF_BUCKET": self.bucket,
+            "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
+            **{f"BRIEF_{role.upper()}_QUEUE_URL": url for role, url in self.queues.items()},
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        self.modules: list[ModuleType] = []
+
+    def function(self, logical_id: str) -> Callable[[dict[str, Any]], Any]:
+        """The function's handler, from a fresh container (module load), with a context."""
+        spec = TEMPLATE.functions[logical_id]
+        module = load_module(spec)
+        self.modules.append(module)
+        handler = getattr(module, spec.attribute)
+        return lambda e: handler(e, LambdaContext(logical_id, spec.memory, spec.timeout))
+
+    def take(self, role: str) -> list[dict[str, Any]]:
+        """Receive everything on a queue, as SQS records in a Lambda event."""
+        records: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queues[role], MaxNumberOfMessages=10)
+            if not got.get("Messages"):
+                return records
+            for m in got["Messages"]:
+                records.append(
+                    {
+                        "messageId": m["MessageId"],
+                        "body": m["Body"],
+                        "eventSourceARN": f"arn:aws:sqs:us-east-1:1:{role}",
+                    }
+                )
+                self.sqs.delete_message(
+                    QueueUrl=self.queues[role], ReceiptHandle=m["ReceiptHandle"]
+                )
+
+    def close(self) -> None:
+        for module in self.modules:
+            module.container.close()
+
+
+@pytest.fixture
+def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    created = Stack(moto_endpoint, monkeypatch)
+    yield created
+    created.close()
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[PageServer]:
+    server = PageServer().start()
+    yield server
+    server.stop()
+
+
+def api_event(method: str, path: str, body: object | None = None) -> dict[str, Any]:
+    request = event("api-create-job.json")
+    request["rawPath"] = path
+    request["requestContext"]["http"]["method"] = method
+    request["requestContext"]["http"]["path"] = path
+    request["body"] = json.dumps(body) if body is not None else None
+    return request
+
+
+def test_every_function_runs_the_pipeline_from_its_event(stack: Stack, pages: PageServer) -> None:
+    api = stack.function("ApiFunction")
+    body = {
+        "question": "How do honeybees decide where to build a new nest?",
+        "sources": pages.pages()[:3],
+    }
+    created = api(api_event("POST", "/jobs", body))
+    assert created["statusCode"] == 202
+    job_id = json.loads(created["body"])["job_id"]
+    assert created["headers"]["location"] == f"/jobs/{job_id}"
+
+    research = stack.function("ResearchFunction")
+    assert research({"Records": stack.take("intake")}) == {"batchItemFailures": []}
+    summarize = stack.function("SummarizeFunction")
+    assert summarize({"Records": stack.take("summarize")}) == {"batchItemFailures": []}
+    combine = stack.function("CombineFunction")
+    assert combine({"Records": stack.take("combine")}) == {"batchItemFailures": []}
+
+    got = api(api_event("GET", f"/jobs/{job_id}"))
+    assert json.loads(got["body"])["state"] == "done"
+    report = stack.s3.get_object(Bucket=stack.bucket, Key=f"jobs/{job_id}/report.md")
+    assert "[3]" in report["Body"].read().decode()
+
+
+def test_a_malformed_record_fails_alone_and_the_container_stays_warm(
+    stack: Stack, pages: PageServer
+) -> None:
+    summarize = stack.function("SummarizeFunction")
+    good = event("summarize.json")["Records"][0]
+    bad = {**good, "messageId": "bad-1", "body": "{not json"}
+    wrong = {**good, "messageId": "bad-2", "body": json.dumps({"v": 1, "kind": "combine"})}
+    unknown = {**good, "messageId": "unknown-job"}  # the sample's job does not exist here
+    response = summarize({"Records": [bad, wrong, unknown]})
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == [
+        "bad-1",
+        "bad-2",
+        "unknown-job",
+    ]
+    module = stack.modules[-1]
+    first = module.container.wiring
+    summarize({"Records": []})
+    assert module.container.wiring is first  # clients built once per container
+
+
+def test_deadletter_marks_the_job_of_its_event_failed(stack: Stack, pages: PageServer) -> None:
+    api = stack.function("ApiFunction")
+    body = {"question": "How do honeybees decide?", "sources": pages.pages()[:1]}
+    job_id = json.loads(api(api_event("POST", "/jobs", body))["body"])["job_id"]
+    dead = event("deadletter.json")
+    dead["Records"][0]["body"] = dead["Records"][0]["body"].replace("0" * 32, job_id)
+    assert stack.function("DeadletterFunction")(dead) == {"batchItemFailures": []}
+    view = json.loads(api(api_event("GET", f"/jobs/{job_id}"))["body"])
+    assert view["state"] == "failed"
+    assert "summarize step for source 1" in view["reason"]
+
+
+def test_api_answers_problem_json_for_an_unknown_job(stack: Stack) -> None:
+    response = stack.function("ApiFunction")(event("api-get-job.json"))
+    assert response["statusCode"] == 404
+    assert response["headers"]["content-type"] == "application/problem+json"
