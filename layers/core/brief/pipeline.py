@@ -18,6 +18,7 @@ from brief.errors import InvalidMessage, JobNotFound, PermanentError, RetryableE
 from brief.extraction import extract
 from brief.ids import new_job_id
 from brief.jobstore import JobStore
+from brief.logs import bind_job
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.models import (
     Citation,
@@ -74,6 +75,7 @@ class Research:
 
     async def run(self, task: ResearchTask) -> None:
         """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
+        bind_job(task.job_id)
         job = await self.store.job(task.job_id)
         if await self.store.failure(job.job_id) is not None:
             return
@@ -186,6 +188,7 @@ class Summarize:
 
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
+        bind_job(task.job_id)
         if await self.store.summary(task.job_id, task.index) is None:
             job = await self.store.job(task.job_id)
             source = await self.store.source(task.job_id, task.index)
@@ -256,6 +259,7 @@ class Combine:
 
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
+        bind_job(task.job_id)
         existing = await self.store.report(task.job_id)
         if existing is not None:
             return existing
@@ -338,6 +342,7 @@ class DeadLetter:
         if not isinstance(job_id, str) or not re.fullmatch(r"[0-9a-f]{32}", job_id):
             log.warning("dead letter names no job", extra={"queue": source_queue})
             return None
+        bind_job(job_id)
         try:
             await self.store.job(job_id)
         except JobNotFound:

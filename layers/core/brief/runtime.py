@@ -9,9 +9,11 @@ holds builds each client on first use, on that loop, and keeps it.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from brief import logs
 from brief.batch import BatchResponse, SqsRecord, process_batch
 from brief.settings import Settings
 from brief.wiring import Wiring
@@ -38,6 +40,8 @@ class Container:
     def wiring(self) -> Wiring:
         """Settings and clients; settings are read from the environment on first use."""
         if self._wiring is None:
+            if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # in Lambda: JSON lines for CloudWatch
+                logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
             self._wiring = Wiring.from_environment()
         return self._wiring
 
