@@ -99,8 +99,8 @@ async def test_summary_is_deterministic() -> None:
     model = ExtractiveSummarizer(sentences=3)
     text = " ".join(IRRELEVANT[:4] + RELEVANT + IRRELEVANT[4:])
 
-    first = await model.summarize(QUESTION, source(text))
-    second = await ExtractiveSummarizer(sentences=3).summarize(QUESTION, source(text))
+    first = (await model.summarize(QUESTION, source(text))).text
+    second = (await ExtractiveSummarizer(sentences=3).summarize(QUESTION, source(text))).text
 
     assert first == second
 
@@ -123,9 +123,9 @@ async def main() -> None:
     for n, name in enumerate(names, start=1):
         page = extract((samples / name).read_bytes(), None, "https://samples.test/")
         text = SourceText(n=n, title=page.title, url=name, text=page.text)
-        summary = await model.summarize(question, text)
+        summary = (await model.summarize(question, text)).text
         summaries.append(SourceText(n=n, title=page.title, url=name, text=summary))
-    print(await model.combine(question, summaries))
+    print((await model.combine(question, summaries)).text)
 
 asyncio.run(main())
 """
@@ -144,7 +144,7 @@ asyncio.run(main())
 async def test_every_summary_sentence_is_a_sentence_of_the_source() -> None:
     text = "\n\n".join([" ".join(IRRELEVANT[:5]), " ".join(RELEVANT), " ".join(IRRELEVANT[5:])])
 
-    summary = await ExtractiveSummarizer(sentences=4).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=4).summarize(QUESTION, source(text))).text
 
     source_sentences = set(split_sentences(text))
     assert split_sentences(summary)
@@ -154,7 +154,7 @@ async def test_every_summary_sentence_is_a_sentence_of_the_source() -> None:
 async def test_question_relevant_sentences_are_preferred() -> None:
     text = " ".join([*IRRELEVANT[:5], RELEVANT[0], *IRRELEVANT[5:], RELEVANT[1]])
 
-    summary = await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))).text
 
     assert summary == " ".join(RELEVANT)
 
@@ -162,7 +162,7 @@ async def test_question_relevant_sentences_are_preferred() -> None:
 async def test_summary_keeps_the_source_order_of_sentences() -> None:
     text = " ".join([RELEVANT[1], *IRRELEVANT, RELEVANT[0]])
 
-    summary = await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))).text
 
     assert summary == f"{RELEVANT[1]} {RELEVANT[0]}"
 
@@ -170,7 +170,7 @@ async def test_summary_keeps_the_source_order_of_sentences() -> None:
 async def test_summary_has_at_most_the_configured_number_of_sentences() -> None:
     text = " ".join(IRRELEVANT + RELEVANT)
 
-    summary = await ExtractiveSummarizer(sentences=3).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=3).summarize(QUESTION, source(text))).text
 
     assert len(split_sentences(summary)) == 3
 
@@ -179,7 +179,7 @@ async def test_summary_skips_near_duplicate_sentences() -> None:
     repeated = "Scout honeybees inspect hollow trees before the swarm decides on a new nest site."
     text = " ".join([RELEVANT[0], repeated, *IRRELEVANT])
 
-    summary = await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))).text
 
     assert (RELEVANT[0] in summary) != (repeated in summary)
 
@@ -190,7 +190,7 @@ async def test_fragments_headings_and_run_on_sentences_are_not_chosen() -> None:
         ["Honeybees decide new nest", "Nest build.", run_on, *IRRELEVANT[:3], RELEVANT[0]]
     )
 
-    summary = await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))).text
 
     assert "Honeybees decide new nest" not in summary
     assert "Nest build." not in summary
@@ -201,14 +201,14 @@ async def test_fragments_headings_and_run_on_sentences_are_not_chosen() -> None:
 async def test_a_text_of_fragments_still_gets_a_summary() -> None:
     text = "Nest sites\n\nCavity volume\n\nEntrance size"
 
-    summary = await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))
+    summary = (await ExtractiveSummarizer(sentences=2).summarize(QUESTION, source(text))).text
 
     assert summary in {"Nest sites Cavity volume", "Nest sites Entrance size"}
 
 
 async def test_a_source_without_sentences_is_a_source_error() -> None:
     with pytest.raises(SourceError):
-        await ExtractiveSummarizer().summarize(QUESTION, source("— · —"))
+        (await ExtractiveSummarizer().summarize(QUESTION, source("— · —"))).text
 
 
 async def test_a_megabyte_of_text_is_summarized_quickly() -> None:
@@ -222,7 +222,7 @@ async def test_a_megabyte_of_text_is_summarized_quickly() -> None:
     assert len(text) >= 1_000_000
 
     started = time.perf_counter()
-    await ExtractiveSummarizer().summarize(QUESTION, source(text))
+    (await ExtractiveSummarizer().summarize(QUESTION, source(text))).text
 
     assert time.perf_counter() - started < 5.0
 
@@ -264,14 +264,14 @@ def section(markdown: str, heading: str) -> str:
 
 
 async def test_combine_cites_only_the_given_sources() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)
+    body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
     assert cited_numbers(section(body, "Key findings")) == {3, 7}
     assert cited_numbers(body) == {3, 7}
 
 
 async def test_every_finding_is_a_bullet_ending_with_citations() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)
+    body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
     bullets = [line for line in section(body, "Key findings").splitlines() if line]
     assert bullets
@@ -280,7 +280,7 @@ async def test_every_finding_is_a_bullet_ending_with_citations() -> None:
 
 
 async def test_every_source_has_a_paragraph_in_by_source() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)
+    body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
     by_source = section(body, "By source")
     assert "**[3] Scouting** — Scouts inspect each cavity" in by_source
@@ -289,7 +289,7 @@ async def test_every_source_has_a_paragraph_in_by_source() -> None:
 
 
 async def test_findings_are_sentences_from_the_summaries() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)
+    body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
     summary_sentences = {s for summary in SUMMARIES for s in split_sentences(summary.text)}
     for line in section(body, "Key findings").splitlines():
@@ -304,7 +304,7 @@ async def test_near_duplicate_findings_are_merged_and_cite_both_sources() -> Non
         source("Other work on bees: scouts choose a nest cavity of about forty litres.", n=2),
     ]
 
-    body = await ExtractiveSummarizer().combine(QUESTION, summaries)
+    body = (await ExtractiveSummarizer().combine(QUESTION, summaries)).text
 
     bullets = [line for line in section(body, "Key findings").splitlines() if line]
     assert len(bullets) == 1
@@ -315,7 +315,7 @@ async def test_no_single_source_takes_every_finding() -> None:
     talkative = source(" ".join(RELEVANT + [s.replace(".", " near the nest.") for s in RELEVANT]))
     quiet = source("A swarm decides on its new nest within a day or two of leaving.", n=2)
 
-    body = await ExtractiveSummarizer(findings=2).combine(QUESTION, [talkative, quiet])
+    body = (await ExtractiveSummarizer(findings=2).combine(QUESTION, [talkative, quiet])).text
 
     assert cited_numbers(section(body, "Key findings")) == {1, 2}
 
@@ -323,7 +323,7 @@ async def test_no_single_source_takes_every_finding() -> None:
 async def test_findings_are_limited_to_the_configured_number() -> None:
     many = source(" ".join(IRRELEVANT))
 
-    body = await ExtractiveSummarizer(findings=3).combine(QUESTION, [many])
+    body = (await ExtractiveSummarizer(findings=3).combine(QUESTION, [many])).text
 
     bullets = [line for line in section(body, "Key findings").splitlines() if line]
     assert len(bullets) == 3
@@ -334,7 +334,7 @@ async def test_footnote_markers_and_markup_in_summaries_cannot_forge_citations()
         source("Scouts dance for the best nest site.[2] They use <script>alert(1)</script>.", n=1)
     ]
 
-    body = await ExtractiveSummarizer().combine(QUESTION, summaries)
+    body = (await ExtractiveSummarizer().combine(QUESTION, summaries)).text
 
     assert cited_numbers(body) == {1}
     assert re.search(r"(?<!\\)<", body) is None  # every "<" is escaped: no raw HTML
@@ -342,7 +342,7 @@ async def test_footnote_markers_and_markup_in_summaries_cannot_forge_citations()
 
 
 async def test_a_source_without_a_title_is_named_by_its_url() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, [source(RELEVANT[0], title=None)])
+    body = (await ExtractiveSummarizer().combine(QUESTION, [source(RELEVANT[0], title=None)])).text
 
     assert "**[1] https://example.org/1** —" in body
 
@@ -350,18 +350,20 @@ async def test_a_source_without_a_title_is_named_by_its_url() -> None:
 async def test_combine_is_deterministic() -> None:
     model = ExtractiveSummarizer()
 
-    assert await model.combine(QUESTION, SUMMARIES) == await model.combine(QUESTION, SUMMARIES)
+    first = await model.combine(QUESTION, SUMMARIES)
+    assert first == await model.combine(QUESTION, SUMMARIES)
+    assert first.usage.calls == 0  # offline: no model calls, no cost
 
 
 async def test_combine_without_summaries_says_nothing_could_be_summarized() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, [])
+    body = (await ExtractiveSummarizer().combine(QUESTION, [])).text
 
     assert "No source could be summarized" in body
     assert "[" not in body
 
 
 async def test_summaries_without_usable_sentences_still_list_their_sources() -> None:
-    body = await ExtractiveSummarizer().combine(QUESTION, [source("", n=4, title="Empty")])
+    body = (await ExtractiveSummarizer().combine(QUESTION, [source("", n=4, title="Empty")])).text
 
     assert "no sentences that could be listed as findings" in section(body, "Key findings")
     assert "**[4] Empty** — No summary text." in body

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from brief.errors import SourceError
+from brief.ports import ModelText
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -184,7 +185,7 @@ class ExtractiveSummarizer:
         """Stored with every summary and report; change it when the output would change."""
         return "extractive-v1"
 
-    async def summarize(self, question: str, source: SourceText) -> str:
+    async def summarize(self, question: str, source: SourceText) -> ModelText:
         """The `sentences` sentences of `source` that best answer `question`, in text order.
 
         Raises SourceError when the source has no sentence at all to choose.
@@ -200,16 +201,16 @@ class ExtractiveSummarizer:
             if all(_jaccard(sentence.terms, c.terms) < NEAR_DUPLICATE for c in chosen):
                 chosen.append(sentence)
         chosen.sort(key=lambda s: s.position)
-        return " ".join(s.text for s in chosen)
+        return ModelText(" ".join(s.text for s in chosen))
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> str:
+    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
         """A Markdown body: `## Key findings` with `[n]` citations, then `## By source`.
 
         The caller adds the title and the list of sources. Sentence text is Markdown-escaped
         and stripped of footnote markers, so no `[n]` appears that this method did not write.
         """
         if not summaries:
-            return NO_SOURCES
+            return ModelText(NO_SOURCES)
         lines = ["## Key findings", ""]
         findings = self._findings_for(question, summaries)
         if findings:
@@ -221,7 +222,7 @@ class ExtractiveSummarizer:
             title = _markdown(" ".join((source.title or source.url).split()))
             text = _markdown(" ".join(_FOOTNOTE.sub("", source.text).split()))
             lines += [f"**[{source.n}] {title}** — {text or 'No summary text.'}", ""]
-        return "\n".join(lines).rstrip() + "\n"
+        return ModelText("\n".join(lines).rstrip() + "\n")
 
     def _findings_for(self, question: str, summaries: Sequence[SourceText]) -> list[_Finding]:
         """Up to `findings` findings, merged across sources, taken round-robin by source."""

@@ -28,6 +28,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Usage(Strict):
+    """What model calls cost: tokens in and out, calls made, and the estimated price."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            calls=self.calls + other.calls,
+            cost_usd=round(self.cost_usd + other.cost_usd, 8),
+        )
+
+
 class ResearchRequest(Strict):
     """What a caller asks for: a question and the sources to answer it from."""
 
@@ -121,6 +138,7 @@ class SummaryRecord(Strict):
     text: str = ""
     reason: str | None = None
     model: str
+    usage: Usage = Usage()
     started_at: datetime
     finished_at: datetime
 
@@ -163,6 +181,7 @@ class Report(Strict):
     citations: list[Citation]
     missing: list[SourceOutcome]
     model: str
+    usage: Usage = Usage()
     created_at: datetime
 
 

@@ -32,6 +32,7 @@ from brief.models import (
     SourceOutcome,
     SourceRecord,
     SummaryRecord,
+    Usage,
     utcnow,
 )
 from brief.ports import Fetcher, SourceText, Summarizer, TaskQueue
@@ -204,9 +205,9 @@ class Summarize:
 
     async def _summarize(self, job: JobRecord, source: SourceRecord) -> SummaryRecord:
         started = self.clock()
-        text, reason = "", None
+        text, reason, usage = "", None, Usage()
         try:
-            text = await self.summarizer.summarize(
+            output = await self.summarizer.summarize(
                 job.request.question,
                 SourceText(
                     n=source.outcome.index + 1,
@@ -215,6 +216,7 @@ class Summarize:
                     text=source.text,
                 ),
             )
+            text, usage = output.text, output.usage
         except PermanentError as exc:  # retryable errors propagate: SQS brings the message back
             reason = f"the model could not summarize this source: {exc}"
         return SummaryRecord(
@@ -224,6 +226,7 @@ class Summarize:
             text=text,
             reason=reason,
             model=self.summarizer.name,
+            usage=usage,
             started_at=started,
             finished_at=self.clock(),
         )
@@ -280,7 +283,7 @@ class Combine:
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
             for n, s in enumerate(cited, start=1)
         ]
-        body = await self.summarizer.combine(job.request.question, numbered)
+        combined = await self.summarizer.combine(job.request.question, numbered)
         citations = [
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
             for t, s in zip(numbered, cited, strict=True)
@@ -298,10 +301,11 @@ class Combine:
         report = Report(
             job_id=job.job_id,
             question=job.request.question,
-            markdown=render_markdown(job.request.question, body, citations, missing),
+            markdown=render_markdown(job.request.question, combined.text, citations, missing),
             citations=citations,
             missing=missing,
             model=self.summarizer.name,
+            usage=sum((s.usage for s in summaries), combined.usage),
             created_at=self.clock(),
         )
         report = await self.store.put_report(report)

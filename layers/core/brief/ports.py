@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+from brief.models import Usage
+
 QueueRole = Literal["intake", "summarize", "combine"]
 
 
@@ -48,12 +50,63 @@ class FetchedPage:
     content_type: str | None
     body: bytes
     elapsed_ms: int
+    cached: bool = False  # served from the page cache (revalidated, or fresh)
 
 
 class Fetcher(Protocol):
     """Fetch one URL; raises SourceError (with a user-facing reason) when it cannot."""
 
     async def fetch(self, url: str) -> FetchedPage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One result of a web search: a page to fetch."""
+
+    url: str
+    title: str | None = None
+    snippet: str | None = None
+
+
+class SearchProvider(Protocol):
+    """A web search API; raises SourceError with a user-facing reason when it cannot answer."""
+
+    @property
+    def name(self) -> str:
+        """The provider's name, as a request selects it (e.g. "searxng")."""
+        ...
+
+    async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+        """At most `limit` results, best first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage a vector index returned: already text, nothing to fetch."""
+
+    id: str
+    text: str
+    score: float
+    title: str | None = None
+    url: str | None = None
+
+
+class VectorIndex(Protocol):
+    """A vector search endpoint; raises SourceError with a user-facing reason on failure."""
+
+    async def query(self, text: str, *, collection: str, top_k: int) -> list[Passage]:
+        """The `top_k` passages nearest to `text` in `collection`, best first."""
+        ...
+
+
+class DocumentStore(Protocol):
+    """Documents in object storage (`s3://bucket/key`), limited to configured places."""
+
+    async def read(self, uri: str) -> FetchedPage:
+        """The document's bytes and content type; SourceError if outside the allowed places,
+        missing, or too large."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +119,26 @@ class SourceText:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModelText:
+    """A model's answer and what producing it cost."""
+
+    text: str
+    usage: Usage = Usage()
+
+
 class Summarizer(Protocol):
     """A model: summarizes one document, and combines summaries into a cited answer."""
 
     @property
     def name(self) -> str:
-        """Identifies the model in stored records (and later in cache keys)."""
+        """Identifies model and prompt in stored records and cache keys; changes when output would."""
         ...
 
-    async def summarize(self, question: str, source: SourceText) -> str:
+    async def summarize(self, question: str, source: SourceText) -> ModelText:
         """The parts of `source` that bear on `question`, as prose."""
         ...
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> str:
+    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
         """A Markdown answer whose claims cite summaries by `[n]`."""
         ...
