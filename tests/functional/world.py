@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -17,6 +18,7 @@ from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.models import ResearchRequest, utcnow
 from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
 from brief.retrieval import FetchLimits, HttpFetcher
+from brief.sources import Gatherer, SourceAdapters
 
 HOST = "pages.test"
 
@@ -89,9 +91,11 @@ class World:
         return Intake(self.store, self.queue, clock=self.clock)
 
     def research(self) -> Research:
-        return Research(
-            self.store, self.queue, self.fetcher(), concurrency=8, deadline_s=10, clock=self.clock
-        )
+        gatherer = Gatherer(self.adapters(), concurrency=8, deadline_s=10, clock=self.clock)
+        return Research(self.store, self.queue, gatherer, clock=self.clock)
+
+    def adapters(self) -> SourceAdapters:
+        return SourceAdapters(fetcher=self.fetcher())
 
     def summarize(self) -> Summarize:
         return Summarize(
@@ -104,7 +108,7 @@ class World:
     def dead_letter(self) -> DeadLetter:
         return DeadLetter(self.store, clock=self.clock)
 
-    async def submit(self, question: str, urls: list[str]) -> str:
+    async def submit(self, question: str, urls: list[Any]) -> str:
         request = ResearchRequest.model_validate({"question": question, "sources": urls})
         return (await self.intake().submit(request, owner="alice")).job_id
 

@@ -21,6 +21,7 @@ from brief.models import (
     SourceOutcome,
     SourceRecord,
     SummaryRecord,
+    Usage,
 )
 
 JOB = "0123456789abcdef0123456789abcdef"
@@ -85,7 +86,7 @@ def test_question_at_the_length_limit_is_accepted_and_one_more_is_rejected() -> 
 )
 def test_a_source_that_is_not_an_http_url_is_rejected_at_its_position(source: str) -> None:
     error = rejection({"question": "Why do glaciers move?", "sources": [URL, source]})
-    assert error["loc"] == ("sources", 1)
+    assert error["loc"][:2] == ("sources", 1)
 
 
 def test_http_and_https_sources_are_accepted() -> None:
@@ -172,6 +173,7 @@ RECORDS: list[BaseModel] = [
         state="failed",
         reason="the model could not summarize this source: empty",
         model="extractive-v1",
+        usage=Usage(input_tokens=1_200, output_tokens=150, calls=1, cost_usd=0.00042),
         started_at=AT,
         finished_at=AT + timedelta(seconds=2),
     ),
@@ -182,6 +184,7 @@ RECORDS: list[BaseModel] = [
         citations=[Citation(n=1, index=0, url="https://example.org/0", title=None)],
         missing=[outcome(1, "failed")],
         model="extractive-v1",
+        usage=Usage(input_tokens=9_000, output_tokens=700, calls=6, cost_usd=0.0123),
         created_at=AT,
     ),
     Event(job_id=JOB, kind="source_failed", at=AT, index=3, detail="timed out after 10 s"),
@@ -237,7 +240,7 @@ def test_stored_record_with_a_job_id_unsafe_for_a_key_is_rejected() -> None:
 # Retrieval
 
 
-def test_usable_sources_are_the_ok_ones_in_request_order() -> None:
+def test_usable_sources_are_those_that_produced_text_in_request_order() -> None:
     retrieval = Retrieval(
         job_id=JOB,
         sources=[

@@ -7,7 +7,6 @@ returns them in order and a key is a cursor.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,11 +14,13 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from brief.concurrency import all_of, both
 from brief.errors import JobNotFound
 from brief.models import (
     CombineClaim,
     Event,
     EventKind,
+    Expansion,
     JobFailure,
     JobRecord,
     JobState,
@@ -59,6 +60,19 @@ class JobStore:
         """Store one source's outcome and text."""
         key = f"{job_prefix(record.job_id)}sources/{record.outcome.index}.json"
         return await self._put(key, record)
+
+    async def put_expansion(self, expansion: Expansion) -> Expansion:
+        """Store what a search found; if another delivery stored it first, return theirs."""
+        key = f"{job_prefix(expansion.job_id)}expansions/{expansion.position}.json"
+        if await self._put(key, expansion):
+            return expansion
+        return await self._get(key, Expansion) or expansion
+
+    async def expansions(self, job_id: str) -> dict[int, Expansion]:
+        """Searches already run for this job, by their position in the request."""
+        keys = await self._blobs.list(f"{job_prefix(job_id)}expansions/")
+        found = await all_of(*(self._get(k, Expansion) for k in keys))
+        return {e.position: e for e in found if e is not None}
 
     async def put_retrieval(self, retrieval: Retrieval) -> bool:
         """Store the outcome of every source; retrieval is over once this exists."""
@@ -140,7 +154,7 @@ class JobStore:
     async def sources(self, job_id: str) -> list[SourceRecord]:
         """Every source stored so far (used when retrieval resumes after a crash)."""
         keys = await self._blobs.list(f"{job_prefix(job_id)}sources/")
-        found = await asyncio.gather(*(self._get(k, SourceRecord) for k in keys))
+        found = await all_of(*(self._get(k, SourceRecord) for k in keys))
         return [s for s in found if s is not None]
 
     async def retrieval(self, job_id: str) -> Retrieval | None:
@@ -158,7 +172,7 @@ class JobStore:
 
     async def summaries(self, job_id: str, indexes: Sequence[int]) -> list[SummaryRecord]:
         """The summaries of `indexes`, read concurrently, in the order given."""
-        found = await asyncio.gather(*(self.summary(job_id, i) for i in indexes))
+        found = await all_of(*(self.summary(job_id, i) for i in indexes))
         return [s for s in found if s is not None]
 
     async def report(self, job_id: str) -> Report | None:
@@ -179,15 +193,15 @@ class JobStore:
         prefix = f"{job_prefix(job_id)}events/"
         start = f"{prefix}{after}" if after else None
         keys = await self._blobs.list(prefix, after=start)
-        found = await asyncio.gather(*(self._get(k, Event) for k in keys))
+        found = await all_of(*(self._get(k, Event) for k in keys))
         return [(k.removeprefix(prefix), e) for k, e in zip(keys, found, strict=True) if e]
 
     async def view(self, job_id: str, *, owner: str | None = None) -> JobView:
         """The job's state, per-source outcomes and stage timings, from one listing."""
         prefix = job_prefix(job_id)
-        record, keys = await asyncio.gather(self.job(job_id, owner=owner), self._blobs.list(prefix))
+        record, keys = await both(self.job(job_id, owner=owner), self._blobs.list(prefix))
         present = {k.removeprefix(prefix) for k in keys}
-        retrieval, failure = await asyncio.gather(
+        retrieval, failure = await both(
             self.retrieval(job_id) if "retrieval.json" in present else _none(),
             self.failure(job_id) if "failed.json" in present else _none(),
         )

@@ -6,14 +6,27 @@ can tell a record from an older release. Models are strict: unknown fields are a
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from brief.ids import JobId
 
 MAX_SOURCES = 20
+MAX_DOCUMENTS = 50
 MAX_QUESTION_CHARS = 2_000
 
 
@@ -45,11 +58,83 @@ class Usage(Strict):
         )
 
 
+def _source_uri(value: str) -> str:
+    """An http(s) URL (normalized by pydantic) or an `s3://bucket/key` URI."""
+    value = value.strip()
+    if value.startswith("s3://"):
+        match = _S3_URI.match(value)
+        if match is None or ".." in match.group(2).split("/"):
+            raise ValueError("an s3:// source must look like s3://bucket/key")
+        return value
+    try:
+        return str(_HTTP_URL.validate_python(value))
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"]
+        raise ValueError(f"not an http(s) URL or s3:// URI ({reason})") from None
+
+
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/([^\x00-\x1f]+)$")
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+
+SourceURI = Annotated[str, AfterValidator(_source_uri)]
+
+
+class SearchSource(Strict):
+    """A web search: its top `limit` results are fetched like URLs, all at once."""
+
+    search: Annotated[str, Field(min_length=2, max_length=400, description="The query.")]
+    limit: Annotated[int, Field(ge=1, le=10)] = 5
+    provider: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = None
+
+
+class VectorSource(Strict):
+    """A vector search: the `top_k` passages nearest to `vector` in `collection`."""
+
+    vector: Annotated[str, Field(min_length=2, max_length=2_000, description="The query.")]
+    collection: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
+    top_k: Annotated[int, Field(ge=1, le=20)] = 5
+
+
+def _source_kind(value: object) -> str | None:
+    if isinstance(value, str):
+        return "uri"
+    if isinstance(value, SearchSource) or (isinstance(value, dict) and "search" in value):
+        return "search"
+    if isinstance(value, VectorSource) or (isinstance(value, dict) and "vector" in value):
+        return "vector"
+    return None
+
+
+SourceSpec = Annotated[
+    Annotated[SourceURI, Tag("uri")]
+    | Annotated[SearchSource, Tag("search")]
+    | Annotated[VectorSource, Tag("vector")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message='a source is a URL string, {"search": ...} or {"vector": ...}',
+    ),
+]
+
+
+def slots(spec: SourceSpec) -> int:
+    """How many documents a source can yield; each gets its own index, known in advance."""
+    if isinstance(spec, SearchSource):
+        return spec.limit
+    if isinstance(spec, VectorSource):
+        return spec.top_k
+    return 1
+
+
 class ResearchRequest(Strict):
-    """What a caller asks for: a question and the sources to answer it from."""
+    """What a caller asks for: a question and the sources to answer it from.
+
+    A source is an http(s) URL, an `s3://` document, a web search or a vector search; all are
+    retrieved at once.
+    """
 
     question: Annotated[str, Field(min_length=3, max_length=MAX_QUESTION_CHARS)]
-    sources: Annotated[list[AnyHttpUrl], Field(min_length=1, max_length=MAX_SOURCES)]
+    sources: Annotated[list[SourceSpec], Field(min_length=1, max_length=MAX_SOURCES)]
 
     @field_validator("question")
     @classmethod
@@ -61,13 +146,19 @@ class ResearchRequest(Strict):
 
     @field_validator("sources")
     @classmethod
-    def _no_duplicate_sources(cls, value: list[AnyHttpUrl]) -> list[AnyHttpUrl]:
+    def _unique_and_bounded(cls, value: list[SourceSpec]) -> list[SourceSpec]:
         seen: set[str] = set()
-        unique = []
-        for url in value:
-            if str(url) not in seen:
-                seen.add(str(url))
-                unique.append(url)
+        unique: list[SourceSpec] = []
+        for spec in value:
+            key = spec if isinstance(spec, str) else spec.model_dump_json()
+            if key not in seen:
+                seen.add(key)
+                unique.append(spec)
+        total = sum(slots(s) for s in unique)
+        if total > MAX_DOCUMENTS:
+            raise ValueError(
+                f"these sources could yield {total} documents; the limit is {MAX_DOCUMENTS}"
+            )
         return unique
 
 
@@ -81,15 +172,22 @@ class JobRecord(Strict):
     request: ResearchRequest
 
 
-SourceState = Literal["ok", "failed"]
+SourceState = Literal["ok", "cached", "failed"]
+SourceKind = Literal["url", "document", "search", "vector"]
 
 
 class SourceOutcome(Strict):
-    """What happened to one source; a failure carries a reason a user can act on."""
+    """What happened to one source; a failure carries a reason a user can act on.
+
+    `state` is `ok` (retrieved now), `cached` (served from the page cache) or `failed`.
+    Results of a search or a vector query are sources of their own, with `via` naming the query.
+    """
 
     index: int
     url: str
     state: SourceState
+    kind: SourceKind = "url"
+    via: str | None = None
     reason: str | None = None
     final_url: str | None = None
     canonical_url: str | None = None
@@ -98,6 +196,11 @@ class SourceOutcome(Strict):
     bytes: int = 0
     chars: int = 0
     fetch_ms: int = 0
+
+    @property
+    def usable(self) -> bool:
+        """The source produced text to summarize."""
+        return self.state != "failed"
 
 
 class SourceRecord(Strict):
@@ -108,6 +211,28 @@ class SourceRecord(Strict):
     outcome: SourceOutcome
     text: str = ""
     fetched_at: datetime
+
+
+class Hit(Strict):
+    """One result of a search or vector query, as stored with its expansion."""
+
+    url: str
+    title: str | None = None
+    text: str | None = None  # a vector passage's text (a web result is fetched instead)
+    score: float | None = None
+
+
+class Expansion(Strict):
+    """`jobs/{job}/expansions/{k}.json`: what the k-th source (a search) turned into.
+
+    Stored once, so a redelivered research message fetches the same results, not new ones.
+    """
+
+    v: Literal[1] = 1
+    job_id: JobId
+    position: int
+    first_index: int
+    hits: list[Hit]
 
 
 class Retrieval(Strict):
@@ -125,7 +250,7 @@ class Retrieval(Strict):
     @property
     def usable(self) -> list[SourceOutcome]:
         """Sources that produced text, in request order."""
-        return [s for s in self.sources if s.state == "ok"]
+        return [s for s in self.sources if s.usable]
 
 
 class SummaryRecord(Strict):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from brief.errors import InvalidMessage, JobNotFound, PermanentError, RetryableError
-from brief.extraction import extract
 from brief.ids import new_job_id
 from brief.jobstore import JobStore
 from brief.logs import bind_job
@@ -35,8 +34,8 @@ from brief.models import (
     Usage,
     utcnow,
 )
-from brief.ports import Fetcher, SourceText, Summarizer, TaskQueue
-from brief.retrieval import Fetched, retrieve_all
+from brief.ports import SourceText, Summarizer, TaskQueue
+from brief.sources import Gatherer
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +68,7 @@ class Research:
 
     store: JobStore
     queue: TaskQueue
-    fetcher: Fetcher
-    concurrency: int = 16
-    deadline_s: float = 25.0
+    gatherer: Gatherer
     clock: Clock = utcnow
 
     async def run(self, task: ResearchTask) -> None:
@@ -86,13 +83,8 @@ class Research:
         usable = retrieval.usable
         if not usable:
             reasons = "; ".join(f"{s.url}: {s.reason}" for s in retrieval.sources)
-            await _fail(
-                self.store,
-                job.job_id,
-                "research",
-                f"no source could be used ({reasons})",
-                self.clock(),
-            )
+            reason = f"no source could be used ({reasons})"
+            await _fail(self.store, job.job_id, "research", reason, self.clock())
             return
         await self.queue.send(
             "summarize",
@@ -102,79 +94,40 @@ class Research:
     async def _retrieve(self, job: JobRecord) -> Retrieval:
         started = self.clock()
         await self.store.event(job.job_id, "retrieval_started", started)
-        urls = [str(u) for u in job.request.sources]
-        done = {s.outcome.index: s for s in await self.store.sources(job.job_id)}
+        records = {s.outcome.index: s for s in await self.store.sources(job.job_id)}
 
-        async def store(fetched: Fetched) -> None:
-            record = self._record(job.job_id, fetched)
+        async def store(record: SourceRecord) -> None:
             await self.store.put_source(record)
-            kind: EventKind = "source_fetched" if record.outcome.state == "ok" else "source_failed"
+            outcome = record.outcome
+            kind: EventKind = "source_fetched" if outcome.usable else "source_failed"
+            detail = outcome.reason if not outcome.usable else outcome.state
             await self.store.event(
-                job.job_id, kind, self.clock(), index=fetched.index, detail=record.outcome.reason
+                job.job_id, kind, self.clock(), index=outcome.index, detail=detail
             )
-            done[fetched.index] = record
+            records[outcome.index] = record
 
-        await retrieve_all(
-            [(i, url) for i, url in enumerate(urls) if i not in done],
-            self.fetcher,
-            concurrency=self.concurrency,
-            deadline_s=self.deadline_s,
-            on_done=store,
+        await self.gatherer.gather(
+            job.job_id,
+            job.request.sources,
+            done=set(records),
+            expansions=await self.store.expansions(job.job_id),
+            on_expansion=self.store.put_expansion,
+            on_record=store,
         )
         retrieval = Retrieval(
             job_id=job.job_id,
-            sources=[done[i].outcome for i in range(len(urls))],
+            sources=[records[i].outcome for i in sorted(records)],
             started_at=started,
             finished_at=self.clock(),
         )
         if not await self.store.put_retrieval(retrieval):
-            stored = await self.store.retrieval(job.job_id)
-            retrieval = stored or retrieval
+            retrieval = await self.store.retrieval(job.job_id) or retrieval
         ok = len(retrieval.usable)
+        total = len(retrieval.sources)
         await self.store.event(
-            job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {len(urls)} usable"
+            job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
         )
         return retrieval
-
-    def _record(self, job_id: str, fetched: Fetched) -> SourceRecord:
-        now = self.clock()
-        page = fetched.page
-        if page is None:
-            outcome = SourceOutcome(
-                index=fetched.index,
-                url=fetched.url,
-                state="failed",
-                reason=fetched.reason,
-                fetch_ms=fetched.elapsed_ms,
-            )
-            return SourceRecord(job_id=job_id, outcome=outcome, fetched_at=now)
-        try:
-            extracted = extract(page.body, page.content_type, page.final_url)
-        except PermanentError as exc:
-            outcome = SourceOutcome(
-                index=fetched.index,
-                url=fetched.url,
-                state="failed",
-                reason=str(exc),
-                final_url=page.final_url,
-                content_type=page.content_type,
-                bytes=len(page.body),
-                fetch_ms=page.elapsed_ms,
-            )
-            return SourceRecord(job_id=job_id, outcome=outcome, fetched_at=now)
-        outcome = SourceOutcome(
-            index=fetched.index,
-            url=fetched.url,
-            state="ok",
-            final_url=page.final_url,
-            canonical_url=extracted.canonical_url,
-            title=extracted.title,
-            content_type=page.content_type,
-            bytes=len(page.body),
-            chars=len(extracted.text),
-            fetch_ms=page.elapsed_ms,
-        )
-        return SourceRecord(job_id=job_id, outcome=outcome, text=extracted.text, fetched_at=now)
 
 
 @dataclass(frozen=True)
@@ -193,7 +146,7 @@ class Summarize:
         if await self.store.summary(task.job_id, task.index) is None:
             job = await self.store.job(task.job_id)
             source = await self.store.source(task.job_id, task.index)
-            if source is None or source.outcome.state != "ok":
+            if source is None or not source.outcome.usable:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
             summary = await self._summarize(job, source)
             if await self.store.put_summary(summary):

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     retrieval_deadline_s: float = Field(default=25.0, gt=0)
     max_body_bytes: int = Field(default=5_000_000, ge=1_024)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    max_document_bytes: int = Field(
+        default=20_000_000, ge=1_024, description="Largest S3 document or upload read."
+    )
     user_agent: str = "BriefBot/0.1 (+https://github.com/brief-research/brief)"
     allowed_hosts: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(),

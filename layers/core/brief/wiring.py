@@ -15,6 +15,7 @@ import httpx
 
 from brief.adapters.s3 import S3BlobStore
 from brief.adapters.sqs import SQSTaskQueue
+from brief.adapters.uploads import S3UploadGrants
 from brief.egress import EgressPolicy
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
@@ -22,6 +23,7 @@ from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
 from brief.ports import Summarizer, TaskQueue
 from brief.retrieval import FetchLimits, HttpFetcher
 from brief.settings import Settings
+from brief.sources import Gatherer, SourceAdapters
 
 
 class Wiring:
@@ -106,6 +108,11 @@ class Wiring:
         """The API's write path."""
         return Intake(await self.store(), await self.queue())
 
+    async def uploads(self) -> S3UploadGrants:
+        """Presigned uploads into the bucket's `uploads/` prefix."""
+        s = self.settings
+        return S3UploadGrants(await self._aws("s3"), s.bucket, max_bytes=s.max_document_bytes)
+
     async def research(self) -> Research:
         """The retrieval stage."""
         s = self.settings
@@ -114,13 +121,12 @@ class Wiring:
             EgressPolicy(s.allowed_hosts),
             FetchLimits(s.fetch_timeout_s, s.max_body_bytes, s.max_redirects),
         )
-        return Research(
-            await self.store(),
-            await self.queue(),
-            fetcher,
+        gatherer = Gatherer(
+            SourceAdapters(fetcher=fetcher),
             concurrency=s.fetch_concurrency,
             deadline_s=s.retrieval_deadline_s,
         )
+        return Research(await self.store(), await self.queue(), gatherer)
 
     async def summarize(self) -> Summarize:
         """The per-source summarize stage."""

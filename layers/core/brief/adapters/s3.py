@@ -16,7 +16,8 @@ _CONFLICT_RETRIES = 5
 
 
 class S3BlobStore:
-    """Objects in one bucket; `put` uses `If-None-Match: *` so every key is written once."""
+    """Objects in one bucket; `put` uses `If-None-Match: *` so every key is written once, and
+    `replace` (for caches only) overwrites."""
 
     def __init__(self, client: Any, bucket: str) -> None:
         self._s3 = client
@@ -47,6 +48,17 @@ class S3BlobStore:
                 raise _translate(exc, "put", key) from exc
         raise StorageUnavailable(f"put {key}: conditional write kept conflicting")
 
+    async def replace(
+        self, key: str, body: bytes, *, content_type: str = "application/json"
+    ) -> None:
+        """Write `key` unconditionally (cache entries, which change over time)."""
+        try:
+            await self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType=content_type
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "replace", key) from exc
+
     async def get(self, key: str) -> bytes | None:
         """The object's bytes, or None when the key does not exist."""
         try:
@@ -63,14 +75,19 @@ class S3BlobStore:
 
     async def list(self, prefix: str, *, after: str | None = None) -> list[str]:
         """Every key under `prefix` in key order (S3 lists lexicographically)."""
+        # A plain loop, not botocore's paginator: an abandoned paginator leaves an async
+        # generator for the garbage collector to close on whatever loop is running then.
         kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix}
         if after:
             kwargs["StartAfter"] = after
         keys: list[str] = []
         try:
-            paginator = self._s3.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(**kwargs):
+            while True:
+                page = await self._s3.list_objects_v2(**kwargs)
                 keys.extend(item["Key"] for item in page.get("Contents", ()))
+                if not page.get("IsTruncated"):
+                    break
+                kwargs["ContinuationToken"] = page["NextContinuationToken"]
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "list", prefix) from exc
         return keys

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from brief.concurrency import all_of
 from brief.errors import StorageUnavailable
 from brief.ports import QueueRole
 
@@ -28,7 +28,7 @@ class SQSTaskQueue:
         if not url:
             raise StorageUnavailable(f"no queue URL configured for the {role} queue")
         batches = [messages[i : i + _BATCH] for i in range(0, len(messages), _BATCH)]
-        await asyncio.gather(*(self._send_batch(url, batch) for batch in batches))
+        await all_of(*(self._send_batch(url, batch) for batch in batches))
 
     async def _send_batch(self, url: str, batch: Sequence[BaseModel]) -> None:
         entries = [

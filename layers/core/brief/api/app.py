@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from brief.api import jobs
+from brief.api import jobs, uploads
 from brief.errors import JobNotFound, PermanentError, ReportNotReady, RetryableError
 from brief.wiring import Wiring
 
@@ -27,6 +27,7 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     )
     app.state.wiring = wiring
     app.include_router(jobs.router)
+    app.include_router(uploads.router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
