@@ -7,7 +7,7 @@ hand them in-memory fakes and an `httpx.MockTransport`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
@@ -18,10 +18,17 @@ QueueRole = Literal["intake", "summarize", "combine"]
 
 
 class BlobStore(Protocol):
-    """Objects by key; written once, read many times."""
+    """Objects by key; written once, read many times (caches alone may `replace`)."""
 
     async def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> bool:
         """Create `key` if it does not exist; False (not an error) when it already did."""
+        ...
+
+    async def replace(
+        self, key: str, body: bytes, *, content_type: str = "application/json"
+    ) -> None:
+        """Write `key` whether or not it exists (last writer wins): for cache entries only,
+        never for a job's write-once records."""
         ...
 
     async def get(self, key: str) -> bytes | None:
@@ -124,7 +131,7 @@ class ModelText:
     """A model's answer and what producing it cost."""
 
     text: str
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
 
 
 class Summarizer(Protocol):
@@ -132,7 +139,7 @@ class Summarizer(Protocol):
 
     @property
     def name(self) -> str:
-        """Identifies model and prompt in stored records and cache keys; changes when output would."""
+        """Names model and prompt in records and cache keys; changes when the output would."""
         ...
 
     async def summarize(self, question: str, source: SourceText) -> ModelText:
