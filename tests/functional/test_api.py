@@ -244,8 +244,16 @@ async def test_a_body_that_is_not_json_is_a_422_problem(
         "/jobs", content=b'{"question": ', headers={"content-type": "application/json"}
     )
 
-    assert "JSON decode error" in assert_problem(response, 422)["detail"]
+    problem = assert_problem(response, 422)
+    assert problem["detail"].startswith("body: JSON decode error")
     assert world.queue.sent["intake"] == []
+
+
+async def test_an_unknown_route_is_a_404_problem_too(client: httpx.AsyncClient) -> None:
+    response = await client.get("/no-such-thing")
+    assert assert_problem(response, 404)["title"] == "Not found"
+    response = await client.delete("/jobs")
+    assert assert_problem(response, 405)["title"] == "Method not allowed"
 
 
 # Following a job
@@ -492,3 +500,20 @@ async def test_the_openapi_schema_lists_the_job_routes(client: httpx.AsyncClient
     report_200 = schema["paths"]["/jobs/{job_id}/report"]["get"]["responses"]["200"]
     assert {"application/json", "text/markdown"} <= set(report_200["content"])
     assert "202" in schema["paths"]["/jobs"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "markdown"),
+    [
+        ("text/markdown", True),
+        ("application/json", False),
+        ("text/markdown;q=0, application/json", False),
+        ("application/json;q=0.5, text/markdown", True),
+        ("*/*", False),
+        ("text/markdown, */*", True),
+    ],
+)
+def test_the_report_format_follows_the_accept_header(accept: str, markdown: bool) -> None:
+    from brief.api.jobs import prefers_markdown
+
+    assert prefers_markdown(accept) is markdown

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brief.api import jobs, uploads
 from brief.errors import JobNotFound, PermanentError, ReportNotReady, RetryableError
@@ -37,6 +38,7 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(ReportNotReady, _not_ready)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RetryableError, _unavailable)
     app.add_exception_handler(PermanentError, _permanent)
     return app
@@ -59,11 +61,29 @@ async def _not_ready(request: Request, exc: Exception) -> JSONResponse:
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+        {
+            "field": "body" if e["type"] == "json_invalid" else _field(e["loc"]),
+            "message": e["msg"],
+        }
         for e in exc.errors()
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(422, "Invalid request", detail, errors=errors)
+
+
+def _field(loc: Sequence[object]) -> str:
+    """`("body", "sources", 0, "uri")` → `sources.0.uri`; a query or path name as it is."""
+    return ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else "body")
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed"}
+    title = titles.get(exc.status_code, "Request failed")
+    response = problem(exc.status_code, title, str(exc.detail))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

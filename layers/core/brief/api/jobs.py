@@ -68,7 +68,7 @@ async def get_report(
         view = await store.view(job_id, owner=caller)
         detail = f": {view.reason}" if view.reason else ""
         raise ReportNotReady(f"the job has no report; it is {view.state}{detail}")
-    if "text/markdown" in accept:
+    if prefers_markdown(accept):
         return PlainTextResponse(report.markdown, media_type="text/markdown; charset=utf-8")
     return report
 
@@ -85,3 +85,22 @@ async def get_events(
     events = await store.events(job_id, after=after)
     cursor = events[-1][0] if events else after
     return EventPage(events=[e for _, e in events], cursor=cursor)
+
+
+def prefers_markdown(accept: str) -> bool:
+    """Whether an `Accept` header ranks text/markdown above JSON (q-values honoured)."""
+    ranks: dict[str, float] = {}
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranks[media.strip().lower()] = q
+    markdown = ranks.get("text/markdown", 0.0)
+    json = max(ranks.get("application/json", 0.0), ranks.get("*/*", 0.0) - 0.001)
+    return markdown > 0 and markdown >= json
