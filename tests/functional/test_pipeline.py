@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
 import httpx
 import pytest
 
 from brief.errors import RetryableError
+from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, SummarizeTask
 from brief.models import Report
+from brief.pipeline import Combine, Summarize
+from brief.ports import ModelText, SourceText
 
 from .world import HOST, World, page
 
@@ -240,3 +244,40 @@ async def test_dead_letter_ignores_bodies_that_name_no_job(world: World) -> None
     assert await stage.run(json.dumps({"job_id": "../../etc"}), "arn") is None
     assert await stage.run(json.dumps({"job_id": "a" * 32}), "arn") is None
     assert world.blobs.objects == {}
+
+
+class CountingSummarizer:
+    """The extractive model, counting how often it is really asked."""
+
+    def __init__(self) -> None:
+        self.inner = ExtractiveSummarizer()
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def summarize(self, question: str, source: SourceText) -> ModelText:
+        self.calls += 1
+        return await self.inner.summarize(question, source)
+
+    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+        self.calls += 1
+        return await self.inner.combine(question, summaries)
+
+
+async def test_a_repeated_job_is_answered_from_the_cache_without_the_model(world: World) -> None:
+    model = CountingSummarizer()
+    world.summarize = lambda: Summarize(world.store, world.queue, model, clock=world.clock)  # type: ignore[method-assign]
+    world.combine = lambda: Combine(world.store, model, clock=world.clock)  # type: ignore[method-assign]
+    urls = await five_sources(world)
+    first = await world.submit(QUESTION, urls)
+    await world.drain()
+    assert model.calls == 6  # five summaries and one combine
+
+    second = await world.submit(QUESTION, urls)
+    await world.drain()
+    assert model.calls == 6
+    summaries = await world.store.summaries(second, range(5))
+    assert all(s.cached for s in summaries)
+    assert (await report_of(world, second)).markdown == (await report_of(world, first)).markdown

@@ -7,6 +7,7 @@ returns them in order and a key is a cursor.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from brief.concurrency import all_of, both
 from brief.errors import JobNotFound
 from brief.models import (
+    CachedText,
     CombineClaim,
     Event,
     EventKind,
@@ -238,6 +240,16 @@ class JobStore:
             timings=timings_from_keys(record.created_at, keys, reported_at=reported_at),
         )
 
+    # -- the model-output cache (content-addressed, shared by every job) ------------------
+
+    async def cached_text(self, key: str) -> CachedText | None:
+        """A model output stored under `key` (see `text_key`), if any."""
+        return await self._get(f"cache/texts/{key}.json", CachedText)
+
+    async def cache_text(self, key: str, cached: CachedText) -> None:
+        """Remember a model output; the same input never needs the model again."""
+        await self._put(f"cache/texts/{key}.json", cached)
+
     # -- plumbing -----------------------------------------------------------------------
 
     async def _put(self, key: str, model: BaseModel) -> bool:
@@ -246,6 +258,15 @@ class JobStore:
     async def _get(self, key: str, model: type[M]) -> M | None:
         body = await self._blobs.get(key)
         return model.model_validate_json(body) if body is not None else None
+
+
+def text_key(model: str, *parts: str) -> str:
+    """The cache key of a model's output: the model (with its prompt version) and every input."""
+    digest = hashlib.sha256(model.encode())
+    for part in parts:
+        digest.update(b"\x00")
+        digest.update(part.encode())
+    return digest.hexdigest()
 
 
 async def _none() -> None:

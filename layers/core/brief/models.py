@@ -264,6 +264,7 @@ class SummaryRecord(Strict):
     reason: str | None = None
     model: str
     usage: Usage = Usage()
+    cached: bool = False  # identical content was summarized before: no model call this time
     started_at: datetime
     finished_at: datetime
 
@@ -275,6 +276,16 @@ class CombineClaim(Strict):
     job_id: JobId
     owner: int
     at: datetime
+
+
+class CachedText(Strict):
+    """`cache/texts/{sha256}.json`: a model's output for exactly this input, model and prompt."""
+
+    v: Literal[1] = 1
+    model: str
+    text: str
+    usage: Usage
+    created_at: datetime
 
 
 class Citation(Strict):

@@ -16,10 +16,11 @@ from datetime import datetime
 
 from brief.errors import InvalidMessage, JobNotFound, PermanentError, RetryableError
 from brief.ids import new_job_id
-from brief.jobstore import JobStore
+from brief.jobstore import JobStore, text_key
 from brief.logs import bind_job
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.models import (
+    CachedText,
     Citation,
     EventKind,
     FailedStage,
@@ -34,7 +35,7 @@ from brief.models import (
     Usage,
     utcnow,
 )
-from brief.ports import SourceText, Summarizer, TaskQueue
+from brief.ports import ModelText, SourceText, Summarizer, TaskQueue
 from brief.sources import Gatherer
 
 log = logging.getLogger(__name__)
@@ -158,10 +159,24 @@ class Summarize:
 
     async def _summarize(self, job: JobRecord, source: SourceRecord) -> SummaryRecord:
         started = self.clock()
+        model, question = self.summarizer.name, job.request.question
+        key = text_key(model, "summarize", question, source.outcome.title or "", source.text)
+        cached = await self.store.cached_text(key)
+        if cached is not None:
+            return SummaryRecord(
+                job_id=job.job_id,
+                index=source.outcome.index,
+                state="ok",
+                text=cached.text,
+                model=model,
+                cached=True,
+                started_at=started,
+                finished_at=self.clock(),
+            )
         text, reason, usage = "", None, Usage()
         try:
             output = await self.summarizer.summarize(
-                job.request.question,
+                question,
                 SourceText(
                     n=source.outcome.index + 1,
                     title=source.outcome.title,
@@ -170,6 +185,8 @@ class Summarize:
                 ),
             )
             text, usage = output.text, output.usage
+            cache = CachedText(model=model, text=text, usage=usage, created_at=self.clock())
+            await self.store.cache_text(key, cache)
         except PermanentError as exc:  # retryable errors propagate: SQS brings the message back
             reason = f"the model could not summarize this source: {exc}"
         return SummaryRecord(
@@ -213,6 +230,9 @@ class Combine:
     summarizer: Summarizer
     clock: Clock = utcnow
 
+    async def _combine(self, question: str, numbered: Sequence[SourceText]) -> ModelText:
+        return await _cached_combine(self.store, self.summarizer, question, numbered, self.clock)
+
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
         bind_job(task.job_id)
@@ -236,7 +256,7 @@ class Combine:
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
             for n, s in enumerate(cited, start=1)
         ]
-        combined = await self.summarizer.combine(job.request.question, numbered)
+        combined = await self._combine(job.request.question, numbered)
         citations = [
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
             for t, s in zip(numbered, cited, strict=True)
@@ -264,6 +284,27 @@ class Combine:
         report = await self.store.put_report(report)
         await self.store.event(task.job_id, "report_ready", self.clock())
         return report
+
+
+async def _cached_combine(
+    store: JobStore,
+    summarizer: Summarizer,
+    question: str,
+    numbered: Sequence[SourceText],
+    at: Clock,
+) -> ModelText:
+    """The combined answer, from the cache when these exact summaries were combined before."""
+    parts = [f"[{t.n}] {t.title or ''} {t.url}\n{t.text}" for t in numbered]
+    key = text_key(summarizer.name, "combine", question, *parts)
+    cached = await store.cached_text(key)
+    if cached is not None:
+        return ModelText(cached.text)
+    combined = await summarizer.combine(question, numbered)
+    entry = CachedText(
+        model=summarizer.name, text=combined.text, usage=combined.usage, created_at=at()
+    )
+    await store.cache_text(key, entry)
+    return combined
 
 
 def render_markdown(
