@@ -1,8 +1,9 @@
-"""Research: retrieve every source of a job at once, then queue one summary per source."""
+"""Research: retrieve every source of a job at once (creating batch jobs as they arrive),
+then queue one summary per source."""
 
 from __future__ import annotations
 
-from brief.messages import ResearchTask, parse_task
+from brief.messages import parse_intake
 from brief.runtime import Container, RecordHandler, sqs_handler
 from brief.wiring import Wiring
 
@@ -11,7 +12,7 @@ container = Container()
 
 async def _records(wiring: Wiring) -> RecordHandler:
     stage = await wiring.research()
-    return lambda record: stage.run(parse_task(record["body"], ResearchTask))
+    return lambda record: stage.run(parse_intake(record["body"]))
 
 
 handler = sqs_handler(container, _records, concurrency=lambda s: 5)

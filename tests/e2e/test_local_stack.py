@@ -129,3 +129,38 @@ def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
     assert "sources.0" in response.json()["detail"]
     assert api.get("/jobs/" + "0" * 32).status_code == 404
     assert api.get("/jobs/not-a-job").status_code == 422
+
+
+def test_a_batch_runs_through_the_intake_queue_and_reports_its_progress(
+    api: httpx.Client, pages: PageServer
+) -> None:
+    sample = pages.pages()
+    jobs = [{"question": QUESTION, "sources": sample[i : i + 2]} for i in range(3)]
+    created = api.post("/batches", json={"jobs": jobs})
+    assert created.status_code == 202, created.text
+    batch_id = created.json()["batch_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = api.get(f"/batches/{batch_id}").raise_for_status().json()
+        if view["counts"].get("done") == 3:
+            break
+        time.sleep(0.2)
+    assert view["counts"] == {"done": 3}, view
+    for job in view["jobs"]:
+        report = api.get(f"/jobs/{job['job_id']}/report").json()
+        assert len(report["citations"]) == 2
+    listed = api.get("/jobs", params={"limit": 100}).json()["jobs"]
+    assert {j["job_id"] for j in view["jobs"]} <= {j["job_id"] for j in listed}
+
+
+def test_a_cancelled_job_stops_and_says_so(api: httpx.Client, pages: PageServer) -> None:
+    job_id = submit(api, [f"{pages.url}/bytes/100?delay=1", *pages.pages()[:1]])
+    cancelled = api.post(f"/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json()["state"] == "cancelled"
+    time.sleep(1.5)
+    view = api.get(f"/jobs/{job_id}").json()
+    assert view["state"] == "cancelled"
+    assert view["summaries_done"] == 0
+    again = api.post(f"/jobs/{job_id}/cancel")
+    assert again.status_code == 202

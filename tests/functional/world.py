@@ -14,7 +14,7 @@ from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
 from brief.egress import EgressPolicy
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
-from brief.messages import CombineTask, ResearchTask, SummarizeTask
+from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
 from brief.models import ResearchRequest, utcnow
 from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
 from brief.retrieval import FetchLimits, HttpFetcher
@@ -117,7 +117,7 @@ class World:
         while any(self.queue.sent.values()):
             research = self.research()
             for task in self.queue.take("intake"):
-                assert isinstance(task, ResearchTask)
+                assert isinstance(task, ResearchTask | SubmitTask)
                 await research.run(task)
             summarize = self.summarize()
             tasks = self.queue.take("summarize")

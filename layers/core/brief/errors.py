@@ -33,8 +33,16 @@ class JobNotFound(PermanentError):
         self.job_id = job_id
 
 
+class BatchNotFound(JobNotFound):
+    """No batch with that id exists (or it belongs to someone else)."""
+
+
 class ReportNotReady(PermanentError):
     """The job exists but has no report yet."""
+
+
+class JobFinished(PermanentError):
+    """The job has already ended, so it cannot be changed (cancelled) any more."""
 
 
 class SourceError(PermanentError):

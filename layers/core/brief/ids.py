@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Annotated
 
@@ -14,3 +15,22 @@ JobId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 def new_job_id() -> str:
     """A fresh job id; unguessable because a job id is all a caller needs to read a job."""
     return secrets.token_hex(16)
+
+
+BatchId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+"""A batch's id: 128 random bits, like a job's."""
+
+
+def new_batch_id() -> str:
+    """A fresh batch id; its jobs' ids derive from it, so it must be as unguessable."""
+    return secrets.token_hex(16)
+
+
+def batch_job_id(batch_id: str, n: int) -> str:
+    """Job `n` of a batch: derived, so a redelivered submit message creates the same job."""
+    return hashlib.sha256(f"{batch_id}:{n}".encode()).hexdigest()[:32]
+
+
+def owner_key(owner: str) -> str:
+    """An owner's identity as it can appear in a key (any characters in, hex out)."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]

@@ -7,6 +7,7 @@ returns them in order and a key is a cursor.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Sequence
@@ -16,18 +17,25 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from brief.concurrency import all_of, both
-from brief.errors import JobNotFound
+from brief.errors import BatchNotFound, JobNotFound
+from brief.ids import batch_job_id, owner_key
 from brief.models import (
+    BatchJob,
+    BatchRecord,
+    BatchView,
     CachedText,
     CombineClaim,
     Event,
     EventKind,
     Expansion,
+    JobCancelled,
     JobFailure,
     JobRecord,
     JobState,
+    JobSummary,
     JobView,
     Report,
+    ResearchRequest,
     Retrieval,
     SourceRecord,
     StageTimings,
@@ -39,6 +47,9 @@ M = TypeVar("M", bound=BaseModel)
 
 _EVENT_KEY = re.compile(r"/events/(\d{16})-([a-z_]+)(?:-(\d+))?\.json$")
 _INDEX_KEY = re.compile(r"/(\d+)\.json$")
+
+
+_NEWEST_FIRST = 10**16
 
 
 def job_prefix(job_id: str) -> str:
@@ -119,6 +130,56 @@ class JobStore:
             f"{prefix}report.md", report.markdown.encode(), content_type="text/markdown"
         )
         return report
+
+    async def index_for_owner(self, record: JobRecord) -> None:
+        """List the job under its owner, newest first (the key sorts by reversed time)."""
+        newest_first = _NEWEST_FIRST - int(record.created_at.timestamp() * 1_000_000)
+        key = f"owners/{owner_key(record.owner)}/jobs/{newest_first:016d}-{record.job_id}.json"
+        summary = JobSummary(
+            job_id=record.job_id,
+            question=record.request.question[:300],
+            created_at=record.created_at,
+            batch_id=record.batch_id,
+        )
+        await self._put(key, summary)
+
+    async def owner_jobs(
+        self, owner: str, *, after: str | None = None, limit: int = 20
+    ) -> tuple[list[JobSummary], str | None]:
+        """A page of the owner's jobs, newest first, and the cursor of the next page."""
+        prefix = f"owners/{owner_key(owner)}/jobs/"
+        keys = await self._blobs.list(prefix, after=f"{prefix}{after}" if after else None)
+        page = keys[:limit]
+        found = await all_of(*(self._get(k, JobSummary) for k in page))
+        cursor = page[-1].removeprefix(prefix) if len(keys) > limit else None
+        return [j for j in found if j is not None], cursor
+
+    async def cancel(self, job_id: str, at: datetime) -> bool:
+        """Mark the job cancelled; False if it already was."""
+        return await self._put(
+            f"{job_prefix(job_id)}cancelled.json", JobCancelled(job_id=job_id, at=at)
+        )
+
+    async def cancelled(self, job_id: str) -> bool:
+        """Whether the job was cancelled (stages check before every model call)."""
+        return await self._blobs.get(f"{job_prefix(job_id)}cancelled.json") is not None
+
+    async def put_batch(self, batch: BatchRecord, requests: Sequence[ResearchRequest]) -> None:
+        """Store a batch and each of its requests (the submit messages name them by number)."""
+        prefix = f"batches/{batch.batch_id}/"
+        await all_of(*(self._put(f"{prefix}requests/{n}.json", r) for n, r in enumerate(requests)))
+        await self._put(f"{prefix}batch.json", batch)
+
+    async def batch(self, batch_id: str, *, owner: str | None = None) -> BatchRecord:
+        """The batch; BatchNotFound if there is none, or it is not `owner`'s."""
+        batch = await self._get(f"batches/{batch_id}/batch.json", BatchRecord)
+        if batch is None or (owner is not None and batch.owner != owner):
+            raise BatchNotFound(batch_id)
+        return batch
+
+    async def batch_request(self, batch_id: str, n: int) -> ResearchRequest | None:
+        """Request `n` of a batch."""
+        return await self._get(f"batches/{batch_id}/requests/{n}.json", ResearchRequest)
 
     async def fail(self, failure: JobFailure) -> bool:
         """Mark the job failed with its reason (the first reason wins)."""
@@ -209,19 +270,7 @@ class JobStore:
         )
         summaries = sum(1 for k in present if k.startswith("summaries/"))
         expected = len(retrieval.usable) if retrieval else None
-        state: JobState
-        if "report.json" in present:
-            state = "done"
-        elif failure is not None:
-            state = "failed"
-        elif "combine.claim" in present:
-            state = "combining"
-        elif retrieval is not None:
-            state = "summarizing"
-        elif any(k.startswith("events/") and "retrieval_started" in k for k in present):
-            state = "retrieving"
-        else:
-            state = "queued"
+        state = state_from_keys(present)
         sources = list(retrieval.sources) if retrieval else []
         reported_at = None
         if state == "done" and not any("-report_ready" in k for k in present):
@@ -238,6 +287,33 @@ class JobStore:
             summaries_expected=expected,
             reason=failure.reason if failure else None,
             timings=timings_from_keys(record.created_at, keys, reported_at=reported_at),
+        )
+
+    async def batch_view(self, batch_id: str, *, owner: str | None = None) -> BatchView:
+        """Every job of a batch with its state, from one listing per job (no reads)."""
+        batch = await self.batch(batch_id, owner=owner)
+        bound = asyncio.Semaphore(32)
+
+        async def state(n: int) -> BatchJob:
+            job_id = batch_job_id(batch_id, n)
+            prefix = job_prefix(job_id)
+            async with bound:
+                keys = await self._blobs.list(prefix)
+            present = {k.removeprefix(prefix) for k in keys}
+            if "request.json" not in present and "failed.json" not in present:
+                return BatchJob(n=n, job_id=job_id, state="pending")
+            return BatchJob(n=n, job_id=job_id, state=state_from_keys(present))
+
+        jobs = await all_of(*(state(n) for n in range(batch.size)))
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.state] = counts.get(job.state, 0) + 1
+        return BatchView(
+            batch_id=batch_id,
+            created_at=batch.created_at,
+            size=batch.size,
+            counts=counts,
+            jobs=jobs,
         )
 
     # -- the model-output cache (content-addressed, shared by every job) ------------------
@@ -258,6 +334,23 @@ class JobStore:
     async def _get(self, key: str, model: type[M]) -> M | None:
         body = await self._blobs.get(key)
         return model.model_validate_json(body) if body is not None else None
+
+
+def state_from_keys(present: set[str]) -> JobState:
+    """A job's state from the names of its objects (relative to `jobs/{job}/`)."""
+    if "report.json" in present:
+        return "done"
+    if "failed.json" in present:
+        return "failed"
+    if "cancelled.json" in present:
+        return "cancelled"
+    if "combine.claim" in present:
+        return "combining"
+    if "retrieval.json" in present:
+        return "summarizing"
+    if any(k.startswith("events/") and "retrieval_started" in k for k in present):
+        return "retrieving"
+    return "queued"
 
 
 def text_key(model: str, *parts: str) -> str:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from brief.errors import InvalidMessage
-from brief.ids import JobId
+from brief.ids import BatchId, JobId
 
 
 class _Message(BaseModel):
@@ -44,21 +44,42 @@ class CombineTask(_Message):
     job_id: JobId
 
 
+class SubmitTask(_Message):
+    """Create job `n` of a stored batch, then research it (intake queue, batch runs)."""
+
+    kind: Literal["submit"] = "submit"
+    batch_id: BatchId
+    n: Annotated[int, Field(ge=0)]
+
+
 T = TypeVar("T", bound=_Message)
 
-Task = Annotated[ResearchTask | SummarizeTask | CombineTask, Field(discriminator="kind")]
-_TASK = TypeAdapter[ResearchTask | SummarizeTask | CombineTask](Task)
+AnyTask = ResearchTask | SubmitTask | SummarizeTask | CombineTask
+Task = Annotated[AnyTask, Field(discriminator="kind")]
+_TASK = TypeAdapter[AnyTask](Task)
 
 
 def parse_task(body: str, expected: type[T]) -> T:
     """Parse a queue body as `expected`, raising InvalidMessage with a readable reason."""
-    try:
-        task = _TASK.validate_json(body)
-    except ValidationError as exc:
-        raise InvalidMessage(f"not a valid Brief message: {_first_error(exc)}") from exc
+    task = _parse(body)
     if not isinstance(task, expected):
         raise InvalidMessage(f"expected a {expected.__name__}, got {type(task).__name__}")
     return task
+
+
+def parse_intake(body: str) -> ResearchTask | SubmitTask:
+    """Parse an intake-queue body: a stored job to research, or a batch's job to create."""
+    task = _parse(body)
+    if not isinstance(task, ResearchTask | SubmitTask):
+        raise InvalidMessage(f"expected a ResearchTask or SubmitTask, got {type(task).__name__}")
+    return task
+
+
+def _parse(body: str) -> AnyTask:
+    try:
+        return _TASK.validate_json(body)
+    except ValidationError as exc:
+        raise InvalidMessage(f"not a valid Brief message: {_first_error(exc)}") from exc
 
 
 def _first_error(exc: ValidationError) -> str:

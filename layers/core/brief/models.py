@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from brief.ids import JobId
+from brief.ids import BatchId, JobId
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
@@ -170,6 +170,35 @@ class JobRecord(Strict):
     owner: str
     created_at: datetime
     request: ResearchRequest
+    batch_id: BatchId | None = None
+
+
+class JobCancelled(Strict):
+    """`jobs/{job}/cancelled.json`: the owner stopped the job; no further model calls."""
+
+    v: Literal[1] = 1
+    job_id: JobId
+    at: datetime
+
+
+class BatchRecord(Strict):
+    """`batches/{batch}/batch.json`: who submitted a batch, when, and how many jobs it has."""
+
+    v: Literal[1] = 1
+    batch_id: BatchId
+    owner: str
+    created_at: datetime
+    size: int
+
+
+class JobSummary(Strict):
+    """`owners/{owner}/jobs/{newest-first}-{job}.json`: one line of "my jobs"."""
+
+    v: Literal[1] = 1
+    job_id: JobId
+    question: str
+    created_at: datetime
+    batch_id: BatchId | None = None
 
 
 SourceState = Literal["ok", "cached", "failed"]
@@ -345,6 +374,7 @@ EventKind = Literal[
     "combine_started",
     "report_ready",
     "job_failed",
+    "job_cancelled",
 ]
 
 
@@ -359,7 +389,10 @@ class Event(Strict):
     detail: str | None = None
 
 
-JobState = Literal["queued", "retrieving", "summarizing", "combining", "done", "failed"]
+JobState = Literal[
+    "queued", "retrieving", "summarizing", "combining", "done", "failed", "cancelled"
+]
+TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
 class JobView(Strict):
@@ -374,3 +407,21 @@ class JobView(Strict):
     summaries_expected: int | None
     reason: str | None = None
     timings: StageTimings
+
+
+class BatchJob(Strict):
+    """One job of a batch: its number in the batch, its id and its state."""
+
+    n: int
+    job_id: JobId
+    state: JobState | Literal["pending"]
+
+
+class BatchView(Strict):
+    """A batch's progress: how many of its jobs are in each state, and each job."""
+
+    batch_id: BatchId
+    created_at: datetime
+    size: int
+    counts: dict[str, int]
+    jobs: list[BatchJob]

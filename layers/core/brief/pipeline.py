@@ -14,12 +14,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from brief.errors import InvalidMessage, JobNotFound, PermanentError, RetryableError
-from brief.ids import new_job_id
+from brief.errors import (
+    InvalidMessage,
+    JobFinished,
+    JobNotFound,
+    PermanentError,
+    RetryableError,
+)
+from brief.ids import batch_job_id, new_batch_id, new_job_id
 from brief.jobstore import JobStore, text_key
 from brief.logs import bind_job
-from brief.messages import CombineTask, ResearchTask, SummarizeTask
+from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
 from brief.models import (
+    TERMINAL_STATES,
+    BatchRecord,
     CachedText,
     Citation,
     EventKind,
@@ -42,6 +50,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _CITATION = re.compile(r"\[(\d+)\]")
+_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -57,10 +66,38 @@ class Intake:
         record = JobRecord(
             job_id=new_job_id(), owner=owner, created_at=self.clock(), request=request
         )
-        await self.store.create(record)
-        await self.store.event(record.job_id, "job_created", record.created_at)
+        await create_job(self.store, record)
         await self.queue.send("intake", [ResearchTask(job_id=record.job_id)])
         return record
+
+    async def submit_batch(self, requests: Sequence[ResearchRequest], owner: str) -> BatchRecord:
+        """Store a batch and queue one submit message per job; the research function creates
+        each job as its message arrives, so a batch of thousands is accepted in one call."""
+        batch = BatchRecord(
+            batch_id=new_batch_id(), owner=owner, created_at=self.clock(), size=len(requests)
+        )
+        await self.store.put_batch(batch, requests)
+        tasks = [SubmitTask(batch_id=batch.batch_id, n=n) for n in range(len(requests))]
+        await self.queue.send("intake", tasks)
+        return batch
+
+    async def cancel(self, job_id: str, owner: str) -> None:
+        """Stop a job: no further fetches or model calls; its state becomes `cancelled`."""
+        view = await self.store.view(job_id, owner=owner)
+        if view.state in TERMINAL_STATES and view.state != "cancelled":
+            raise JobFinished(f"the job has already ended: it is {view.state}")
+        at = self.clock()
+        if await self.store.cancel(job_id, at):
+            await self.store.event(job_id, "job_cancelled", at)
+
+
+async def create_job(store: JobStore, record: JobRecord) -> bool:
+    """Store a new job, list it under its owner, and say so in its events (once)."""
+    created = await store.create(record)
+    if created:
+        await store.index_for_owner(record)
+        await store.event(record.job_id, "job_created", record.created_at)
+    return created
 
 
 @dataclass(frozen=True)
@@ -72,11 +109,15 @@ class Research:
     gatherer: Gatherer
     clock: Clock = utcnow
 
-    async def run(self, task: ResearchTask) -> None:
+    async def run(self, task: ResearchTask | SubmitTask) -> None:
         """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
+        if isinstance(task, SubmitTask):
+            task = await self._create_from_batch(task)
         bind_job(task.job_id)
         job = await self.store.job(task.job_id)
-        if await self.store.failure(job.job_id) is not None:
+        if await self.store.failure(job.job_id) is not None or await self.store.cancelled(
+            job.job_id
+        ):
             return
         retrieval = await self.store.retrieval(job.job_id)
         if retrieval is None:
@@ -91,6 +132,23 @@ class Research:
             "summarize",
             [SummarizeTask(job_id=job.job_id, index=s.index, expected=len(usable)) for s in usable],
         )
+
+    async def _create_from_batch(self, task: SubmitTask) -> ResearchTask:
+        """Create job `n` of a batch (idempotently: its id derives from the batch's)."""
+        batch = await self.store.batch(task.batch_id)
+        request = await self.store.batch_request(task.batch_id, task.n)
+        if request is None or task.n >= batch.size:
+            raise InvalidMessage(f"batch {task.batch_id} has no job {task.n}")
+        job_id = batch_job_id(task.batch_id, task.n)
+        record = JobRecord(
+            job_id=job_id,
+            owner=batch.owner,
+            created_at=self.clock(),
+            request=request,
+            batch_id=task.batch_id,
+        )
+        await create_job(self.store, record)
+        return ResearchTask(job_id=job_id)
 
     async def _retrieve(self, job: JobRecord) -> Retrieval:
         started = self.clock()
@@ -144,6 +202,8 @@ class Summarize:
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id)
+        if await self.store.cancelled(task.job_id):
+            return
         if await self.store.summary(task.job_id, task.index) is None:
             job = await self.store.job(task.job_id)
             source = await self.store.source(task.job_id, task.index)
@@ -237,7 +297,7 @@ class Combine:
         """Write the report (once); a job with nothing to combine fails with the reason."""
         bind_job(task.job_id)
         existing = await self.store.report(task.job_id)
-        if existing is not None:
+        if existing is not None or await self.store.cancelled(task.job_id):
             return existing
         job = await self.store.job(task.job_id)
         retrieval = await self.store.retrieval(task.job_id)
@@ -336,16 +396,24 @@ class DeadLetter:
         except ValueError:
             log.warning("dead letter is not JSON", extra={"queue": source_queue})
             return None
-        job_id = payload.get("job_id") if isinstance(payload, dict) else None
-        if not isinstance(job_id, str) or not re.fullmatch(r"[0-9a-f]{32}", job_id):
+        if not isinstance(payload, dict):
+            payload = {}
+        job_id = payload.get("job_id")
+        batch_id, n = payload.get("batch_id"), payload.get("n")
+        if isinstance(batch_id, str) and _ID.fullmatch(batch_id) and isinstance(n, int):
+            # A batch's job whose creation kept failing: it may not exist yet, but its id is
+            # known, and its failure is what the batch's status must show.
+            job_id = batch_job_id(batch_id, n)
+        elif not isinstance(job_id, str) or not _ID.fullmatch(job_id):
             log.warning("dead letter names no job", extra={"queue": source_queue})
             return None
+        else:
+            try:
+                await self.store.job(job_id)
+            except JobNotFound:
+                log.warning("dead letter for unknown job", extra={"queue": source_queue})
+                return None
         bind_job(job_id)
-        try:
-            await self.store.job(job_id)
-        except JobNotFound:
-            log.warning("dead letter for unknown job", extra={"queue": source_queue})
-            return None
         if await self.store.report(job_id) is not None:
             return None
         kind = payload.get("kind", "unknown")

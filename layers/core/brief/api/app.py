@@ -10,8 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from brief.api import jobs, uploads
-from brief.errors import JobNotFound, PermanentError, ReportNotReady, RetryableError
+from brief.api import batches, jobs, uploads
+from brief.errors import (
+    BatchNotFound,
+    JobFinished,
+    JobNotFound,
+    PermanentError,
+    ReportNotReady,
+    RetryableError,
+)
 from brief.wiring import Wiring
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,7 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     app.state.wiring = wiring
     app.include_router(jobs.router)
     app.include_router(uploads.router)
+    app.include_router(batches.router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
@@ -37,6 +45,7 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
 
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(ReportNotReady, _not_ready)
+    app.add_exception_handler(JobFinished, _finished)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RetryableError, _unavailable)
@@ -51,11 +60,17 @@ def problem(status: int, title: str, detail: str, **extra: object) -> JSONRespon
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, BatchNotFound):
+        return problem(404, "Batch not found", "There is no batch with that id for this caller.")
     return problem(404, "Job not found", "There is no job with that id for this caller.")
 
 
 async def _not_ready(request: Request, exc: Exception) -> JSONResponse:
     return problem(409, "Report not ready", str(exc))
+
+
+async def _finished(request: Request, exc: Exception) -> JSONResponse:
+    return problem(409, "Job already ended", str(exc))
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:

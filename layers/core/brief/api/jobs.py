@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -9,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.concurrency import all_of
 from brief.errors import ReportNotReady
 from brief.models import Event, JobView, Report, ResearchRequest
 
@@ -42,6 +44,55 @@ async def create_job(
     url = f"/jobs/{record.job_id}"
     response.headers["Location"] = url
     return Accepted(job_id=record.job_id, status_url=url, report_url=f"{url}/report")
+
+
+class JobListItem(BaseModel):
+    """One of the caller's jobs."""
+
+    job_id: str
+    question: str
+    created_at: datetime
+    batch_id: str | None
+    state: str
+
+
+class JobPage(BaseModel):
+    """A page of the caller's jobs, newest first; pass `cursor` as `after` for the next."""
+
+    jobs: list[JobListItem]
+    cursor: str | None
+
+
+@router.get("")
+async def list_jobs(
+    store: StoreDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=100, pattern=r"^[0-9a-z_\-.]+$")] = None,
+) -> JobPage:
+    """The caller's jobs, newest first, with each one's state."""
+    summaries, cursor = await store.owner_jobs(caller, after=after, limit=limit)
+    views = await all_of(*(store.view(j.job_id) for j in summaries))
+    items = [
+        JobListItem(
+            job_id=j.job_id,
+            question=j.question,
+            created_at=j.created_at,
+            batch_id=j.batch_id,
+            state=v.state,
+        )
+        for j, v in zip(summaries, views, strict=True)
+    ]
+    return JobPage(jobs=items, cursor=cursor)
+
+
+@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_job(job_id: JobIdPath, wiring: WiringDep, caller: CallerDep) -> JobView:
+    """Stop the job: nothing more is fetched or summarized for it. 409 if it already ended."""
+    intake = await wiring.intake()
+    await intake.cancel(job_id, owner=caller)
+    store = await wiring.store()
+    return await store.view(job_id, owner=caller)
 
 
 @router.get("/{job_id}")

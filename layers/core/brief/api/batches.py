@@ -1,0 +1,49 @@
+"""The batches resource: many jobs in one call, run through the intake queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+from pydantic import BaseModel, Field
+
+from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.models import BatchView, ResearchRequest
+
+router = APIRouter(prefix="/batches", tags=["batches"])
+
+MAX_BATCH = 1_000
+
+
+class BatchRequest(BaseModel):
+    """The jobs of a batch; each is a research request like `POST /jobs` takes."""
+
+    jobs: Annotated[list[ResearchRequest], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchAccepted(BaseModel):
+    """The answer to a new batch: where to follow it."""
+
+    batch_id: str
+    size: int
+    status_url: str
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_batch(
+    request: BatchRequest, wiring: WiringDep, caller: CallerDep, response: Response
+) -> BatchAccepted:
+    """Start many jobs at once; each becomes a job of its own as the intake queue delivers it."""
+    intake = await wiring.intake()
+    batch = await intake.submit_batch(request.jobs, owner=caller)
+    url = f"/batches/{batch.batch_id}"
+    response.headers["Location"] = url
+    return BatchAccepted(batch_id=batch.batch_id, size=batch.size, status_url=url)
+
+
+@router.get("/{batch_id}")
+async def get_batch(
+    batch_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], store: StoreDep, caller: CallerDep
+) -> BatchView:
+    """How many of the batch's jobs are pending, running, done, failed or cancelled."""
+    return await store.batch_view(batch_id, owner=caller)
