@@ -15,7 +15,7 @@ from brief.ports import QueueRole
 
 
 class MemoryBlobStore:
-    """A dict with S3's conditional-create and sorted-listing behaviour."""
+    """A dict with S3's conditional-create, overwrite and sorted-listing behaviour."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -29,6 +29,14 @@ class MemoryBlobStore:
         self.objects[key] = body
         self.content_types[key] = content_type
         return True
+
+    async def replace(
+        self, key: str, body: bytes, *, content_type: str = "application/json"
+    ) -> None:
+        """Write `key` whether or not it exists."""
+        await asyncio.sleep(0)
+        self.objects[key] = body
+        self.content_types[key] = content_type
 
     async def get(self, key: str) -> bytes | None:
         """The stored bytes, or None."""
