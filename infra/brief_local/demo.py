@@ -8,16 +8,20 @@ cited report and how long each stage took.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
 
+from brief_local.fake_services import FakeServices
 from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack, StackOptions
 
-TERMINAL = {"report_ready", "job_failed"}
+TERMINAL = {"report_ready", "job_failed", "job_cancelled"}
+DOCUMENTS = Path(__file__).parent / "documents"
 
 
 async def follow(
@@ -44,19 +48,61 @@ async def follow(
     raise TimeoutError(f"job {job_id} did not finish within {timeout_s:g} s")
 
 
-async def run_demo(out: TextIO = sys.stdout) -> int:
-    """Run the demo; 0 when the report was written."""
+async def upload(client: httpx.AsyncClient, path: Path, content_type: str) -> str:
+    """Upload a document the way a user would: a grant from the API, a form POST to S3."""
+    answer = await client.post(
+        "/uploads", json={"filename": path.name, "content_type": content_type}
+    )
+    grant = answer.raise_for_status().json()
+    body = await asyncio.to_thread(path.read_bytes)
+    async with httpx.AsyncClient(timeout=30) as s3:
+        posted = await s3.post(
+            grant["url"], data=grant["fields"], files={"file": (path.name, body)}
+        )
+        posted.raise_for_status()
+    uri: str = grant["uri"]
+    return uri
+
+
+async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int:
+    """Run the demo; 0 when the report was written.
+
+    With `every_kind`, the job mixes every kind of source: web pages, a web search (a
+    SearXNG-compatible service on loopback), a vector search (Qdrant-compatible, on
+    loopback) and a PDF uploaded through the API.
+    """
     question = (SAMPLES / "question.txt").read_text().strip()
     pages = PageServer(SAMPLES).start()
-    options = StackOptions(environment={"BRIEF_ALLOWED_HOSTS": "127.0.0.1"})
+    services = FakeServices(pages.url).start()
+    env = {"BRIEF_ALLOWED_HOSTS": "127.0.0.1"}
+    if every_kind:
+        env |= {
+            "BRIEF_SEARCH_PROVIDER": "searxng",
+            "BRIEF_SEARXNG_URL": services.url,
+            "BRIEF_VECTOR_KIND": "qdrant",
+            "BRIEF_VECTOR_URL": services.url,
+            "BRIEF_QDRANT_MODEL": "brief/hashed-words",
+        }
     try:
         out.write("Starting the local stack (moto on loopback, functions from template.yaml)...\n")
-        async with LocalStack(options) as stack:
-            sources = pages.pages()[:5]
+        async with LocalStack(StackOptions(environment=env)) as stack:
             out.write(f"API at {stack.api_url}; sample pages at {pages.url}\n\n")
-            out.write(f"Question: {question}\nSources:\n")
-            out.writelines(f"  [{i}] {url}\n" for i, url in enumerate(sources, start=1))
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+                sources: list[object] = list(pages.pages()[:5])
+                if every_kind:
+                    pdf = await upload(client, DOCUMENTS / "bait-hives.pdf", "application/pdf")
+                    sources = [
+                        *sources[:2],
+                        {"search": "scout bees waggle dance debate", "limit": 2},
+                        {
+                            "vector": "quorum of scouts at the nest site",
+                            "collection": "samples",
+                            "top_k": 2,
+                        },
+                        pdf,
+                    ]
+                out.write(f"Question: {question}\nSources:\n")
+                out.writelines(f"  - {json.dumps(s)}\n" for s in sources)
                 created = await client.post(
                     "/jobs", json={"question": question, "sources": sources}
                 )
@@ -73,10 +119,25 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 )
                 out.write("\n" + "─" * 78 + "\n" + report.text + "─" * 78 + "\n")
                 out.write(format_timings(view["timings"]))
+                out.write(format_sources(view["sources"]))
                 out.write(f"\nReport stored at s3://{stack.bucket}/jobs/{job_id}/report.md\n")
                 return 0
     finally:
+        services.stop()
         pages.stop()
+
+
+def format_sources(sources: list[dict[str, Any]]) -> str:
+    """Each source's outcome: its kind, state, size and how long it took."""
+    lines = ["Sources:"]
+    for s in sources:
+        outcome = s["state"] if s["state"] != "failed" else f"failed: {s['reason']}"
+        via = f" via {s['via']}" if s.get("via") else ""
+        lines.append(
+            f"  [{s['index'] + 1}] {s['kind']:<8} {outcome:<8} {s['chars']:>6} chars "
+            f"{s['fetch_ms']:>5} ms  {s['url']}{via}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def format_timings(timings: dict[str, int | None]) -> str:

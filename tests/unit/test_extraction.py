@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
 from importlib.resources import files
 
 import pytest
+from fpdf import FPDF
+from fpdf.enums import EncryptionMethod
+from PIL import Image
 
 from brief.errors import UnsupportedContent
-from brief.extraction import extract
+from brief.extraction import (
+    PDF_DAMAGED,
+    PDF_ENCRYPTED,
+    PDF_NO_TEXT,
+    PdfLimits,
+    extract,
+)
 
 PAGE_URL = "https://news.example/science/bees/article.html"
 
@@ -354,9 +366,6 @@ def test_xhtml_served_as_xml_is_read_as_html() -> None:
 @pytest.mark.parametrize(
     ("body", "content_type", "reason"),
     [
-        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "application/pdf", "application/pdf"),
-        (b"%PDF-1.4\n1 0 obj", "text/html", "application/pdf"),
-        (b"%PDF-1.4\n1 0 obj", None, "application/pdf"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "image/png"),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", "text/plain", "image/jpeg"),
         (b"PK\x03\x04\x14\x00\x06\x00", "application/octet-stream", "application/zip"),
@@ -468,3 +477,247 @@ def test_samples_have_distinct_titles_and_one_canonical_url() -> None:
     assert [r.canonical_url for r in results if r.canonical_url] == [
         "https://samples.test/articles/scout-bee-home-criteria"
     ]
+
+
+# PDF: documents generated here with fpdf2, so every case is a real PDF a writer produces.
+
+PDF_URL = "https://papers.example/swarms.pdf"
+SCOUTS = (
+    "Scout bees search the countryside for hollow trees while the swarm waits on a branch. "
+    "Each scout that finds a good cavity returns and dances to advertise it to the others."
+)
+LIFTOFF = (
+    "When enough scouts gather at one cavity, the whole swarm warms its flight muscles and "
+    "flies there together, guided by streaker bees that already know the way."
+)
+QUEEN = (
+    "The queen takes no part in the choice; she simply flies with the swarm to its new home, "
+    "surrounded by thousands of workers that keep her safe on the journey."
+)
+
+
+class Document(FPDF):
+    """An fpdf2 document with an optional running header and page-number footer."""
+
+    running_header: str | None = None
+    numbered = False
+
+    def header(self) -> None:
+        if self.running_header:
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, self.running_header, new_x="LMARGIN", new_y="NEXT")
+            self.ln(4)
+
+    def footer(self) -> None:
+        if self.numbered:
+            self.set_y(-15)
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 10, f"Page {self.page_no()}", align="C")
+
+
+def pdf(
+    pages: list[list[str]],
+    *,
+    title: str | None = None,
+    heading: str | None = None,
+    running_header: str | None = None,
+    numbered: bool = False,
+    user_password: str | None = None,
+) -> bytes:
+    """A PDF with one list of paragraphs per page (a paragraph may hold explicit newlines)."""
+    doc = Document()
+    doc.running_header = running_header
+    doc.numbered = numbered
+    if title is not None:
+        doc.set_title(title)
+    if user_password is not None:
+        doc.set_encryption(
+            owner_password="owner",
+            user_password=user_password,
+            encryption_method=EncryptionMethod.RC4,
+        )
+    for number, paragraphs in enumerate(pages):
+        doc.add_page()
+        if heading and number == 0:
+            doc.set_font("Helvetica", "B", 16)
+            doc.multi_cell(0, 8, heading)
+            doc.ln(3)
+        doc.set_font("Helvetica", size=11)
+        for paragraph in paragraphs:
+            doc.multi_cell(0, 6, paragraph)
+            doc.ln(3)
+    return bytes(doc.output())
+
+
+def test_pdf_text_keeps_paragraphs_and_joins_wrapped_lines() -> None:
+    body = pdf([[SCOUTS, LIFTOFF]], title="How Swarms Choose a Home")
+
+    result = extract(body, "application/pdf", PDF_URL)
+
+    assert result.title == "How Swarms Choose a Home"
+    assert paragraphs(result.text) == [SCOUTS, LIFTOFF]
+    assert result.canonical_url is None
+
+
+@pytest.mark.parametrize("metadata_title", [None, "", "Microsoft Word - draft3.docx", "x.pdf"])
+def test_pdf_title_falls_back_to_its_first_line(metadata_title: str | None) -> None:
+    body = pdf([[SCOUTS]], title=metadata_title, heading="How swarms choose a home")
+
+    result = extract(body, "application/pdf", PDF_URL)
+
+    assert result.title == "How swarms choose a home"
+    assert paragraphs(result.text) == ["How swarms choose a home", SCOUTS]
+
+
+def test_pdf_pages_are_read_in_order_without_running_headers_or_page_numbers() -> None:
+    body = pdf(
+        [[SCOUTS], ["Choosing a site", LIFTOFF], [QUEEN]],
+        running_header="Journal of Apiculture 12 (2024)",
+        numbered=True,
+    )
+
+    result = extract(body, "application/pdf", PDF_URL)
+
+    assert paragraphs(result.text) == [SCOUTS, "Choosing a site", LIFTOFF, QUEEN]
+    assert "Journal of Apiculture" not in result.text
+    assert "Page" not in result.text
+
+
+def test_a_running_header_that_changes_by_chapter_is_dropped() -> None:
+    doc = Document()
+    pages = [("1: Scouts", SCOUTS), ("1: Scouts", LIFTOFF), ("2: Queens", QUEEN), ("2: Queens", "")]
+    for number, (chapter, text) in enumerate(pages, start=1):
+        doc.running_header = f"Chapter {chapter} {number}"  # used as each page is added
+        doc.add_page()
+        doc.set_font("Helvetica", size=11)
+        doc.multi_cell(0, 6, text or SCOUTS)
+
+    result = extract(bytes(doc.output()), "application/pdf", PDF_URL)
+
+    assert paragraphs(result.text) == [SCOUTS, LIFTOFF, QUEEN, SCOUTS]
+
+
+def test_a_paragraph_that_runs_onto_the_next_page_stays_whole() -> None:
+    body = pdf([[SCOUTS + " While they wait,"], ["the workers cluster around the queen. " + QUEEN]])
+
+    result = extract(body, "application/pdf", PDF_URL)
+
+    assert paragraphs(result.text) == [
+        SCOUTS + " While they wait, the workers cluster around the queen. " + QUEEN
+    ]
+
+
+def test_a_word_hyphenated_across_lines_is_joined() -> None:
+    body = pdf([["Scouts inspect every hol-\nlow tree before they dance for it."]])
+
+    assert extract(body, "application/pdf", PDF_URL).text == (
+        "Scouts inspect every hollow tree before they dance for it."
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/pdf", "application/octet-stream", "text/html; charset=utf-8", "text/plain", None],
+)
+def test_a_pdf_is_read_whatever_its_label(content_type: str | None) -> None:
+    result = extract(pdf([[SCOUTS]], title="Swarms"), content_type, PDF_URL)
+
+    assert (result.title, result.text) == ("Swarms", SCOUTS)
+
+
+def test_a_labelled_pdf_may_start_with_junk_before_its_signature() -> None:
+    body = b"\r\n\x00junk\n" + pdf([[SCOUTS]])
+
+    assert extract(body, "application/pdf; name=paper.pdf", PDF_URL).text == SCOUTS
+
+
+def test_a_page_labelled_pdf_without_pdf_bytes_is_read_as_what_it_is() -> None:
+    body = html_page("<p>This paper moved to a new address.</p>")
+
+    assert extract(body, "application/pdf", PDF_URL).text == "This paper moved to a new address."
+
+
+def blank_pdf() -> bytes:
+    doc = FPDF()
+    doc.add_page()
+    return bytes(doc.output())
+
+
+def scanned_pdf() -> bytes:
+    """A page that is only a picture of text, as a scanner makes."""
+    doc = FPDF()
+    doc.add_page()
+    doc.image(Image.new("L", (400, 200), 255), x=10, y=10, w=190)
+    return bytes(doc.output())
+
+
+@pytest.mark.parametrize("make", [blank_pdf, scanned_pdf])
+def test_a_pdf_without_a_text_layer_is_refused(make: Callable[[], bytes]) -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        extract(make(), "application/pdf", PDF_URL)
+
+    assert caught.value.reason == PDF_NO_TEXT == "the PDF has no text layer (a scanned document?)"
+
+
+def test_a_pdf_that_needs_a_password_is_refused() -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        extract(pdf([[SCOUTS]], user_password="secret"), "application/pdf", PDF_URL)
+
+    assert caught.value.reason == PDF_ENCRYPTED == "the PDF is encrypted and needs a password"
+
+
+def test_a_pdf_encrypted_only_against_copying_is_read() -> None:
+    body = pdf([[SCOUTS]], user_password="")
+
+    assert extract(body, "application/pdf", PDF_URL).text == SCOUTS
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "application/pdf"),
+        (b"%PDF-1.4\n1 0 obj", "text/html"),
+        (b"%PDF-1.4\n1 0 obj", None),
+        (b"%PDF-1.7\n" + bytes(range(256)) * 8, "application/octet-stream"),
+        (pdf([[SCOUTS], [LIFTOFF]])[:1500], "application/pdf"),  # cut off mid-download
+    ],
+)
+def test_a_damaged_pdf_is_refused(body: bytes, content_type: str | None) -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        extract(body, content_type, PDF_URL)
+
+    assert caught.value.reason == PDF_DAMAGED == "the PDF is damaged and cannot be read"
+
+
+def test_only_the_first_pages_of_a_long_pdf_are_read() -> None:
+    pages = [[f"Chapter {n} tells how swarm number {n} chose its home."] for n in range(1, 6)]
+
+    result = extract(pdf(pages), "application/pdf", PDF_URL, pdf_limits=PdfLimits(max_pages=2))
+
+    assert paragraphs(result.text) == [
+        "Chapter 1 tells how swarm number 1 chose its home.",
+        "Chapter 2 tells how swarm number 2 chose its home.",
+    ]
+
+
+def test_a_pdf_that_cannot_be_read_in_time_is_refused_with_the_limit() -> None:
+    limits = PdfLimits(time_budget_s=0)
+
+    with pytest.raises(UnsupportedContent) as caught:
+        extract(pdf([[SCOUTS]]), "application/pdf", PDF_URL, pdf_limits=limits)
+
+    assert caught.value.reason == "the PDF could not be read within 0 s"
+
+
+def test_reading_html_does_not_load_the_pdf_library() -> None:
+    """Cold start: functions that never see a PDF must not pay for PDFium's import."""
+    code = (
+        "import sys; from brief.extraction import extract; "
+        "extract(b'<p>Bees.</p>', 'text/html', 'https://a.test/'); "
+        "print('pypdfium2' in sys.modules)"
+    )
+    run = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert run.stdout.strip() == "False"

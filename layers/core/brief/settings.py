@@ -7,9 +7,9 @@ prefixed `BRIEF_` (e.g. `BRIEF_BUCKET`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -40,6 +40,29 @@ class Settings(BaseSettings):
         "for a deployment's own internal services and for loopback test fixtures.",
     )
 
+    # Other kinds of source. Their endpoints are the operator's, not a user's, so they are
+    # reached by a client of their own, outside the egress checks that guard users' URLs.
+    search_provider: Literal["", "searxng", "brave", "tavily"] = ""
+    searxng_url: str = ""
+    brave_api_key: SecretStr = SecretStr("")
+    tavily_api_key: SecretStr = SecretStr("")
+    vector_kind: Literal["", "qdrant", "opensearch"] = ""
+    vector_url: str = ""
+    vector_api_key: SecretStr = SecretStr("")
+    qdrant_model: str = "sentence-transformers/all-minilm-l6-v2"
+    opensearch_model_id: str = ""
+    opensearch_vector_field: str = "embedding"
+    opensearch_username: str = ""
+    opensearch_password: SecretStr = SecretStr("")
+    vector_text_field: str = "text"
+    vector_title_field: str = "title"
+    vector_url_field: str = "url"
+    document_places: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        description="s3://bucket/prefix/ places documents may be read from (comma-separated); "
+        "the bucket's own uploads/ and documents/ are always allowed.",
+    )
+
     # Models
     summarize_concurrency: int = Field(default=8, ge=1, le=256)
     combine_claim_timeout_s: float = Field(
@@ -57,3 +80,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
         return value
+
+    @field_validator("document_places", mode="before")
+    @classmethod
+    def _split_places(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _configured_sources_are_complete(self) -> Settings:
+        missing = []
+        if self.search_provider == "searxng" and not self.searxng_url:
+            missing.append("BRIEF_SEARXNG_URL")
+        if self.search_provider == "brave" and not self.brave_api_key.get_secret_value():
+            missing.append("BRIEF_BRAVE_API_KEY")
+        if self.search_provider == "tavily" and not self.tavily_api_key.get_secret_value():
+            missing.append("BRIEF_TAVILY_API_KEY")
+        if self.vector_kind and not self.vector_url:
+            missing.append("BRIEF_VECTOR_URL")
+        if missing:
+            raise ValueError(f"set {', '.join(missing)} for the configured source")
+        return self

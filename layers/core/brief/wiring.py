@@ -13,14 +13,17 @@ from typing import Any
 
 import httpx
 
+from brief.adapters.documents import S3DocumentStore
 from brief.adapters.s3 import S3BlobStore
+from brief.adapters.search import BraveSearch, SearxngSearch, TavilySearch
 from brief.adapters.sqs import SQSTaskQueue
 from brief.adapters.uploads import S3UploadGrants
+from brief.adapters.vector import OpenSearchIndex, QdrantIndex
 from brief.egress import EgressPolicy
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
 from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
-from brief.ports import Summarizer, TaskQueue
+from brief.ports import DocumentStore, SearchProvider, Summarizer, TaskQueue, VectorIndex
 from brief.retrieval import FetchLimits, HttpFetcher
 from brief.settings import Settings
 from brief.sources import Gatherer, SourceAdapters
@@ -99,6 +102,71 @@ class Wiring:
             self._stack.push_async_callback(self._http.aclose)
         return self._http
 
+    def services_http(self) -> httpx.AsyncClient:
+        """The client for the operator's own services (search, vector index): not users' URLs,
+        so not behind the egress checks (an internal SearXNG need not be an allowed host)."""
+        if "services" not in self._clients:
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.fetch_timeout_s, connect=5.0),
+                headers={"User-Agent": self.settings.user_agent},
+                trust_env=False,
+                transport=self._http_transport,
+            )
+            self._stack.push_async_callback(client.aclose)
+            self._clients["services"] = client
+        services: httpx.AsyncClient = self._clients["services"]
+        return services
+
+    def search_providers(self) -> dict[str, SearchProvider]:
+        """The configured web search provider, by name (none when not configured)."""
+        s, http = self.settings, self.services_http()
+        if s.search_provider == "searxng":
+            return {"searxng": SearxngSearch(http, s.searxng_url)}
+        if s.search_provider == "brave":
+            return {"brave": BraveSearch(http, s.brave_api_key.get_secret_value())}
+        if s.search_provider == "tavily":
+            return {"tavily": TavilySearch(http, s.tavily_api_key.get_secret_value())}
+        return {}
+
+    def vector_index(self) -> VectorIndex | None:
+        """The configured vector index, if any."""
+        s, http = self.settings, self.services_http()
+        text, title, url = s.vector_text_field, s.vector_title_field, s.vector_url_field
+        if s.vector_kind == "qdrant":
+            return QdrantIndex(
+                http,
+                s.vector_url,
+                model=s.qdrant_model,
+                api_key=s.vector_api_key.get_secret_value() or None,
+                text_field=text,
+                title_field=title,
+                url_field=url,
+            )
+        if s.vector_kind == "opensearch":
+            password = s.opensearch_password.get_secret_value()
+            auth = (
+                httpx.BasicAuth(s.opensearch_username, password) if s.opensearch_username else None
+            )
+            return OpenSearchIndex(
+                http,
+                s.vector_url,
+                model_id=s.opensearch_model_id or None,
+                vector_field=s.opensearch_vector_field,
+                auth=auth,
+                text_field=text,
+                title_field=title,
+                url_field=url,
+            )
+        return None
+
+    async def documents(self) -> DocumentStore:
+        """S3 documents: the bucket's uploads/ and documents/, plus any configured places."""
+        s = self.settings
+        places = {f"s3://{s.bucket}/uploads/", f"s3://{s.bucket}/documents/", *s.document_places}
+        return S3DocumentStore(
+            await self._aws("s3"), allowed=sorted(places), max_bytes=s.max_document_bytes
+        )
+
     def summarizer(self) -> Summarizer:
         """The configured model; offline extractive by default."""
         s = self.settings
@@ -121,8 +189,16 @@ class Wiring:
             EgressPolicy(s.allowed_hosts),
             FetchLimits(s.fetch_timeout_s, s.max_body_bytes, s.max_redirects),
         )
+        search = self.search_providers()
+        adapters = SourceAdapters(
+            fetcher=fetcher,
+            documents=await self.documents(),
+            search=search,
+            default_search=next(iter(search), None),
+            vector=self.vector_index(),
+        )
         gatherer = Gatherer(
-            SourceAdapters(fetcher=fetcher),
+            adapters,
             concurrency=s.fetch_concurrency,
             deadline_s=s.retrieval_deadline_s,
         )
