@@ -20,5 +20,7 @@ _asgi = Mangum(app, lifespan="off")  # Mangum would run the lifespan on every in
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one API Gateway event on the container's loop, so clients stay warm."""
-    asyncio.set_event_loop(container.loop)  # Mangum runs on the thread's current loop
-    return _asgi(event, context)
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    with container.invocation(context, correlation_id=request_id):
+        asyncio.set_event_loop(container.loop)  # Mangum runs on the thread's current loop
+        return _asgi(event, context)

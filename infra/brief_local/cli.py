@@ -1,20 +1,76 @@
-"""`brief`: the command line for the local stack."""
+"""`brief`: run the local stack, and research with Brief's API from the command line.
+
+    brief local                       the local stack on http://127.0.0.1:8000 (Ctrl-C stops)
+    brief demo                        one job with the bundled sample pages, offline
+    brief research QUESTION URL...    submit a job, watch it live, print the cited report
+    brief status JOB | report JOB | jobs | cancel JOB
+    brief batch FILE.jsonl --out DIR  many jobs at once, one report file per job
+    brief keys new NAME               a new API key and the settings line that admits it
+
+The API is `--api URL`, else `$BRIEF_API`, else http://127.0.0.1:8000 (what `brief local`
+serves); the key is `--key KEY`, else `$BRIEF_API_KEY`. Progress goes to stderr and results
+to stdout, so `brief research ... > report.md` keeps just the report.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
+import re
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
 
-from brief_local.stack import LocalStack, StackOptions
+from brief_local import invoke as invoke_command
+from brief_local.client import (
+    DEFAULT_API,
+    JSON,
+    ApiError,
+    BriefClient,
+    ClientError,
+    StreamedEvent,
+)
+
+Command = Callable[[argparse.Namespace], int]
+
+RUNNING = ("queued", "retrieving", "summarizing", "combining")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brief` console script."""
-    parser = argparse.ArgumentParser(prog="brief", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run one research job on the local stack, offline")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    run: Command = args.run
+    try:
+        return run(args)
+    except ClientError as exc:
+        print(f"brief: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its options."""
+    parser = argparse.ArgumentParser(
+        prog="brief", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # The local stack.
+    demo = commands.add_parser("demo", help="run one research job on the local stack, offline")
+    demo.add_argument(
+        "--every-kind",
+        action="store_true",
+        help="mix every kind of source: pages, a web search, a vector search, a PDF document",
+    )
+    demo.set_defaults(run=_demo)
     local = commands.add_parser("local", help="run the local stack until interrupted")
     local.add_argument("--port", type=int, default=8000, help="the API's port (default 8000)")
     local.add_argument(
@@ -23,25 +79,386 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a host that may resolve to a private address (e.g. 127.0.0.1 for local pages)",
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "demo":
-        from brief_local.demo import run_demo
+    local.set_defaults(run=_local)
 
-        return asyncio.run(run_demo())
-    try:
-        return asyncio.run(_serve(args.port, args.allow_host))
-    except KeyboardInterrupt:
-        return 130
+    # The API's client commands share --api and --key.
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument(
+        "--api",
+        default=os.environ.get("BRIEF_API") or DEFAULT_API,
+        help="the API's base URL (default: $BRIEF_API, else %(default)s)",
+    )
+    api.add_argument(
+        "--key",
+        default=os.environ.get("BRIEF_API_KEY"),
+        help="an API key (default: $BRIEF_API_KEY); needed where the API has keys configured",
+    )
+
+    research = commands.add_parser(
+        "research", parents=[api], help="research a question: follow it live, print the report"
+    )
+    research.add_argument("question", help="the question to answer")
+    research.add_argument("sources", nargs="*", metavar="SOURCE", help="a URL to research")
+    research.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="QUERY",
+        help="also research the top web results of QUERY (repeatable)",
+    )
+    research.add_argument(
+        "--json", action="store_true", help="print the report as JSON instead of Markdown"
+    )
+    research.set_defaults(run=_research)
+
+    status = commands.add_parser("status", parents=[api], help="a job's state and sources")
+    status.add_argument("job", help="the job's id")
+    status.add_argument("--json", action="store_true", help="print the API's JSON")
+    status.set_defaults(run=_status)
+
+    report = commands.add_parser("report", parents=[api], help="a job's report")
+    report.add_argument("job", help="the job's id")
+    report.add_argument("--json", action="store_true", help="the report as JSON")
+    report.add_argument("-o", "--output", type=Path, help="write the report to this file")
+    report.set_defaults(run=_report)
+
+    jobs = commands.add_parser("jobs", parents=[api], help="your jobs, newest first")
+    jobs.add_argument("--limit", type=int, default=20, help="how many (default 20, at most 100)")
+    jobs.add_argument("--json", action="store_true", help="print the API's JSON")
+    jobs.set_defaults(run=_jobs)
+
+    cancel = commands.add_parser("cancel", parents=[api], help="cancel a job")
+    cancel.add_argument("job", help="the job's id")
+    cancel.set_defaults(run=_cancel)
+
+    batch = commands.add_parser(
+        "batch", parents=[api], help="run every job of a JSON Lines file, one report per job"
+    )
+    batch.add_argument(
+        "file", type=Path, help='one request per line: {"question": ..., "sources": [...]}'
+    )
+    batch.add_argument(
+        "--out", type=Path, help="where to write the reports (default: ./batch-<batch id>)"
+    )
+    batch.set_defaults(run=_batch)
+
+    keys = commands.add_parser("keys", help="API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    new = key_commands.add_parser("new", help="make a new API key and its settings entry")
+    new.add_argument("name", help="who the key is for (letters, digits, '_', '.', '-')")
+    new.set_defaults(run=_keys_new)
+
+    invoke = commands.add_parser(
+        "invoke",
+        help="run one function once under AWS's runtime interface client (no Docker)",
+    )
+    invoke_command.add_arguments(invoke)
+    invoke.set_defaults(run=invoke_command.run)
+
+    # Further commands register here, each with `set_defaults(run=<function(args) -> int>)`.
+    return parser
+
+
+# -- the local stack --------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from brief_local.demo import run_demo
+
+    return asyncio.run(run_demo(every_kind=args.every_kind))
+
+
+def _local(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve(args.port, args.allow_host))
 
 
 async def _serve(port: int, allowed: list[str]) -> int:
+    from brief_local.stack import LocalStack, StackOptions
+
     env = {"BRIEF_ALLOWED_HOSTS": ",".join(allowed)} if allowed else {}
     async with LocalStack(StackOptions(api_port=port, environment=env)) as stack:
-        print(f"Brief's API: {stack.api_url}  (OpenAPI at {stack.api_url}/docs)")
+        print(f"Brief's API: {stack.api_url}  (the web page at {stack.api_url}/, OpenAPI at /docs)")
         print(f"AWS endpoint (moto): {stack.endpoint}   bucket: {stack.bucket}")
         print("Ctrl-C to stop.")
         await asyncio.Event().wait()
+    return 0
+
+
+# -- research and following a job -------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> BriefClient:
+    return BriefClient(args.api, args.key)
+
+
+def _research(args: argparse.Namespace) -> int:
+    sources: list[str | JSON] = [*args.sources, *({"search": q} for q in args.search)]
+    if not sources:
+        print("brief research: give at least one SOURCE or --search QUERY", file=sys.stderr)
+        return 2
+    with _client(args) as client:
+        accepted = client.submit(args.question, sources)
+        submitted = time.monotonic()
+        job_id = accepted["job_id"]
+        err = sys.stderr
+        err.write(f"Job {job_id} accepted; progress (Ctrl-C stops watching, not the job):\n")
+        err.flush()
+        try:
+            last = follow(client, job_id, err, started=submitted)
+        except KeyboardInterrupt:
+            err.write(f"\nStopped watching. The job goes on: brief status {job_id}\n")
+            return 130
+        elapsed = time.monotonic() - submitted
+        view = client.job(job_id)
+        err.write(summary_line(last, view, elapsed) + "\n")
+        if last != "report_ready":
+            return 1
+        if args.json:
+            print(json.dumps(client.report(job_id), indent=2))
+        else:
+            sys.stdout.write(client.report_markdown(job_id))
+        return 0
+
+
+def follow(client: BriefClient, job_id: str, out: TextIO, *, started: float) -> str:
+    """Print each of the job's events as it arrives; the kind of the last (terminal) one."""
+    last = ""
+    for event in client.events(job_id):
+        last = event.kind
+        out.write(event_line(event, time.monotonic() - started) + "\n")
+        out.flush()
+    return last
+
+
+def event_line(event: StreamedEvent, elapsed_s: float) -> str:
+    """`   0.57s  source_fetched [4] — ok`: one line per event."""
+    index = event.data.get("index")
+    where = f" [{index + 1}]" if isinstance(index, int) else ""
+    detail = event.data.get("detail")
+    return f"  {elapsed_s:6.2f}s  {event.kind}{where}{f' — {detail}' if detail else ''}"
+
+
+def summary_line(last: str, view: JSON, elapsed_s: float) -> str:
+    """The line that closes a job's progress."""
+    sources = view.get("sources") or []
+    usable = sum(1 for s in sources if s.get("state") != "failed")
+    if last == "report_ready":
+        return f"Report ready after {elapsed_s:.2f} s: {usable} of {len(sources)} sources used."
+    if last == "job_cancelled":
+        return f"Job cancelled after {elapsed_s:.2f} s."
+    return f"Job failed after {elapsed_s:.2f} s: {view.get('reason') or 'no reason given'}"
+
+
+# -- one job ----------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        view = client.job(args.job)
+    if args.json:
+        print(json.dumps(view, indent=2))
+        return 0
+    print(format_view(view))
+    return 1 if view["state"] in ("failed", "cancelled") else 0
+
+
+def format_view(view: JSON) -> str:
+    """A job's view as a person reads it."""
+    lines = [f"Job {view['job_id']}: {view['state']}", f"Question: {view['question']}"]
+    if view.get("reason"):
+        lines.append(f"Reason: {view['reason']}")
+    sources = view.get("sources") or []
+    if sources:
+        lines.append("Sources:")
+        for s in sources:
+            title = f"  ({s['title']})" if s.get("title") else ""
+            reason = f" — {s['reason']}" if s.get("reason") else ""
+            lines.append(f"  [{s['index'] + 1}] {s['state']:<7} {s['url']}{title}{reason}")
+    expected = view.get("summaries_expected")
+    if expected is not None:
+        lines.append(f"Summaries: {view.get('summaries_done', 0)} of {expected}")
+    timings = view.get("timings") or {}
+    parts = [
+        f"{name} {timings[key]} ms"
+        for name, key in (
+            ("queued", "queued_ms"),
+            ("retrieval", "retrieval_ms"),
+            ("summarize", "summarize_ms"),
+            ("combine", "combine_ms"),
+            ("total", "total_ms"),
+        )
+        if timings.get(key) is not None
+    ]
+    if parts:
+        lines.append("Timings: " + " · ".join(parts))
+    return "\n".join(lines)
+
+
+def _report(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        text = (
+            json.dumps(client.report(args.job), indent=2) + "\n"
+            if args.json
+            else client.report_markdown(args.job)
+        )
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ClientError(f"cannot write {args.output}: {exc.strerror}") from exc
+        print(f"Wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        page = client.jobs(limit=max(1, min(args.limit, 100)))
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    if not page["jobs"]:
+        print("No jobs yet.")
+        return 0
+    for job in page["jobs"]:
+        question = job["question"] if len(job["question"]) <= 60 else job["question"][:59] + "…"
+        created = job["created_at"][:19].replace("T", " ")
+        print(f"{job['job_id']}  {job['state']:<11} {created}  {question}")
+    if page.get("cursor"):
+        print(f"(more: brief jobs --limit {min(args.limit * 2, 100)})", file=sys.stderr)
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        view = client.cancel(args.job)
+    print(f"Job {args.job} is {view['state']}.")
+    return 0
+
+
+# -- batches ----------------------------------------------------------------------------
+
+
+def read_batch(path: Path) -> list[tuple[int, JSON]]:
+    """The requests of a JSON Lines file with their line numbers (blank lines skipped);
+    ClientError names a line that is not a JSON object."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror}") from exc
+    requests: list[tuple[int, JSON]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ClientError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        if not isinstance(request, dict):
+            raise ClientError(f'{path}:{number}: expected {{"question": ..., "sources": [...]}}')
+        requests.append((number, request))
+    if not requests:
+        raise ClientError(f"{path} has no requests")
+    return requests
+
+
+def _batch(args: argparse.Namespace) -> int:
+    lines = read_batch(args.file)
+    err = sys.stderr
+    with _client(args) as client:
+        try:
+            accepted = client.submit_batch([request for _, request in lines])
+        except ApiError as exc:
+            raise ClientError(_batch_problem(exc, args.file, [n for n, _ in lines])) from exc
+        batch_id, size = accepted["batch_id"], accepted["size"]
+        err.write(f"Batch {batch_id}: {size} jobs accepted.\n")
+        view = watch_batch(client, batch_id, err)
+        out = args.out or Path(f"batch-{batch_id}")
+        out.mkdir(parents=True, exist_ok=True)
+        width = len(str(size))
+        written, failed = 0, []
+        for job in view["jobs"]:
+            if job["state"] == "done":
+                name = f"{job['n'] + 1:0{width}d}-{job['job_id']}.md"
+                (out / name).write_text(client.report_markdown(job["job_id"]), encoding="utf-8")
+                written += 1
+            else:
+                failed.append(job)
+        err.write(f"{written} of {size} reports written to {out}/\n")
+        for job in failed:
+            reason = _reason(client, job)
+            err.write(f"  job {job['n'] + 1} ({job['job_id']}) {job['state']}: {reason}\n")
+    return 1 if failed else 0
+
+
+def _batch_problem(exc: ApiError, path: Path, numbers: list[int]) -> str:
+    """A 422 on `jobs.N.field` as `FILE:LINE: field: message`."""
+    found = []
+    for error in exc.body.get("errors") or []:
+        match = re.match(r"^jobs\.(\d+)\.?(.*)$", str(error.get("field", "")))
+        if match and int(match.group(1)) < len(numbers):
+            where = f"{path}:{numbers[int(match.group(1))]}"
+            found.append(f"{where}: {match.group(2) or 'request'}: {error.get('message')}")
+    return "\n".join(found) if found else str(exc)
+
+
+def watch_batch(client: BriefClient, batch_id: str, out: TextIO, *, every_s: float = 0.5) -> JSON:
+    """Show the batch's progress (one updating line on a terminal) until every job ended."""
+    tty = out.isatty()
+    shown = ""
+    while True:
+        view = client.batch(batch_id)
+        line = batch_line(view)
+        if line != shown:
+            out.write(f"\r{line}\x1b[K" if tty else f"{line}\n")
+            out.flush()
+            shown = line
+        if not any(view["counts"].get(s) for s in ("pending", *RUNNING)):
+            if tty:
+                out.write("\n")
+            return view
+        time.sleep(every_s)
+
+
+def batch_line(view: JSON) -> str:
+    """`done 3 · failed 1 · running 4 · pending 2 (of 10)`."""
+    counts: dict[str, int] = view["counts"]
+    running = sum(counts.get(s, 0) for s in RUNNING)
+    parts = [
+        f"done {counts.get('done', 0)}",
+        f"failed {counts.get('failed', 0) + counts.get('cancelled', 0)}",
+        f"running {running}",
+        f"pending {counts.get('pending', 0)}",
+    ]
+    return " · ".join(parts) + f" (of {view['size']})"
+
+
+def _reason(client: BriefClient, job: JSON) -> str:
+    try:
+        reason: Any = client.job(job["job_id"]).get("reason")
+    except ClientError as exc:
+        return str(exc)
+    return str(reason or "no reason given")
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from brief.api.auth import new_key, settings_entry
+
+    key = new_key()
+    try:
+        entry = settings_entry(args.name, key)
+    except ValueError as exc:
+        print(f"brief keys new: {exc}", file=sys.stderr)
+        return 2
+    print(f"API key for {args.name} (shown once: keep it secret):")
+    print(f"  {key}")
+    print("The API admits it with this setting (join several entries with commas):")
+    print(f"  BRIEF_API_KEYS={entry}")
+    print("Call with it: `--key KEY`, or `export BRIEF_API_KEY=KEY`.")
     return 0
 
 

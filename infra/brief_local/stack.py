@@ -98,6 +98,9 @@ class LocalStack:
         sqs = await self._exit.enter_async_context(session.client("sqs", region_name=REGION))
         refs, attrs = await self._create_resources(s3, sqs)
         self._set_env(self._function_environment(refs, attrs))
+        # One user on loopback: anonymous callers are fine here unless keys are configured
+        # (options.environment can turn it back on).
+        self._set_env({"BRIEF_REQUIRE_AUTH": "false"})
         self._set_env(dict(self.options.environment))
         await self._start_mappings(session, attrs)
         await self._start_api()
@@ -112,6 +115,8 @@ class LocalStack:
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
+        # Parameters take their defaults, as `sam deploy` would without overrides.
+        refs |= {name: str(value) for name, value in self.template.parameters.items()}
         attrs: dict[tuple[str, str], str] = {}
         for logical_id in self.template.buckets:
             name = f"brief-local-{logical_id.lower()}"
@@ -195,10 +200,20 @@ class LocalStack:
         if api is None:
             return
         module = await asyncio.to_thread(load_module, api)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+        # without it every response waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.options.host, self.options.api_port))
-        config = uvicorn.Config(module.app, log_level="warning", lifespan="off", access_log=False)
+        # Event streams stay open for minutes; on shutdown they are cut after 2 s (the
+        # clients resume with Last-Event-ID), or Ctrl-C would wait for every open page.
+        config = uvicorn.Config(
+            module.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
         self._uvicorn = uvicorn.Server(config)
         self._api_module = module
         self._serve = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))

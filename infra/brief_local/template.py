@@ -9,6 +9,7 @@ functions into strings once the local stack knows the names and ARNs it created.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -240,6 +241,23 @@ class Template:
                         "which is not a queue in this template"
                     )
             functions[logical_id] = function
+        # Event source mappings declared as resources (so a role can be scoped to its queue)
+        # feed their function exactly as its SQS events would.
+        for logical_id, resource in resources.items():
+            if _type(resource) != "AWS::Lambda::EventSourceMapping":
+                continue
+            properties = _properties(logical_id, resource)
+            target = properties.get("FunctionName")
+            if not (isinstance(target, dict) and target.get("Ref") in functions):
+                raise ValueError(f"{logical_id}.FunctionName must be !Ref a function here")
+            function = functions[target["Ref"]]
+            queue_properties = {**properties, "Queue": properties.get("EventSourceArn")}
+            event = _sqs_event(function.logical_id, logical_id, queue_properties, numbers)
+            if event.queue not in queues:
+                raise ValueError(f"{logical_id} polls {event.queue!r}, not a queue here")
+            functions[function.logical_id] = dataclasses.replace(
+                function, sqs_events=(*function.sqs_events, event)
+            )
 
         outputs = {
             name: output.get("Value")

@@ -3,6 +3,7 @@ from tests/events against moto's server: what `sam local invoke` would do, witho
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,10 +27,20 @@ def event(name: str) -> dict[str, Any]:
     return loaded
 
 
-class Stack:
-    """A bucket and the three work queues on moto, and the functions' environment."""
+# Each function's sample event, as `sam local invoke FUNCTION -e tests/events/NAME` takes it.
+EVENTS_OF = {
+    "ApiFunction": ("api-create-job.json", "api-get-job.json"),
+    "ResearchFunction": ("research.json",),
+    "SummarizeFunction": ("summarize.json",),
+    "CombineFunction": ("combine.json",),
+    "DeadletterFunction": ("deadletter.json",),
+}
 
-    def __init__(self, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+
+class Stack:
+    """A bucket and the three work queues on moto, and the functions' environment (`env`)."""
+
+    def __init__(self, endpoint: str) -> None:
         kwargs: dict[str, Any] = {
             "endpoint_url": endpoint,
             "region_name": "us-east-1",
@@ -45,7 +56,7 @@ class Stack:
             role: self.sqs.create_queue(QueueName=f"{role}-{suffix}")["QueueUrl"]
             for role in ("intake", "summarize", "combine")
         }
-        env = {
+        self.env = {
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -54,8 +65,6 @@ class Stack:
             "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
             **{f"BRIEF_{role.upper()}_QUEUE_URL": url for role, url in self.queues.items()},
         }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
         self.modules: list[ModuleType] = []
 
     def function(self, logical_id: str) -> Callable[[dict[str, Any]], Any]:
@@ -92,7 +101,9 @@ class Stack:
 
 @pytest.fixture
 def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    created = Stack(moto_endpoint, monkeypatch)
+    created = Stack(moto_endpoint)
+    for name, value in created.env.items():
+        monkeypatch.setenv(name, value)
     yield created
     created.close()
 
@@ -110,6 +121,7 @@ def api_event(method: str, path: str, body: object | None = None) -> dict[str, A
     request["requestContext"]["http"]["method"] = method
     request["requestContext"]["http"]["path"] = path
     request["body"] = json.dumps(body) if body is not None else None
+    request["headers"]["content-length"] = str(len((request["body"] or "").encode()))
     return request
 
 
@@ -173,3 +185,45 @@ def test_api_answers_problem_json_for_an_unknown_job(stack: Stack) -> None:
     response = stack.function("ApiFunction")(event("api-get-job.json"))
     assert response["statusCode"] == 404
     assert response["headers"]["content-type"] == "application/problem+json"
+
+
+# Run by the Lambda Web Adapter (Handler: a start-up script): no Python handler takes an event.
+# StreamFunction serves ApiFunction's app under uvicorn (tests/e2e runs that app the same way).
+WEB_ADAPTER_FUNCTIONS = {"StreamFunction"}
+
+
+def test_every_function_has_a_sample_event() -> None:
+    assert set(EVENTS_OF) == set(TEMPLATE.functions) - WEB_ADAPTER_FUNCTIONS
+    for names in EVENTS_OF.values():
+        for name in names:
+            assert (EVENTS / name).is_file(), f"no tests/events/{name}"
+
+
+def test_sqs_events_are_what_lambda_delivers() -> None:
+    for logical_id, names in EVENTS_OF.items():
+        if not TEMPLATE.functions[logical_id].sqs_events:
+            continue
+        for name in names:
+            for record in event(name)["Records"]:
+                assert record["eventSource"] == "aws:sqs"
+                assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324 - SQS's own checksum
+                queue = record["eventSourceARN"].rsplit(":", 1)[1]
+                polled = {e.queue for e in TEMPLATE.functions[logical_id].sqs_events}
+                assert queue in polled, f"{name}: {logical_id} does not poll {queue}"
+
+
+@pytest.mark.parametrize(
+    ("name", "logical_id"),
+    [(name, logical_id) for logical_id, names in EVENTS_OF.items() for name in names],
+)
+def test_each_sample_event_runs_on_its_function(name: str, logical_id: str, stack: Stack) -> None:
+    """The events as shipped: the API answers; a record for a job that is not in this
+    bucket fails alone (and comes back), except in the dead-letter function, which has
+    nothing to mark and lets it go."""
+    response = stack.function(logical_id)(event(name))
+    if logical_id == "ApiFunction":
+        assert response["statusCode"] == (202 if name == "api-create-job.json" else 404), response
+        return
+    ids = [r["messageId"] for r in event(name)["Records"]]
+    failed = [] if logical_id == "DeadletterFunction" else ids
+    assert response == {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}

@@ -273,10 +273,10 @@ class JobStore:
         state = state_from_keys(present)
         sources = list(retrieval.sources) if retrieval else []
         reported_at = None
-        if state == "done" and not any("-report_ready" in k for k in present):
+        report = await self.report(job_id) if state == "done" else None
+        if report is not None and not any("-report_ready" in k for k in present):
             # The report is durable but its event is not written yet: time it by the report.
-            report = await self.report(job_id)
-            reported_at = report.created_at if report else None
+            reported_at = report.created_at
         return JobView(
             job_id=job_id,
             state=state,
@@ -287,6 +287,8 @@ class JobStore:
             summaries_expected=expected,
             reason=failure.reason if failure else None,
             timings=timings_from_keys(record.created_at, keys, reported_at=reported_at),
+            usage=report.usage if report else None,
+            stage_usage=report.stage_usage if report else {},
         )
 
     async def batch_view(self, batch_id: str, *, owner: str | None = None) -> BatchView:

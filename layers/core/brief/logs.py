@@ -1,26 +1,82 @@
-"""Structured logs: one JSON object per line, with the job they concern.
+"""Structured logs: one JSON object per line, with the job, record and request they concern.
 
-Handlers call `configure` once per container; stages call `bind_job` so every line logged
-while working on a record carries its `job_id` (a context variable: concurrent records in one
-batch each keep their own). Document text and whole events are never logged.
+Stages call `bind_job` and the runtime calls `bind_message` (per SQS record) and
+`bind_invocation` (per Lambda invocation): context variables, so concurrent records in one
+batch each keep their own, and so do containers on their own threads in the local stack.
+`CorrelationFilter` puts them on every record a handler emits. Document text and whole
+events are never logged.
+
+In Lambda, `configure_lambda` hands every line (the `brief` package's and the libraries')
+to Powertools for AWS Lambda's Logger: JSON on stdout with its standard keys (service,
+cold_start, function_name, function_request_id, xray_trace_id, ...) plus `job_id` and
+`message_id`. Elsewhere `JsonFormatter` writes the same correlation keys without Powertools.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 _job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
+_message_id: ContextVar[str | None] = ContextVar("message_id", default=None)
+_invocation: ContextVar[dict[str, object] | None] = ContextVar("invocation", default=None)
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# The libraries' lines below this level are dropped in Lambda (credentials found, retries).
+LIBRARY_LEVEL = logging.WARNING
 
 
 def bind_job(job_id: str) -> None:
     """Tag every log line of the current task with `job_id`."""
     _job_id.set(job_id)
+
+
+def bind_message(message_id: str | None) -> None:
+    """Tag every log line of the current task with the SQS record's `message_id`."""
+    _message_id.set(message_id or None)
+
+
+def bind_invocation(
+    request_id: str | None, *, cold_start: bool | None = None, correlation_id: str | None = None
+) -> None:
+    """Tag every log line of this invocation with Lambda's request id, whether it is the
+    container's first (`cold_start`), and the caller's id for it (API Gateway's requestId)."""
+    keys: dict[str, object] = {}
+    if request_id:
+        keys["function_request_id"] = request_id
+    if cold_start is not None:
+        keys["cold_start"] = cold_start
+    if correlation_id:
+        keys["correlation_id"] = correlation_id
+    _invocation.set(keys or None)
+
+
+def correlation() -> dict[str, object]:
+    """The keys that tie the current line to its job, record and invocation."""
+    keys: dict[str, object] = dict(_invocation.get() or {})
+    message_id = _message_id.get()
+    if message_id:
+        keys["message_id"] = message_id
+    job_id = _job_id.get()
+    if job_id:
+        keys["job_id"] = job_id
+    return keys
+
+
+class CorrelationFilter(logging.Filter):
+    """Adds `correlation()` to each record a handler emits (a key set by `extra=` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keeps the record; only adds fields to it."""
+        for key, value in correlation().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,20 +90,56 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        job_id = _job_id.get()
-        if job_id:
-            entry["job_id"] = job_id
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        entry.update(correlation())
+        entry.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
 def configure(level: str = "INFO") -> None:
-    """Send the process's logs as JSON lines (Lambda's runtime already installed a handler)."""
+    """Send the process's logs as JSON lines (without Powertools: local runs and tools)."""
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter())
+        if not any(isinstance(f, CorrelationFilter) for f in handler.filters):
+            handler.addFilter(CorrelationFilter())
     root.setLevel(level.upper())
+
+
+def configure_lambda(level: str = "INFO", service: str | None = None) -> Any:
+    """Every log line of this Lambda container through Powertools' Logger; returns it.
+
+    The runtime's own text handler is replaced, so the libraries' lines are JSON with the
+    same keys; `brief`'s lines are written once, at `level`, the libraries' from WARNING.
+    """
+    from aws_lambda_powertools import Logger  # deferred: only Lambda containers pay for it
+
+    service = service or os.environ.get("POWERTOOLS_SERVICE_NAME") or "brief"
+    logger = Logger(
+        service=service,
+        level=level.upper(),
+        utc=True,
+        use_rfc3339=True,
+        log_record_order=["timestamp", "level", "message", "job_id", "message_id"],
+    )
+    handler: logging.Handler = logger.registered_handler
+    if not any(isinstance(f, CorrelationFilter) for f in handler.filters):
+        handler.addFilter(CorrelationFilter())
+    logger.append_keys(
+        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        function_memory_size=os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+    )
+    package = logging.getLogger(__name__.partition(".")[0])  # "brief": the core's loggers
+    package.setLevel(level.upper())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(LIBRARY_LEVEL)
+    logging.getLogger(service).propagate = False  # its handler already wrote the line
+    return logger

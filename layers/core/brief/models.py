@@ -347,6 +347,7 @@ class Report(Strict):
     missing: list[SourceOutcome]
     model: str
     usage: Usage = Usage()
+    stage_usage: dict[str, Usage] = Field(default_factory=dict)  # "summarize", "combine"
     created_at: datetime
 
 
@@ -407,6 +408,8 @@ class JobView(Strict):
     summaries_expected: int | None
     reason: str | None = None
     timings: StageTimings
+    usage: Usage | None = None  # tokens and cost, once the report is written
+    stage_usage: dict[str, Usage] = Field(default_factory=dict)
 
 
 class BatchJob(Strict):

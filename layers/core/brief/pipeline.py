@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from brief import metrics
 from brief.errors import (
     InvalidMessage,
     JobFinished,
@@ -68,6 +69,7 @@ class Intake:
         )
         await create_job(self.store, record)
         await self.queue.send("intake", [ResearchTask(job_id=record.job_id)])
+        metrics.count("JobsStarted")
         return record
 
     async def submit_batch(self, requests: Sequence[ResearchRequest], owner: str) -> BatchRecord:
@@ -79,6 +81,7 @@ class Intake:
         await self.store.put_batch(batch, requests)
         tasks = [SubmitTask(batch_id=batch.batch_id, n=n) for n in range(len(requests))]
         await self.queue.send("intake", tasks)
+        metrics.count("JobsStarted", len(tasks))
         return batch
 
     async def cancel(self, job_id: str, owner: str) -> None:
@@ -186,6 +189,11 @@ class Research:
         await self.store.event(
             job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
         )
+        metrics.duration(
+            "StageDuration", _ms(retrieval.started_at, retrieval.finished_at), stage="retrieval"
+        )
+        if total > ok:
+            metrics.count("FetchFailures", total - ok)
         return retrieval
 
 
@@ -211,6 +219,10 @@ class Summarize:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
             summary = await self._summarize(job, source)
             if await self.store.put_summary(summary):
+                metrics.duration(
+                    "StageDuration", _ms(summary.started_at, summary.finished_at), stage="summarize"
+                )
+                metrics.record_usage(summary.usage)
                 kind: EventKind = "summary_done" if summary.state == "ok" else "summary_failed"
                 await self.store.event(
                     task.job_id, kind, summary.finished_at, index=task.index, detail=summary.reason
@@ -303,7 +315,8 @@ class Combine:
         retrieval = await self.store.retrieval(task.job_id)
         if retrieval is None:
             raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
-        await self.store.event(task.job_id, "combine_started", self.clock())
+        started = self.clock()
+        await self.store.event(task.job_id, "combine_started", started)
         summaries = await self.store.summaries(task.job_id, [s.index for s in retrieval.usable])
         by_index = {s.index: s for s in summaries if s.state == "ok"}
         cited = [s for s in retrieval.usable if s.index in by_index]
@@ -339,10 +352,17 @@ class Combine:
             missing=missing,
             model=self.summarizer.name,
             usage=sum((s.usage for s in summaries), combined.usage),
+            stage_usage={
+                "summarize": sum((s.usage for s in summaries), Usage()),
+                "combine": combined.usage,
+            },
             created_at=self.clock(),
         )
         report = await self.store.put_report(report)
         await self.store.event(task.job_id, "report_ready", self.clock())
+        metrics.count("JobsCompleted")
+        metrics.record_usage(combined.usage)
+        metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
 
 
@@ -423,9 +443,14 @@ class DeadLetter:
         return job_id
 
 
+def _ms(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() * 1000
+
+
 async def _fail(
     store: JobStore, job_id: str, stage: FailedStage, reason: str, at: datetime
 ) -> None:
     failure = JobFailure(job_id=job_id, stage=stage, reason=reason, at=at)
     if await store.fail(failure):
+        metrics.count("JobsFailed", stage=stage)
         await store.event(job_id, "job_failed", at, detail=reason)

@@ -4,16 +4,22 @@
 httpx client ("Event loop is closed"), and building an aiobotocore client costs ~100 ms.
 A `Container` owns one loop for the life of the execution environment; the wiring it
 holds builds each client on first use, on that loop, and keeps it.
+
+Each invocation runs inside `Container.invocation(context)`: its log lines carry Lambda's
+request id (and each SQS record's lines its message id), and its metrics are flushed as
+CloudWatch EMF when it ends. In Lambda the first use also turns on Powertools' JSON logger
+and the metrics; elsewhere (tests, the local stack) both stay as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from brief import logs
+from brief import logs, metrics
 from brief.batch import BatchResponse, SqsRecord, process_batch
 from brief.settings import Settings
 from brief.wiring import Wiring
@@ -27,6 +33,8 @@ class Container:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wiring: Wiring | None = None
+        self._observing = False
+        self.invocations = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -40,10 +48,36 @@ class Container:
     def wiring(self) -> Wiring:
         """Settings and clients; settings are read from the environment on first use."""
         if self._wiring is None:
-            if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # in Lambda: JSON lines for CloudWatch
-                logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+            self._observe()
             self._wiring = Wiring.from_environment()
         return self._wiring
+
+    def _observe(self) -> None:
+        """In Lambda: Powertools' JSON logs and EMF metrics, once per container."""
+        if self._observing:
+            return
+        self._observing = True
+        if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+            logs.configure_lambda(os.environ.get("LOG_LEVEL", "INFO"))
+            metrics.configure()
+
+    @contextlib.contextmanager
+    def invocation(self, context: Any, *, correlation_id: str | None = None) -> Iterator[None]:
+        """One invocation: its log lines name its request, its metrics go out at its end."""
+        self._observe()
+        self.invocations += 1
+        cold = self.invocations == 1
+        logs.bind_invocation(
+            getattr(context, "aws_request_id", None), cold_start=cold, correlation_id=correlation_id
+        )
+        if cold:
+            metrics.count(
+                "ColdStart", function_name=getattr(context, "function_name", None) or "unknown"
+            )
+        try:
+            yield
+        finally:
+            metrics.flush()
 
     async def aclose_wiring(self) -> None:
         """Close the clients when they were built on another loop (uvicorn's, locally)."""
@@ -87,10 +121,16 @@ def sqs_handler(
 
     async def batch(event: dict[str, Any], wiring: Wiring) -> BatchResponse:
         handle = await build(wiring)
+
+        async def record(record: SqsRecord) -> object:
+            logs.bind_message(str(record.get("messageId") or ""))  # this record's task only
+            return await handle(record)
+
         records = event.get("Records") or []
-        return await process_batch(records, handle, concurrency=concurrency(wiring.settings))
+        return await process_batch(records, record, concurrency=concurrency(wiring.settings))
 
     def handler(event: dict[str, Any], context: Any) -> BatchResponse:
-        return container.run(lambda wiring: batch(event, wiring))
+        with container.invocation(context):
+            return container.run(lambda wiring: batch(event, wiring))
 
     return handler

@@ -7,16 +7,25 @@ prefixed `BRIEF_` (e.g. `BRIEF_BUCKET`).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from brief.llm.config import ModelConfig, StageConfig
+
+_KEY_ENTRY = re.compile(r"^[A-Za-z0-9_.-]{1,64}:[0-9a-f]{64}$")
+
 
 class Settings(BaseSettings):
     """Where Brief's state lives and the limits it works within."""
 
-    model_config = SettingsConfigDict(env_prefix="BRIEF_", extra="ignore", frozen=True)
+    # Inputs are left out of validation errors: a mistyped secret must not reach the logs.
+    model_config = SettingsConfigDict(
+        env_prefix="BRIEF_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     bucket: str = Field(description="The one bucket that holds every job and cache.")
     intake_queue_url: str = ""
@@ -63,10 +72,21 @@ class Settings(BaseSettings):
         "the bucket's own uploads/ and documents/ are always allowed.",
     )
 
-    # Models
+    # Models: the offline extractive summarizer unless set. Each stage is JSON, e.g.
+    # BRIEF_SUMMARIZE_MODEL='{"provider": "openai", "model": "gpt-4o-mini",
+    #   "api_key": "ssm:/brief/openai-api-key", "rpm": 250, "tpm": 200000}'
+    summarize_model: Annotated[StageConfig, NoDecode] = Field(default_factory=StageConfig)
+    combine_model: Annotated[StageConfig | None, NoDecode] = Field(
+        default=None, description="The combine stage's model; unset: the summarize stage's."
+    )
+    model_prices: str = Field(
+        default="", description='USD per million tokens: {"openai:gpt-4o-mini": [0.15, 0.6]}'
+    )
+    model_max_rounds: int = Field(default=4, ge=1, le=10)
+    model_max_chunks: int = Field(default=64, ge=1, le=10_000)
     summarize_concurrency: int = Field(default=8, ge=1, le=256)
     combine_claim_timeout_s: float = Field(
-        default=120.0,
+        default=360.0,
         gt=0,
         description="After this long a combine claim whose message was never sent is taken "
         "over; must exceed the summarize function's timeout.",
@@ -74,12 +94,66 @@ class Settings(BaseSettings):
     summary_sentences: int = Field(default=5, ge=1, le=50)
     report_findings: int = Field(default=8, ge=1, le=50)
 
+    # Callers
+    require_auth: bool = Field(
+        default=False,
+        description="Refuse anonymous callers even when no keys are configured (the template "
+        "sets it: a deployed API must not be open to anyone who finds its URL).",
+    )
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Callers' API keys as comma-separated `name:sha256hex` pairs (hashes only; "
+        "`brief keys new NAME` makes a key and its entry). With none, every caller is anonymous.",
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_are_hashes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for n, entry in enumerate(value, start=1):
+            if not _KEY_ENTRY.fullmatch(entry):
+                # Never echo the entry: a mistaken deployment may have put a key there.
+                raise ValueError(f"entry {n} is not `name:sha256hex`")
+        return value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
         return value
+
+    @field_validator("summarize_model", mode="before")
+    @classmethod
+    def _unset_summarize_model(cls, value: object) -> object:
+        if isinstance(value, str):  # an empty template parameter: the default
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("combine_model", mode="before")
+    @classmethod
+    def _unset_combine_model(cls, value: object) -> object:
+        if isinstance(value, str):  # an empty template parameter: the summarize stage's
+            return json.loads(value) if value.strip() else None
+        return value
+
+    def model_setup(self) -> ModelConfig:
+        """Both stages' models and the caps that bound a long job's bill."""
+        return ModelConfig(
+            summarize=self.summarize_model,
+            combine=self.combine_model,
+            prices=self.model_prices,
+            max_rounds=self.model_max_rounds,
+            max_chunks=self.model_max_chunks,
+            summary_sentences=self.summary_sentences,
+            report_findings=self.report_findings,
+        )
 
     @field_validator("document_places", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from brief.adapters.vector import OpenSearchIndex, QdrantIndex
 from brief.egress import EgressPolicy
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
+from brief.llm.config import StageConfig
 from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
 from brief.ports import DocumentStore, SearchProvider, Summarizer, TaskQueue, VectorIndex
 from brief.retrieval import FetchLimits, HttpFetcher
@@ -41,6 +42,8 @@ class Wiring:
         self._clients: dict[str, Any] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._http: httpx.AsyncClient | None = None
+        self._model_http: httpx.AsyncClient | None = None
+        self._summarizer: Summarizer | None = None
 
     @classmethod
     def from_environment(cls) -> Wiring:
@@ -167,10 +170,67 @@ class Wiring:
             await self._aws("s3"), allowed=sorted(places), max_bytes=s.max_document_bytes
         )
 
-    def summarizer(self) -> Summarizer:
-        """The configured model; offline extractive by default."""
+    async def summarizer(self) -> Summarizer:
+        """The configured model (offline extractive by default), built once per container:
+        every record of a batch, and every warm invocation, shares its rate limiter."""
+        if self._summarizer is None:
+            async with self._locks.setdefault("summarizer", asyncio.Lock()):
+                if self._summarizer is None:
+                    from brief.llm.factory import build_summarizer
+
+                    s = self.settings
+                    self._summarizer = await build_summarizer(
+                        s.model_setup(),
+                        http=self.model_http,
+                        bedrock_client_factory=self._bedrock,
+                        secret_clients=self._aws,
+                        extractive=ExtractiveSummarizer(
+                            sentences=s.summary_sentences, findings=s.report_findings
+                        ),
+                    )
+        return self._summarizer
+
+    def _model_stages(self) -> list[StageConfig]:
         s = self.settings
-        return ExtractiveSummarizer(sentences=s.summary_sentences, findings=s.report_findings)
+        return [s.summarize_model, s.combine_model or s.summarize_model]
+
+    def model_http(self) -> httpx.AsyncClient:
+        """The client for model APIs: its own pool and timeouts, not the page fetcher's."""
+        if self._model_http is None:
+            stages = self._model_stages()
+            connections = sum(st.concurrency for st in stages) * 2
+            self._model_http = httpx.AsyncClient(
+                timeout=httpx.Timeout(max(st.timeout_s for st in stages), connect=5.0),
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                trust_env=False,
+                transport=self._http_transport,
+            )
+            self._stack.push_async_callback(self._model_http.aclose)
+        return self._model_http
+
+    async def _bedrock(self) -> Any:
+        """Bedrock's client, with botocore's retries off: ours share the rate limiter."""
+        if "bedrock-runtime" in self._clients:
+            return self._clients["bedrock-runtime"]
+        async with self._locks.setdefault("bedrock-runtime", asyncio.Lock()):
+            if "bedrock-runtime" not in self._clients:
+                import aioboto3
+                from aiobotocore.config import AioConfig
+
+                stages = self._model_stages()
+                config = AioConfig(
+                    retries={"mode": "standard", "total_max_attempts": 1},
+                    connect_timeout=5,
+                    read_timeout=max(st.timeout_s for st in stages),
+                    max_pool_connections=2 * sum(st.concurrency for st in stages),
+                )
+                client = aioboto3.Session().client(
+                    "bedrock-runtime", region_name=self.settings.region, config=config
+                )
+                self._clients["bedrock-runtime"] = await self._stack.enter_async_context(client)
+        return self._clients["bedrock-runtime"]
 
     async def intake(self) -> Intake:
         """The API's write path."""
@@ -209,13 +269,13 @@ class Wiring:
         return Summarize(
             await self.store(),
             await self.queue(),
-            self.summarizer(),
+            await self.summarizer(),
             claim_timeout_s=self.settings.combine_claim_timeout_s,
         )
 
     async def combine(self) -> Combine:
         """The combine stage."""
-        return Combine(await self.store(), self.summarizer())
+        return Combine(await self.store(), await self.summarizer())
 
     async def dead_letter(self) -> DeadLetter:
         """The dead-letter stage."""
@@ -226,3 +286,5 @@ class Wiring:
         await self._stack.aclose()
         self._clients.clear()
         self._http = None
+        self._model_http = None
+        self._summarizer = None

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from brief.api import batches, jobs, uploads
+from brief.api import batches, events, jobs, uploads, web
+from brief.api.deps import get_caller
 from brief.errors import (
     BatchNotFound,
     JobFinished,
@@ -35,8 +36,11 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     )
     app.state.wiring = wiring
     app.include_router(jobs.router)
-    app.include_router(uploads.router)
+    app.include_router(events.router)
+    # Uploads name no job, but with API keys configured only a caller with a key may upload.
+    app.include_router(uploads.router, dependencies=[Depends(get_caller)])
     app.include_router(batches.router)
+    app.include_router(web.router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
@@ -93,7 +97,7 @@ def _field(loc: Sequence[object]) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed"}
+    titles = {401: "Unauthorized", 404: "Not found", 405: "Method not allowed"}
     title = titles.get(exc.status_code, "Request failed")
     response = problem(exc.status_code, title, str(exc.detail))
     for name, value in (exc.headers or {}).items():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from brief.api.auth import ANONYMOUS, authorizer_identity, key_caller, keyring
 from brief.jobstore import JobStore
 from brief.wiring import Wiring
 
@@ -24,19 +26,63 @@ async def get_store(wiring: WiringDep) -> JobStore:
     return await wiring.store()
 
 
-def get_caller(request: Request) -> str:
-    """Who is calling: API Gateway's authorizer identity when deployed, else "anonymous".
+# Both ways of presenting a key, declared as security schemes so /docs can send them. They
+# never reject a request themselves (auto_error=False): `get_caller` decides, and only when
+# keys are configured.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKeyBearer",
+    description="An API key as `Authorization: Bearer <key>` (`brief keys new NAME` makes one).",
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKeyHeader",
+    description="An API key as `X-API-Key: <key>`.",
+)
+_CHALLENGE = 'Bearer realm="brief"'
 
+
+def get_caller(
+    request: Request,
+    wiring: Annotated[Wiring | None, Depends(get_wiring)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+    api_key: Annotated[str | None, Security(_api_key)] = None,
+) -> str:
+    """Who is calling: API Gateway's authorizer identity when deployed behind one; else the
+    holder of a configured API key; else "anonymous", but only while no keys are configured.
+
+    With keys configured, a request without a valid key is a 401 (with `WWW-Authenticate`).
     A job belongs to its caller and is invisible to others (the API answers 404).
     """
-    event: Any = request.scope.get("aws.event") or {}
-    context = event.get("requestContext", {}) if isinstance(event, dict) else {}
-    authorizer = context.get("authorizer") or {}
-    claims = (authorizer.get("jwt") or {}).get("claims") or {}
-    iam = authorizer.get("iam") or {}
-    lambda_ctx = authorizer.get("lambda") or {}
-    identity = claims.get("sub") or iam.get("userArn") or lambda_ctx.get("principalId")
-    return str(identity) if identity else "anonymous"
+    identity = authorizer_identity(request.scope.get("aws.event"))
+    if identity:
+        return identity
+    keys = keyring(wiring.settings.api_keys) if wiring is not None else None
+    if not keys:
+        if wiring is not None and wiring.settings.require_auth:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "This deployment admits no anonymous callers, and it has no API keys: set "
+                "BRIEF_API_KEYS (`brief keys new NAME`) or put an authorizer in front of it.",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        return ANONYMOUS
+    presented = bearer.credentials if bearer is not None else api_key
+    if not presented:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "This API needs a key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+            headers={"WWW-Authenticate": _CHALLENGE},
+        )
+    name = keys.identify(presented)
+    if name is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "The API key is not valid (it may have been revoked).",
+            headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
+        )
+    return key_caller(name)
 
 
 StoreDep = Annotated[JobStore, Depends(get_store)]

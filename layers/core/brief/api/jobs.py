@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from brief.api.deps import CallerDep, StoreDep, WiringDep
 from brief.concurrency import all_of
 from brief.errors import ReportNotReady
-from brief.models import Event, JobView, Report, ResearchRequest
+from brief.models import JobView, Report, ResearchRequest
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -25,13 +25,6 @@ class Accepted(BaseModel):
     job_id: str
     status_url: str
     report_url: str
-
-
-class EventPage(BaseModel):
-    """A page of events and the cursor to ask for the next one with `?after=`."""
-
-    events: list[Event]
-    cursor: str | None
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -122,20 +115,6 @@ async def get_report(
     if prefers_markdown(accept):
         return PlainTextResponse(report.markdown, media_type="text/markdown; charset=utf-8")
     return report
-
-
-@router.get("/{job_id}/events")
-async def get_events(
-    job_id: JobIdPath,
-    store: StoreDep,
-    caller: CallerDep,
-    after: Annotated[str | None, Query(max_length=200, pattern=r"^[0-9a-z_\-.]+$")] = None,
-) -> EventPage:
-    """Progress events in order; pass the returned cursor as `after` to get only newer ones."""
-    await store.job(job_id, owner=caller)
-    events = await store.events(job_id, after=after)
-    cursor = events[-1][0] if events else after
-    return EventPage(events=[e for _, e in events], cursor=cursor)
 
 
 def prefers_markdown(accept: str) -> bool:

@@ -1,0 +1,195 @@
+"""The web page in a real browser (Debian's headless Chromium) against the local stack.
+
+What a person sees: they ask a question with sources, the sources' progress appears as the
+job runs, and the report appears with its citations linking to the sources. Chromium is
+driven by Playwright with the system's browser (`executable_path`); Playwright's own
+browser downloads are never used. `make test` installs chromium; without it these skip.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+
+from brief_local.pages import SAMPLES, PageServer
+from brief_local.stack import LocalStack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+QUESTION = (SAMPLES / "question.txt").read_text().strip()
+TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="chromium is not installed (`make test` installs it: apt-get install chromium)",
+)
+
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-proxy-server",
+    # The browser may resolve nothing but loopback: the test reaches no other host.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """Headless Chromium with a fresh profile (its --user-data-dir)."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path_factory.mktemp("chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1100, "height": 1300},
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext) -> Iterator[Page]:
+    """A tab that fails the test on any script error or console error (a CSP violation too)."""
+    tab = browser.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    tab.on("console", on_console)
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab
+    tab.close()
+    assert errors == []
+
+
+def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
+    page: Page, stack: LocalStack, pages: PageServer, tmp_path: Path
+) -> None:
+    sources = pages.pages()[:3]
+    broken = f"{pages.url}/status/404"
+    page.goto(f"{stack.api_url}/")
+    expect(page).to_have_title(re.compile("Brief"))
+
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join([*sources, broken]))
+    page.get_by_role("button", name="Research").click()
+
+    # Progress: every source is listed at once and each one's state follows the job.
+    progress = page.locator("#job")
+    expect(progress).to_be_visible()
+    expect(progress.get_by_role("heading", name="Progress")).to_be_focused()
+    items = page.locator("#source-list > li")
+    expect(items).to_have_count(4)
+    expect(page.locator("#event-log > li").first).to_contain_text("job created")
+    expect(page.locator("#job-status")).to_have_attribute("aria-live", "polite")
+    expect(items.filter(has_text="could not be used")).to_contain_text("404")
+    expect(page.locator("#source-list > li[data-state=summarized]")).to_have_count(3)
+    expect(page.locator("#event-log > li[data-kind=report_ready]")).to_have_count(1)
+    expect(page.locator("#job-status")).to_contain_text("Report ready")
+
+    # The report: the question, findings citing [n], each citation a link to its source.
+    report = page.locator("#report")
+    expect(report).to_be_visible()
+    expect(report.get_by_role("heading", name=QUESTION)).to_be_visible()
+    citations = report.locator("a.cite")
+    expect(citations.first).to_be_visible()
+    hrefs = {citations.nth(i).get_attribute("href") for i in range(citations.count())}
+    assert hrefs
+    assert hrefs <= set(sources)
+    expect(citations.first).to_have_text(re.compile(r"^\[\d\]$"))
+    # The list of sources links each title to its source.
+    first_source = report.get_by_role(
+        "link", name="When a Colony Splits: What Happens During a Honeybee Swarm", exact=True
+    )
+    expect(first_source).to_have_attribute("href", sources[0])
+    expect(page.locator("#report-heading")).to_be_focused()
+
+    # My jobs lists it, done.
+    mine = page.locator("#jobs-list > li").filter(has_text=QUESTION).first
+    expect(mine).to_contain_text("done")
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+
+def test_a_job_opened_by_its_address_replays_its_progress_and_report(
+    page: Page, stack: LocalStack, pages: PageServer
+) -> None:
+    sources = pages.pages()[:2]
+    page.goto(f"{stack.api_url}/")
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(sources))
+    page.get_by_role("button", name="Research").click()
+    expect(page.locator("#report a.cite").first).to_be_visible()
+    address = page.url
+    assert re.search(r"#job=[0-9a-f]{32}$", address)
+
+    page.goto("about:blank")
+    page.goto(address)
+
+    expect(page.locator("#job-question")).to_have_text(QUESTION)
+    expect(page.locator("#source-list > li[data-state=summarized]")).to_have_count(2)
+    expect(page.locator("#report a.cite").first).to_have_attribute("href", re.compile("^http"))
+
+
+def test_the_search_box_adds_a_search_and_bad_input_is_explained(
+    page: Page, stack: LocalStack
+) -> None:
+    page.goto(f"{stack.api_url}/")
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("not a web address")
+    page.get_by_role("button", name="Research").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("is not a web address")
+    expect(page.get_by_role("textbox", name=re.compile("^Sources"))).to_be_focused()
+
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("")
+    page.get_by_role("searchbox", name="Search the web for…").fill("honeybee swarms")
+    page.get_by_role("button", name="Research").click()
+    # The local stack configures no search provider: the job is accepted and ends failed.
+    expect(page.locator("#source-list > li")).to_have_count(5)  # a search has five slots
+    expect(page.locator("#source-list > li").first).to_contain_text("honeybee swarms")
+    expect(page.locator("#job-status")).to_contain_text("failed")
+
+
+def test_the_report_renderer_never_turns_text_into_markup(page: Page, stack: LocalStack) -> None:
+    page.goto(f"{stack.api_url}/")
+
+    result = page.evaluate(
+        """() => {
+            const markdown = [
+              "# <img src=x onerror=alert(1)> heading",
+              "- **bold <script>x()</script>** and [click](javascript:alert(1)) [1] [7]",
+              "See <b>this</b> and https://example.org/page.html.",
+            ].join("\\n");
+            const citations = new Map([[1, {n: 1, url: "https://example.org/one", title: "One"}]]);
+            const box = document.createElement("div");
+            box.append(window.brief.renderMarkdown(markdown, citations));
+            return {
+              html: box.innerHTML,
+              text: box.textContent,
+              hrefs: [...box.querySelectorAll("a")].map((a) => a.getAttribute("href")),
+              elements: [...box.querySelectorAll("*")].map((e) => e.tagName.toLowerCase()),
+            };
+        }"""
+    )
+
+    assert set(result["elements"]) <= {"h3", "ul", "li", "strong", "a", "p"}
+    assert result["hrefs"] == ["https://example.org/one", "https://example.org/page.html"]
+    assert "<img src=x onerror=alert(1)> heading" in result["text"]
+    assert "[click]" not in result["text"]  # the link text stays, its javascript: URL does not
+    assert "click" in result["text"]
+    assert "[7]" in result["text"]  # a citation of no source stays plain text
+    assert "&lt;script&gt;" in result["html"]

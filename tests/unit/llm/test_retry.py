@@ -1,0 +1,81 @@
+"""Retries: bounded, jittered, never sooner than Retry-After, and the last error re-raised."""
+
+from __future__ import annotations
+
+import pytest
+
+from brief.errors import PermanentError, RetryableError
+from brief.llm.errors import ModelRejected, ModelRetryable
+from brief.llm.retry import backoff_delay, call_with_retries
+
+
+class Flaky:
+    """Fails with the given errors, in order, then answers "ok"."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+async def test_transient_failures_are_retried_until_the_call_succeeds() -> None:
+    fn, sleep = Flaky(ModelRetryable("500"), ModelRetryable("503")), Sleeps()
+    assert await call_with_retries(fn, attempts=3, sleep=sleep, random=lambda: 0.5) == "ok"
+    assert fn.calls == 3
+    assert sleep.delays == [0.25, 0.5]  # half of 0.5 s, then half of 1 s
+
+
+async def test_retry_after_is_a_floor_for_the_wait() -> None:
+    fn, sleep = Flaky(ModelRetryable("429", retry_after=7.0, throttled=True)), Sleeps()
+    await call_with_retries(fn, attempts=2, base_s=0.5, sleep=sleep, random=lambda: 1.0)
+    assert sleep.delays == [7.0]
+
+
+async def test_attempts_are_bounded_and_the_last_error_is_raised_as_retryable() -> None:
+    errors = [ModelRetryable(f"429 #{i}") for i in range(10)]
+    fn, sleep = Flaky(*errors), Sleeps()
+    with pytest.raises(RetryableError) as raised:
+        await call_with_retries(fn, attempts=4, sleep=sleep)
+    assert fn.calls == 4
+    assert len(sleep.delays) == 3
+    assert raised.value is errors[3]  # the SQS record fails with the real cause
+
+
+async def test_a_permanent_error_is_not_retried() -> None:
+    fn, sleep = Flaky(ModelRejected("context length exceeded")), Sleeps()
+    with pytest.raises(PermanentError):
+        await call_with_retries(fn, attempts=5, sleep=sleep)
+    assert fn.calls == 1
+    assert sleep.delays == []
+
+
+async def test_a_wait_longer_than_the_function_can_afford_goes_back_to_the_queue() -> None:
+    fn, sleep = Flaky(ModelRetryable("429", retry_after=3600.0)), Sleeps()
+    with pytest.raises(ModelRetryable):
+        await call_with_retries(fn, attempts=5, max_wait_s=60.0, sleep=sleep)
+    assert fn.calls == 1
+    assert sleep.delays == []
+
+
+def test_backoff_grows_exponentially_up_to_the_cap_with_full_jitter() -> None:
+    ceilings = [backoff_delay(n, base_s=1.0, cap_s=10.0, random=lambda: 1.0) for n in range(1, 7)]
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff_delay(3, base_s=1.0, cap_s=10.0, random=lambda: 0.0) == 0.0
+
+
+async def test_attempts_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="attempts"):
+        await call_with_retries(Flaky(), attempts=0)
