@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from brief_local import invoke as invoke_command
 from brief_local.client import (
@@ -39,6 +39,10 @@ from brief_local.client import (
 Command = Callable[[argparse.Namespace], int]
 
 RUNNING = ("queued", "retrieving", "summarizing", "combining")
+
+
+if TYPE_CHECKING:
+    from brief_local.stack import StackOptions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a host that may resolve to a private address (e.g. 127.0.0.1 for local pages)",
+    )
+    local.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter, like sam deploy's --parameter-overrides "
+        '(e.g. SummarizeModel=\'{"provider": "openai", ...}\')',
+    )
+    local.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable for every function (e.g. BRIEF_SEARCH_PROVIDER=searxng)",
     )
     local.set_defaults(run=_local)
 
@@ -169,14 +188,34 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
-    return asyncio.run(_serve(args.port, args.allow_host))
+    from brief_local.stack import StackOptions
+
+    try:
+        parameters = dict(_assignment(item) for item in args.parameter)
+        env = dict(_assignment(item) for item in args.env)
+    except ValueError as exc:
+        print(f"brief local: {exc}", file=sys.stderr)
+        return 2
+    if args.allow_host:
+        env["BRIEF_ALLOWED_HOSTS"] = ",".join(args.allow_host)
+    # The fixed name `brief invoke --endpoint` expects (its resources are named alike).
+    options = StackOptions(
+        api_port=args.port, environment=env, parameters=parameters, name="brief-local"
+    )
+    return asyncio.run(_serve(options))
 
 
-async def _serve(port: int, allowed: list[str]) -> int:
-    from brief_local.stack import LocalStack, StackOptions
+def _assignment(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ValueError(f"{item!r} is not NAME=VALUE")
+    return name, value
 
-    env = {"BRIEF_ALLOWED_HOSTS": ",".join(allowed)} if allowed else {}
-    async with LocalStack(StackOptions(api_port=port, environment=env)) as stack:
+
+async def _serve(options: StackOptions) -> int:
+    from brief_local.stack import LocalStack
+
+    async with LocalStack(options) as stack:
         print(f"Brief's API: {stack.api_url}  (the web page at {stack.api_url}/, OpenAPI at /docs)")
         print(f"AWS endpoint (moto): {stack.endpoint}   bucket: {stack.bucket}")
         print("Ctrl-C to stop.")

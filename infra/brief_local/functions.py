@@ -13,7 +13,7 @@ import itertools
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -66,11 +66,14 @@ def load_module(spec: FunctionSpec) -> ModuleType:
 class Container:
     """One execution environment: a module instance and the one thread that runs it."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str] | None = None) -> None:
         self.spec = spec
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=spec.logical_id)
         started = time.perf_counter()
         self.module = load_module(spec)
+        container = getattr(self.module, "container", None)
+        if environment is not None and container is not None:
+            container.environment = environment  # this function's variables, not the process's
         self.init_ms = (time.perf_counter() - started) * 1000
         self.handler: Callable[[dict[str, Any], Any], Any] = getattr(self.module, spec.attribute)
         self.broken = False
@@ -102,8 +105,14 @@ def _close_module(module: ModuleType) -> None:
 class FunctionPool:
     """Warm containers of one function, at most `concurrency` at once."""
 
-    def __init__(self, spec: FunctionSpec, concurrency: int) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        concurrency: int,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self.spec = spec
+        self._environment = environment
         self._slots = asyncio.Semaphore(concurrency)
         self._idle: list[Container] = []
         self._all: list[Container] = []
@@ -119,7 +128,7 @@ class FunctionPool:
                     self._idle.append(container)
 
     async def _start(self) -> Container:
-        container = await asyncio.to_thread(Container, self.spec)
+        container = await asyncio.to_thread(Container, self.spec, self._environment)
         self._all.append(container)
         return container
 

@@ -468,7 +468,7 @@ def provision(template: Template, endpoint: str) -> dict[str, str]:
         attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
     # Dead-letter queues first: a redrive policy names its DLQ's ARN.
     for queue in sorted(template.queues.values(), key=lambda q: q.dead_letter is not None):
-        name = queue.logical_id + (".fifo" if queue.fifo else "")
+        name = f"brief-local-{queue.logical_id}" + (".fifo" if queue.fifo else "")
         attributes = {
             "VisibilityTimeout": str(queue.visibility_timeout),
             "ReceiveMessageWaitTimeSeconds": str(queue.wait_time_seconds),

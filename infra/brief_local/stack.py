@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -39,6 +40,8 @@ class StackOptions:
     host: str = "127.0.0.1"
     api_port: int = 0
     environment: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)  # like --parameter-overrides
+    name: str | None = None  # prefixes the bucket's and queues' names; None: a random one
     poll_wait_s: int = 1
     retry_after_s: int | None = 1
     max_pollers: int = 4
@@ -50,6 +53,10 @@ class LocalStack:
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
         self.template = Template.load(self.options.template or find_template())
+        # moto keeps its state per process, not per server: two stacks in one process (tests,
+        # or the demo beside `brief local`) would share queues and buckets. Each stack's names
+        # are its own, as two deployed stacks' are.
+        self.name = self.options.name or f"brief-{secrets.token_hex(3)}"
         self.endpoint = ""
         self.api_url = ""
         self.bucket = ""
@@ -60,6 +67,7 @@ class LocalStack:
         self._uvicorn: Any = None
         self._serve: asyncio.Task[None] | None = None
         self._saved_env: dict[str, str | None] = {}
+        self.function_environment: dict[str, str] = {}
         self._exit = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> LocalStack:
@@ -82,9 +90,10 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # Credentials and region are the same for every local stack, so the process may hold
+        # them; everything else a function reads is its own (see `function_environment`).
         self._set_env(
             {
-                "AWS_ENDPOINT_URL": self.endpoint,
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any key
                 "AWS_REGION": REGION,
@@ -94,14 +103,22 @@ class LocalStack:
         import aioboto3
 
         session = aioboto3.Session()
-        s3 = await self._exit.enter_async_context(session.client("s3", region_name=REGION))
-        sqs = await self._exit.enter_async_context(session.client("sqs", region_name=REGION))
+        s3 = await self._exit.enter_async_context(
+            session.client("s3", region_name=REGION, endpoint_url=self.endpoint)
+        )
+        sqs = await self._exit.enter_async_context(
+            session.client("sqs", region_name=REGION, endpoint_url=self.endpoint)
+        )
         refs, attrs = await self._create_resources(s3, sqs)
-        self._set_env(self._function_environment(refs, attrs))
-        # One user on loopback: anonymous callers are fine here unless keys are configured
-        # (options.environment can turn it back on).
-        self._set_env({"BRIEF_REQUIRE_AUTH": "false"})
-        self._set_env(dict(self.options.environment))
+        self.function_environment = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            **self._function_environment(refs, attrs),
+            # One user on loopback: anonymous callers are fine here unless keys are
+            # configured (options.environment can turn it back on).
+            "BRIEF_REQUIRE_AUTH": "false",
+            **self.options.environment,
+        }
         await self._start_mappings(session, attrs)
         await self._start_api()
 
@@ -111,15 +128,16 @@ class LocalStack:
         refs: dict[str, str] = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
-            "AWS::StackName": "brief-local",
+            "AWS::StackName": self.name,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
-        # Parameters take their defaults, as `sam deploy` would without overrides.
+        # Parameters take their defaults, as `sam deploy` would, unless overridden.
         refs |= {name: str(value) for name, value in self.template.parameters.items()}
+        refs |= dict(self.options.parameters)
         attrs: dict[tuple[str, str], str] = {}
         for logical_id in self.template.buckets:
-            name = f"brief-local-{logical_id.lower()}"
+            name = f"{self.name}-{logical_id.lower()}"
             await s3.create_bucket(Bucket=name)
             refs[logical_id] = name
             attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
@@ -137,7 +155,7 @@ class LocalStack:
                     "maxReceiveCount": queue.max_receive_count or 5,
                 }
                 attributes["RedrivePolicy"] = json.dumps(policy)
-            name = queue.logical_id + (".fifo" if queue.fifo else "")
+            name = f"{self.name}-{queue.logical_id}" + (".fifo" if queue.fifo else "")
             if queue.fifo:
                 attributes["FifoQueue"] = "true"
             url = (await sqs.create_queue(QueueName=name, Attributes=attributes))["QueueUrl"]
@@ -151,7 +169,7 @@ class LocalStack:
     def _function_environment(
         self, refs: Mapping[str, str], attrs: Mapping[tuple[str, str], str]
     ) -> dict[str, str]:
-        """Every function's variables, resolved; one process holds them all, so they must agree."""
+        """Every function's variables, resolved (they must agree: one mapping serves all)."""
         merged: dict[str, str] = {}
         for function in self.template.functions.values():
             for name, raw in function.environment.items():
@@ -168,7 +186,11 @@ class LocalStack:
             if not function.sqs_events:
                 continue
             limit = max((e.max_concurrency or 2) for e in function.sqs_events)
-            pool = FunctionPool(function, concurrency=min(limit, self.options.max_pollers))
+            pool = FunctionPool(
+                function,
+                concurrency=min(limit, self.options.max_pollers),
+                environment=self.function_environment,
+            )
             self._pools.append(pool)
             for event in function.sqs_events:
                 pollers = min(event.max_concurrency or 2, self.options.max_pollers)
@@ -177,7 +199,9 @@ class LocalStack:
                 # batch's delete wait behind other queues' polls.
                 config = AioConfig(max_pool_connections=pollers + 4)
                 sqs = await self._exit.enter_async_context(
-                    session.client("sqs", region_name=REGION, config=config)
+                    session.client(
+                        "sqs", region_name=REGION, endpoint_url=self.endpoint, config=config
+                    )
                 )
                 mapping = EventSourceMapping(
                     sqs,
@@ -200,6 +224,7 @@ class LocalStack:
         if api is None:
             return
         module = await asyncio.to_thread(load_module, api)
+        module.container.environment = self.function_environment
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits ~40 ms for a delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

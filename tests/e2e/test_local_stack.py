@@ -32,7 +32,7 @@ def test_five_source_job_reports_citing_every_source(
     job_id = submit(api, sources)
     view = wait_for(api, job_id)
     assert view["state"] == "done", view
-    assert [s["state"] for s in view["sources"]] == ["ok"] * 5
+    assert all(s["state"] in ("ok", "cached") for s in view["sources"]), view["sources"]
     assert all(v is not None for v in view["timings"].values())
 
     report = api.get(f"/jobs/{job_id}/report").json()

@@ -119,7 +119,7 @@ def test_the_response_and_the_environment_are_lambdas(
     assert payload["function_arn"].endswith(":function:EchoFunction")
     assert payload["env"] == {
         "BUCKET": "brief-local-bucket",
-        "QUEUE": "arn:aws:sqs:us-east-1:123456789012:Queue",
+        "QUEUE": "arn:aws:sqs:us-east-1:123456789012:brief-local-Queue",
         "AWS_LAMBDA_FUNCTION_NAME": "EchoFunction",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from brief import logs, metrics
@@ -35,6 +35,9 @@ class Container:
         self._wiring: Wiring | None = None
         self._observing = False
         self.invocations = 0
+        # The function's variables when they are not the process's (the local stack runs
+        # many functions in one process); None in Lambda.
+        self.environment: Mapping[str, str] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -49,7 +52,7 @@ class Container:
         """Settings and clients; settings are read from the environment on first use."""
         if self._wiring is None:
             self._observe()
-            self._wiring = Wiring.from_environment()
+            self._wiring = Wiring.from_environment(self.environment)
         return self._wiring
 
     def _observe(self) -> None:

@@ -9,12 +9,38 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from brief.llm.config import ModelConfig, StageConfig
+
+# The variables to read instead of os.environ, while `Settings.from_mapping` builds one.
+_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("brief_environment", default=None)
+
+
+class _EnvironmentSource(EnvSettingsSource):
+    """os.environ, or the mapping `Settings.from_mapping` was given: the local stack runs
+    several functions (even several stacks) in one process, each with its own variables."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        given = _ENVIRONMENT.get()
+        if given is None:
+            return super()._load_env_vars()
+        return parse_env_vars(
+            given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
 
 _KEY_ENTRY = re.compile(r"^[A-Za-z0-9_.-]{1,64}:[0-9a-f]{64}$")
 
@@ -28,6 +54,11 @@ class Settings(BaseSettings):
     )
 
     bucket: str = Field(description="The one bucket that holds every job and cache.")
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias="AWS_ENDPOINT_URL",
+        description="Where S3, SQS and the rest are (moto, on the local stack); unset in AWS.",
+    )
     intake_queue_url: str = ""
     summarize_queue_url: str = ""
     combine_queue_url: str = ""
@@ -36,6 +67,11 @@ class Settings(BaseSettings):
     # Retrieval
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
     fetch_timeout_s: float = Field(default=10.0, gt=0)
+    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+    fetch_read_timeout_s: float = Field(default=10.0, gt=0)
+    page_cache: bool = Field(
+        default=True, description="Keep pages in S3 and revalidate them (ETag/Last-Modified)."
+    )
     retrieval_deadline_s: float = Field(default=25.0, gt=0)
     max_body_bytes: int = Field(default=5_000_000, ge=1_024)
     max_redirects: int = Field(default=5, ge=0, le=20)
@@ -128,6 +164,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init arguments, then the environment (os.environ or `from_mapping`'s)."""
+        return init_settings, _EnvironmentSource(settings_cls), file_secret_settings
+
+    @classmethod
+    def from_mapping(cls, environment: Mapping[str, str]) -> Settings:
+        """Settings from `environment` instead of the process's variables."""
+        token = _ENVIRONMENT.set(environment)
+        try:
+            return cls()  # bucket comes from the mapping
+        finally:
+            _ENVIRONMENT.reset(token)
 
     @field_validator("summarize_model", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ API never builds one for fetching.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,12 +20,13 @@ from brief.adapters.search import BraveSearch, SearxngSearch, TavilySearch
 from brief.adapters.sqs import SQSTaskQueue
 from brief.adapters.uploads import S3UploadGrants
 from brief.adapters.vector import OpenSearchIndex, QdrantIndex
-from brief.egress import EgressPolicy
+from brief.egress import EgressPolicy, guarded_client
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
 from brief.llm.config import StageConfig
+from brief.pagecache import CachingFetcher
 from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
-from brief.ports import DocumentStore, SearchProvider, Summarizer, TaskQueue, VectorIndex
+from brief.ports import DocumentStore, Fetcher, SearchProvider, Summarizer, TaskQueue, VectorIndex
 from brief.retrieval import FetchLimits, HttpFetcher
 from brief.settings import Settings
 from brief.sources import Gatherer, SourceAdapters
@@ -46,9 +48,12 @@ class Wiring:
         self._summarizer: Summarizer | None = None
 
     @classmethod
-    def from_environment(cls) -> Wiring:
-        """Wiring for a Lambda container: settings from the function's environment."""
-        return cls(Settings())  # bucket and queues come from the function's environment
+    def from_environment(cls, environment: Mapping[str, str] | None = None) -> Wiring:
+        """Wiring for a container: settings from the function's environment (the process's
+        in Lambda; the mapping the local stack gives each of its containers)."""
+        if environment is not None:
+            return cls(Settings.from_mapping(environment))
+        return cls(Settings())  # bucket comes from the environment
 
     async def _aws(self, service: str) -> Any:
         if service in self._clients:
@@ -66,7 +71,10 @@ class Wiring:
                     read_timeout=30,
                 )
                 client = aioboto3.Session().client(
-                    service, region_name=self.settings.region, config=config
+                    service,
+                    region_name=self.settings.region,
+                    endpoint_url=self.settings.aws_endpoint_url,
+                    config=config,
                 )
                 self._clients[service] = await self._stack.enter_async_context(client)
         return self._clients[service]
@@ -85,25 +93,58 @@ class Wiring:
         }
         return SQSTaskQueue(await self._aws("sqs"), urls)  # type: ignore[arg-type]
 
+    def egress(self) -> EgressPolicy:
+        """Where users' URLs may lead: public addresses, and the allowed hosts."""
+        if "egress" not in self._clients:
+            self._clients["egress"] = EgressPolicy(self.settings.allowed_hosts)
+        policy: EgressPolicy = self._clients["egress"]
+        return policy
+
     def http(self) -> httpx.AsyncClient:
-        """One HTTP client per container: building one costs an SSL context (~18 ms)."""
+        """The client for users' URLs, one per container (an SSL context costs ~18 ms): it
+        connects only to addresses the egress policy checked, so DNS cannot be raced."""
         if self._http is None:
             s = self.settings
-            self._http = httpx.AsyncClient(
-                transport=self._http_transport,
-                timeout=httpx.Timeout(s.fetch_timeout_s, connect=min(5.0, s.fetch_timeout_s)),
-                limits=httpx.Limits(
-                    max_connections=s.fetch_concurrency * 2,
-                    max_keepalive_connections=s.fetch_concurrency,
-                ),
-                headers={
-                    "User-Agent": s.user_agent,
-                    "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5",
-                },
-                trust_env=False,  # a proxy from the environment would bypass the egress checks
+            timeout = httpx.Timeout(
+                s.fetch_timeout_s, connect=min(s.fetch_connect_timeout_s, s.fetch_timeout_s)
             )
+            limits = httpx.Limits(
+                max_connections=s.fetch_concurrency * 2,
+                max_keepalive_connections=s.fetch_concurrency,
+            )
+            headers = {"User-Agent": s.user_agent, "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"}
+            if self._http_transport is None:
+                self._http = guarded_client(
+                    self.egress(), timeout=timeout, limits=limits, headers=headers
+                )
+            else:  # tests: a MockTransport; HttpFetcher then checks names before each request
+                self._http = httpx.AsyncClient(
+                    transport=self._http_transport,
+                    timeout=timeout,
+                    limits=limits,
+                    headers=headers,
+                    trust_env=False,  # a proxy from the environment would bypass the checks
+                )
             self._stack.push_async_callback(self._http.aclose)
         return self._http
+
+    async def fetcher(self) -> Fetcher:
+        """Fetches users' URLs within the limits, through the revalidating page cache."""
+        s = self.settings
+        http = HttpFetcher(
+            self.http(),
+            self.egress(),
+            FetchLimits(
+                timeout_s=s.fetch_timeout_s,
+                max_bytes=s.max_body_bytes,
+                max_redirects=s.max_redirects,
+                connect_timeout_s=s.fetch_connect_timeout_s,
+                read_timeout_s=s.fetch_read_timeout_s,
+            ),
+        )
+        if not s.page_cache:
+            return http
+        return CachingFetcher(http, S3BlobStore(await self._aws("s3"), s.bucket))
 
     def services_http(self) -> httpx.AsyncClient:
         """The client for the operator's own services (search, vector index): not users' URLs,
@@ -227,7 +268,10 @@ class Wiring:
                     max_pool_connections=2 * sum(st.concurrency for st in stages),
                 )
                 client = aioboto3.Session().client(
-                    "bedrock-runtime", region_name=self.settings.region, config=config
+                    "bedrock-runtime",
+                    region_name=self.settings.region,
+                    endpoint_url=self.settings.aws_endpoint_url,
+                    config=config,
                 )
                 self._clients["bedrock-runtime"] = await self._stack.enter_async_context(client)
         return self._clients["bedrock-runtime"]
@@ -244,14 +288,9 @@ class Wiring:
     async def research(self) -> Research:
         """The retrieval stage."""
         s = self.settings
-        fetcher = HttpFetcher(
-            self.http(),
-            EgressPolicy(s.allowed_hosts),
-            FetchLimits(s.fetch_timeout_s, s.max_body_bytes, s.max_redirects),
-        )
         search = self.search_providers()
         adapters = SourceAdapters(
-            fetcher=fetcher,
+            fetcher=await self.fetcher(),
             documents=await self.documents(),
             search=search,
             default_search=next(iter(search), None),

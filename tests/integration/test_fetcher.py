@@ -1,0 +1,595 @@
+"""HttpFetcher and CachingFetcher over a real socket, against the PageServer on loopback.
+
+The client is the one production uses (`guarded_client`), with 127.0.0.1 as the one allowed
+host, so every misbehaviour below goes through the real connection guard, the real httpcore
+pool and the real wire. Each failure is shown by the reason a user would read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import socket
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from brief.adapters.memory import MemoryBlobStore
+from brief.adapters.s3 import S3BlobStore
+from brief.egress import EgressPolicy, guarded_client
+from brief.errors import SourceError, StorageUnavailable
+from brief.pagecache import BODIES, PAGES, CachedPage, CachingFetcher, body_key, page_key
+from brief.retrieval import FetchLimits, HttpFetcher, retrieve_all
+from brief_local.pages import SAMPLES, PageServer, gzip_bomb
+
+LOOPBACK = "127.0.0.1"
+LIMITS = FetchLimits(timeout_s=3.0, max_bytes=200_000, max_redirects=5, connect_timeout_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[PageServer]:
+    """The sample pages and the misbehaving routes, shared by the module's read-only tests."""
+    server = PageServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[PageServer]:
+    """A server of its own over a copy of the samples, so a test may change a page."""
+    root = tmp_path / "site"
+    shutil.copytree(SAMPLES, root)
+    server = PageServer(root).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with guarded_client(
+        EgressPolicy([LOOPBACK]),
+        timeout=httpx.Timeout(5.0),
+        limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+        headers={"User-Agent": "BriefTest"},
+    ) as built:
+        yield built
+
+
+def fetcher(client: httpx.AsyncClient, limits: FetchLimits = LIMITS) -> HttpFetcher:
+    return HttpFetcher(client, EgressPolicy([LOOPBACK]), limits)
+
+
+async def reason(fetcher: HttpFetcher, url: str) -> str:
+    with pytest.raises(SourceError) as caught:
+        await fetcher.fetch(url)
+    return caught.value.reason
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+FIRST = "01-when-a-colony-splits.html"
+
+
+# pages that work
+
+
+async def test_a_page_arrives_whole_with_its_type(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    page = await fetcher(client).fetch(f"{pages.url}/{FIRST}")
+
+    assert page.body == sample(FIRST)
+    assert page.content_type == "text/html; charset=utf-8"
+    assert page.final_url == f"{pages.url}/{FIRST}"
+    assert page.cached is False
+
+
+async def test_a_gzip_page_is_decoded(client: httpx.AsyncClient, pages: PageServer) -> None:
+    page = await fetcher(client).fetch(f"{pages.url}/{FIRST}?gzip=1")
+    assert page.body == sample(FIRST)
+
+
+async def test_redirects_end_at_the_first_page(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    page = await fetcher(client).fetch(f"{pages.url}/redirect/3")
+    assert page.final_url == f"{pages.url}/{FIRST}"
+    assert page.body == sample(FIRST)
+
+
+@pytest.mark.parametrize("kind", ["application/pdf", "application/octet-stream", "text/plain"])
+async def test_types_extraction_may_handle_are_let_through(
+    kind: str, client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    page = await fetcher(client).fetch(f"{pages.url}/content-type/{kind}")
+    assert page.content_type == kind
+
+
+# time
+
+
+async def test_a_slow_server_times_out_at_the_deadline(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    limits = FetchLimits(timeout_s=0.5, read_timeout_s=5.0)
+    assert await reason(fetcher(client, limits), f"{pages.url}/bytes/100?delay=3") == (
+        "timed out after 0.5 s"
+    )
+
+
+async def test_a_silent_server_hits_the_read_timeout(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    limits = FetchLimits(timeout_s=5.0, read_timeout_s=0.3)
+    assert await reason(fetcher(client, limits), f"{pages.url}/bytes/100?delay=2") == (
+        f"timed out: {LOOPBACK} sent nothing for 0.3 s"
+    )
+
+
+async def test_a_server_that_drips_forever_still_meets_the_deadline(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    # Every read succeeds within the read timeout; only the overall deadline stops it.
+    limits = FetchLimits(timeout_s=0.8, read_timeout_s=0.5)
+    assert await reason(fetcher(client, limits), f"{pages.url}/drip/50?every=0.1") == (
+        "timed out after 0.8 s"
+    )
+
+
+async def test_a_closed_port_is_a_connection_failure(client: httpx.AsyncClient) -> None:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port = probe.getsockname()[1]  # bound, never listening: connections are refused
+        assert await reason(fetcher(client), f"http://{LOOPBACK}:{port}/") == (
+            f"could not connect to {LOOPBACK}"
+        )
+
+
+# size
+
+
+async def test_a_huge_page_is_refused_from_its_declared_length(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    assert await reason(fetcher(client), f"{pages.url}/bytes/10000000") == (
+        "too large: more than 200,000 bytes (10,000,000 declared)"
+    )
+
+
+async def test_a_huge_page_without_a_length_is_cut_off_while_streaming(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    assert await reason(fetcher(client), f"{pages.url}/bytes/10000000?chunked=1") == (
+        "too large: more than 200,000 bytes"
+    )
+
+
+async def test_a_gzip_bomb_is_refused_without_inflating_it(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    limit = 1_000_000
+    inflated = 100_000_000
+    compressed = gzip_bomb(inflated)  # built before measuring: the server's bytes, not ours
+    assert len(compressed) < limit  # the wire limit alone would let it in
+
+    bomb = fetcher(client, FetchLimits(max_bytes=limit))
+    await bomb.fetch(f"{pages.url}/{FIRST}")  # warm: the connection is not what is measured
+
+    tracemalloc.start()
+    try:
+        refused = await reason(bomb, f"{pages.url}/gzip-bomb?size={inflated}")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert refused == "too large: more than 1,000,000 bytes once decompressed"
+    # Held at the peak: the limit's worth of decoded pieces, one 64 KiB piece more, and the
+    # HTTP client's own buffers (~0.4 MB, the same whatever the limit); never the 100 MB.
+    assert peak < limit + 1_000_000, f"peak {peak:,} bytes"
+
+
+# redirects
+
+
+async def test_a_redirect_loop_is_reported_as_one(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    assert await reason(fetcher(client), f"{pages.url}/redirect-loop") == (
+        f"redirect loop: back to {pages.url}/redirect-loop"
+    )
+
+
+async def test_too_many_redirects(client: httpx.AsyncClient, pages: PageServer) -> None:
+    assert await reason(fetcher(client), f"{pages.url}/redirect/10") == (
+        "redirected more than 5 times"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "blocked: 169.254.169.254 is not a public address",
+        ),
+        ("http://10.0.0.1/", "blocked: 10.0.0.1 is not a public address"),
+        ("http://[::ffff:a9fe:a9fe]/", "is not a public address"),
+        ("http://2130706433/", "blocked: 2130706433 is not an IPv4 address written as a.b.c.d"),
+        ("file:///etc/passwd", "blocked: only http and https URLs can be fetched, not file:"),
+    ],
+)
+async def test_a_redirect_from_an_allowed_host_to_a_private_address_is_blocked(
+    target: str, expected: str, client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    url = str(httpx.URL(f"{pages.url}/redirect-to", params={"url": target}))
+    assert expected in await reason(fetcher(client), url)
+
+
+async def test_a_redirect_to_a_name_for_loopback_is_blocked_before_it_connects(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    port = httpx.URL(pages.url).port
+    target = f"http://localhost:{port}/never-reached"
+    url = str(httpx.URL(f"{pages.url}/redirect-to", params={"url": target}))
+
+    refused = await reason(fetcher(client), url)
+
+    assert refused.startswith("blocked: localhost resolves to ")
+    assert refused.endswith("which is not a public address")
+    assert pages.hits("/redirect-to") >= 1
+    assert pages.hits("/never-reached") == 0  # the same server, by a name not allowed
+
+
+# status and type
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/nothing-here.html", "the server answered 404 Not Found"),
+        ("/status/500", "the server answered 500 Internal Server Error"),
+        ("/status/403", "the server answered 403 Forbidden"),
+    ],
+)
+async def test_an_error_status_is_its_reason(
+    path: str, expected: str, client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    assert await reason(fetcher(client), f"{pages.url}{path}") == expected
+
+
+@pytest.mark.parametrize("kind", ["image/png", "video/mp4", "application/zip"])
+async def test_a_binary_type_is_refused_from_its_headers(
+    kind: str, client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    assert await reason(fetcher(client), f"{pages.url}/content-type/{kind}") == (
+        f"unsupported content type {kind}"
+    )
+
+
+async def test_retrieve_all_keeps_each_failure_beside_the_successes(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    sources = [
+        (0, f"{pages.url}/{FIRST}"),
+        (1, f"{pages.url}/redirect-loop"),
+        (2, f"{pages.url}/content-type/image/png"),
+        (3, f"{pages.url}/gzip-bomb?size=50000000"),
+    ]
+    results = await retrieve_all(sources, fetcher(client), concurrency=4, deadline_s=5)
+
+    assert [r.page is not None for r in results] == [True, False, False, False]
+    assert [r.reason for r in results[1:]] == [
+        f"redirect loop: back to {pages.url}/redirect-loop",
+        "unsupported content type image/png",
+        "too large: more than 200,000 bytes once decompressed",
+    ]
+
+
+# content codings, decoded by the fetcher itself (MockTransport: exact bytes on the "wire")
+
+
+class Wire(httpx.AsyncByteStream):
+    """A response body as raw pieces, unread until the fetcher streams it."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self._pieces = pieces
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces:
+            yield piece
+
+
+async def served(
+    *pieces: bytes, encoding: str | None = None, limits: FetchLimits = LIMITS
+) -> tuple[bytes | str, httpx.Headers]:
+    """The body (or the reason) a fetch of a response made of `pieces` gives."""
+    seen: list[httpx.Headers] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        headers = {"Content-Type": "text/plain"}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        return httpx.Response(200, headers=headers, stream=Wire(*pieces))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as mock:
+        fetcher = HttpFetcher(mock, EgressPolicy(["pages.test"]), limits)
+        try:
+            return (await fetcher.fetch("http://pages.test/")).body, seen[0]
+        except SourceError as exc:
+            return exc.reason, seen[0]
+
+
+TEXT = b"The scouts dance for the site they found. " * 200
+
+
+async def test_only_codings_it_can_bound_are_asked_for() -> None:
+    _, headers = await served(TEXT)
+    assert headers["Accept-Encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wire"),
+    [
+        ("gzip", gzip.compress(TEXT)),
+        ("x-gzip", gzip.compress(TEXT)),
+        ("deflate", zlib.compress(TEXT)),
+        ("deflate", zlib.compress(TEXT)[2:-4]),  # raw DEFLATE, as some servers send it
+        ("gzip", gzip.compress(TEXT[:1000]) + gzip.compress(TEXT[1000:])),  # two members
+        ("identity", TEXT),
+        ("GZIP, identity", gzip.compress(TEXT)),
+    ],
+    ids=["gzip", "x-gzip", "deflate", "raw-deflate", "gzip-members", "identity", "listed"],
+)
+async def test_codings_are_decoded(encoding: str, wire: bytes) -> None:
+    pieces = [wire[i : i + 100] for i in range(0, len(wire), 100)]  # split mid-stream
+    body, _ = await served(*pieces, encoding=encoding)
+    assert body == TEXT
+
+
+async def test_a_deflate_bomb_is_refused_too() -> None:
+    bomb = zlib.compress(b" " * 20_000_000, 9)
+    body, _ = await served(bomb, encoding="deflate")
+    assert body == "too large: more than 200,000 bytes once decompressed"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wire", "expected"),
+    [
+        ("gzip", b"this is not gzip at all", "the response's compressed body is corrupt"),
+        ("br", b"\x0b\x02\x80hello\x03", "unsupported content encoding br"),
+        ("gzip, gzip", gzip.compress(gzip.compress(TEXT)), "unsupported content encoding"),
+    ],
+)
+async def test_a_coding_it_cannot_read_is_a_reason(
+    encoding: str, wire: bytes, expected: str
+) -> None:
+    body, _ = await served(wire, encoding=encoding)
+    assert isinstance(body, str)
+    assert expected in body
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (304, {}, "the server answered 304 Not Modified"),  # unasked-for
+        (302, {}, "the server answered 302 Found"),  # a redirect to nowhere
+        (204, {}, b""),
+    ],
+)
+async def test_odd_statuses(status: int, headers: dict[str, str], expected: str | bytes) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers=headers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as mock:
+        fetcher = HttpFetcher(mock, EgressPolicy(["pages.test"]))
+        try:
+            got: str | bytes = (await fetcher.fetch("http://pages.test/")).body
+        except SourceError as exc:
+            got = exc.reason
+    assert got == expected
+
+
+# the page cache
+
+
+def caching(client: httpx.AsyncClient, blobs: Any) -> CachingFetcher:
+    return CachingFetcher(fetcher(client), blobs)
+
+
+async def test_a_second_fetch_revalidates_and_is_not_downloaded_again(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+
+    first = await cache.fetch(url)
+    second = await cache.fetch(url)
+
+    assert first.cached is False
+    assert second.cached is True
+    assert second.body == first.body == sample(FIRST)
+    assert second.final_url == url
+    assert second.content_type == "text/html; charset=utf-8"
+    assert [(r.status, r.conditional, r.body_bytes) for r in site.requests] == [
+        (200, False, len(sample(FIRST))),
+        (304, True, 0),  # asked "changed?", answered "no", sent no body
+    ]
+    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
+    assert entry.etag is not None
+    assert entry.last_modified is not None
+    assert entry.body_key == body_key(sample(FIRST))
+    assert blobs.objects[entry.body_key] == sample(FIRST)
+
+
+async def test_spellings_of_one_url_share_an_entry(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    cache = caching(client, MemoryBlobStore())
+
+    await cache.fetch(f"{site.url}/{FIRST}?utm_source=newsletter#top")
+    again = await cache.fetch(f"{site.url}/{FIRST}")
+
+    assert again.cached is True
+    assert site.hits(f"/{FIRST}", conditional=True) == 1
+
+
+async def test_a_changed_page_replaces_the_entry(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+    await cache.fetch(url)
+    changed = b"<html><body><p>The swarm has moved on.</p></body></html>"
+    (site.root / FIRST).write_bytes(changed)
+
+    page = await cache.fetch(url)
+    again = await cache.fetch(url)
+
+    assert page.cached is False
+    assert page.body == changed
+    assert again.cached is True
+    assert again.body == changed
+    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
+    assert entry.body_key == body_key(changed)
+    assert blobs.objects[body_key(sample(FIRST))] == sample(FIRST)  # bodies are never rewritten
+    assert [r.status for r in site.requests] == [200, 200, 304]
+
+
+async def test_last_modified_alone_revalidates(client: httpx.AsyncClient, site: PageServer) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+    await cache.fetch(url)
+    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
+    await blobs.replace(
+        page_key(url), entry.model_copy(update={"etag": None}).model_dump_json().encode()
+    )
+
+    page = await cache.fetch(url)
+
+    assert page.cached is True
+    assert [(r.status, r.conditional) for r in site.requests] == [(200, False), (304, True)]
+
+
+async def test_a_page_without_validators_is_not_cached(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+
+    first = await cache.fetch(f"{site.url}/bytes/1000")
+    second = await cache.fetch(f"{site.url}/bytes/1000")
+
+    assert (first.cached, second.cached) == (False, False)
+    assert blobs.objects == {}
+
+
+async def test_a_failed_fetch_is_not_cached_and_keeps_its_reason(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    with pytest.raises(SourceError, match="404 Not Found"):
+        await caching(client, blobs).fetch(f"{site.url}/missing.html")
+    assert blobs.objects == {}
+
+
+async def test_a_damaged_entry_or_a_lost_body_means_fetching_afresh(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+
+    await blobs.replace(page_key(url), b"{not json")
+    damaged = await cache.fetch(url)
+    del blobs.objects[body_key(sample(FIRST))]
+    lost = await cache.fetch(url)  # revalidates (304), finds no body, fetches in full
+    healed = await cache.fetch(url)
+
+    assert (damaged.cached, lost.cached, healed.cached) == (False, False, True)
+    assert lost.body == healed.body == sample(FIRST)
+    assert [(r.status, r.conditional) for r in site.requests] == [
+        (200, False),
+        (304, True),
+        (200, False),
+        (304, True),
+    ]
+
+
+async def test_a_304_from_another_page_than_the_cached_one_is_not_trusted(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+    second = sorted(p.name for p in site.root.glob("0*.html"))[1]
+    url = f"{site.url}/redirect/1?to=/{FIRST}"
+    await cache.fetch(url)
+    # The redirect now leads elsewhere; the old validators must not vouch for that page.
+    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
+    moved = entry.model_copy(update={"final_url": f"{site.url}/{second}"})
+    await blobs.replace(page_key(url), moved.model_dump_json().encode())
+
+    page = await cache.fetch(url)
+
+    assert page.cached is False
+    assert page.body == sample(FIRST)
+
+
+class BrokenBlobStore(MemoryBlobStore):
+    """Every call fails the way S3 does when it is unavailable."""
+
+    async def get(self, key: str) -> bytes | None:
+        raise StorageUnavailable(f"S3 get {key} failed: SlowDown")
+
+    async def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        raise StorageUnavailable(f"S3 put {key} failed: SlowDown")
+
+    async def replace(
+        self, key: str, body: bytes, *, content_type: str = "application/json"
+    ) -> None:
+        raise StorageUnavailable(f"S3 replace {key} failed: SlowDown")
+
+
+async def test_a_storage_failure_never_fails_the_fetch(
+    client: httpx.AsyncClient, site: PageServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = caching(client, BrokenBlobStore())
+
+    page = await cache.fetch(f"{site.url}/{FIRST}")
+
+    assert page.body == sample(FIRST)
+    assert page.cached is False
+    assert "page cache unavailable" in caplog.messages
+    assert "page cache not written" in caplog.messages
+
+
+async def test_the_cache_on_s3(
+    client: httpx.AsyncClient, site: PageServer, s3: Any, bucket: str
+) -> None:
+    blobs = S3BlobStore(s3, bucket)
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+
+    first = await cache.fetch(url)
+    second = await cache.fetch(url)
+    (site.root / FIRST).write_bytes(b"<p>new</p>")
+    third = await cache.fetch(url)
+
+    assert (first.cached, second.cached, third.cached) == (False, True, False)
+    assert third.body == b"<p>new</p>"
+    assert await blobs.list(PAGES) == [page_key(url)]
+    assert sorted(await blobs.list(BODIES)) == sorted(
+        [body_key(sample(FIRST)), body_key(b"<p>new</p>")]
+    )
+    entry = CachedPage.model_validate_json(await blobs.get(page_key(url)) or b"")
+    assert entry.body_key == body_key(b"<p>new</p>")  # replace overwrote the entry
