@@ -517,3 +517,16 @@ def test_the_report_format_follows_the_accept_header(accept: str, markdown: bool
     from brief.api.jobs import prefers_markdown
 
     assert prefers_markdown(accept) is markdown
+
+
+async def test_a_body_over_the_limit_is_a_413_problem_before_it_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    from brief.api.app import MAX_BODY_BYTES
+
+    body = b"{" + b" " * MAX_BODY_BYTES + b"}"
+    response = await client.post(
+        "/jobs", content=body, headers={"content-type": "application/json"}
+    )
+    problem = assert_problem(response, 413)
+    assert "limit" in problem["detail"]

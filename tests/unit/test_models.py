@@ -267,3 +267,21 @@ def test_retrieval_with_no_ok_source_has_nothing_usable() -> None:
     )
 
     assert retrieval.usable == []
+
+
+def test_sources_that_are_the_same_page_are_kept_once_as_first_written() -> None:
+    request = ResearchRequest.model_validate(
+        {
+            "question": "What is this?",
+            "sources": [
+                "https://Example.org:443/a?utm_source=news#top",
+                "https://example.org/a",
+                "https://example.org/b",
+            ],
+        }
+    )
+    # Kept as first written (pydantic has already lowercased the host and dropped port 443).
+    assert request.sources == [
+        "https://example.org/a?utm_source=news#top",
+        "https://example.org/b",
+    ]

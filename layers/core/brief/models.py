@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from brief.ids import BatchId, JobId
+from brief.urls import normalize_url
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
@@ -56,6 +57,17 @@ class Usage(Strict):
             calls=self.calls + other.calls,
             cost_usd=round(self.cost_usd + other.cost_usd, 8),
         )
+
+
+def _same_source(uri: str) -> str:
+    """What makes two source strings the same page: the normalized URL (case, default ports,
+    fragments, tracking parameters); an s3:// URI as written."""
+    if uri.startswith("s3://"):
+        return uri
+    try:
+        return normalize_url(uri)
+    except ValueError:
+        return uri
 
 
 def _source_uri(value: str) -> str:
@@ -150,7 +162,7 @@ class ResearchRequest(Strict):
         seen: set[str] = set()
         unique: list[SourceSpec] = []
         for spec in value:
-            key = spec if isinstance(spec, str) else spec.model_dump_json()
+            key = _same_source(spec) if isinstance(spec, str) else spec.model_dump_json()
             if key not in seen:
                 seen.add(key)
                 unique.append(spec)

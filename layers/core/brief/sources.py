@@ -32,6 +32,7 @@ from brief.models import (
     utcnow,
 )
 from brief.ports import DocumentStore, FetchedPage, Fetcher, SearchProvider, VectorIndex
+from brief.urls import normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Gatherer:
         `on_expansion` stores a new one and returns the stored one (which wins a race).
         """
         run = _Run(self, job_id, done, on_record, asyncio.Semaphore(self.concurrency))
-        explicit = {spec for spec in sources if isinstance(spec, str)}
+        explicit = {_page_key(spec) for spec in sources if isinstance(spec, str)}
         async with asyncio.TaskGroup() as group:
             run.group = group
             for position, (first, spec) in enumerate(plan(sources)):
@@ -200,7 +201,7 @@ class _Run:
             await self.fail(first, label, kind, str(exc), started)
             return
         if isinstance(spec, SearchSource):
-            hits = [h for h in hits if h.url not in explicit]
+            hits = [h for h in hits if _page_key(h.url) not in explicit]
         if not hits:
             await self.fail(first, label, kind, "found nothing", started)
             return
@@ -219,7 +220,7 @@ class _Run:
                 continue
             if isinstance(spec, VectorSource):
                 self.group.create_task(self.passage(index, hit, label))
-            elif hit.url in self.claimed:
+            elif _page_key(hit.url) in self.claimed:
                 self.group.create_task(
                     self.fail(
                         index,
@@ -231,7 +232,7 @@ class _Run:
                     )
                 )
             else:
-                self.claimed.add(hit.url)
+                self.claimed.add(_page_key(hit.url))
                 self.group.create_task(self.uri(index, hit.url, kind="search", via=label))
 
     async def passage(self, index: int, hit: Hit, via: str) -> None:
@@ -302,6 +303,14 @@ class _Run:
     async def record(self, record: SourceRecord) -> None:
         self.done.add(record.outcome.index)
         await self.on_record(record)
+
+
+def _page_key(url: str) -> str:
+    """Two URLs that normalize alike are the same page, fetched once."""
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return url
 
 
 def _label(spec: SearchSource | VectorSource) -> str:

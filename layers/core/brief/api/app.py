@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brief.api import batches, events, jobs, uploads, web
@@ -25,6 +25,7 @@ from brief.wiring import Wiring
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+MAX_BODY_BYTES = 6_000_000
 
 
 def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
@@ -41,6 +42,21 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     app.include_router(uploads.router, dependencies=[Depends(get_caller)])
     app.include_router(batches.router)
     app.include_router(web.router)
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Refuse a body over MAX_BODY_BYTES before reading it (a batch of 1,000 requests
+        fits; API Gateway's own limit is 10 MB)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return problem(
+                413,
+                "Request too large",
+                f"The body is {int(declared):,} bytes; the limit is {MAX_BODY_BYTES:,}.",
+            )
+        return await call_next(request)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
