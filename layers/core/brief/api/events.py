@@ -36,6 +36,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, StoreDep
+from brief.api.negotiation import prefers
 from brief.errors import RetryableError
 from brief.jobstore import JobStore
 from brief.models import Event, utcnow
@@ -205,17 +206,4 @@ def frame(cursor: str, event: Event) -> str:
 
 def wants_event_stream(accept: str) -> bool:
     """Whether an `Accept` header ranks text/event-stream at least as high as JSON."""
-    ranks: dict[str, float] = {}
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        ranks[media.strip().lower()] = q
-    stream = ranks.get(EVENT_STREAM, 0.0)
-    return stream > 0 and stream >= ranks.get("application/json", 0.0)
+    return prefers(accept, EVENT_STREAM)

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.api.negotiation import prefers
 from brief.concurrency import all_of
 from brief.errors import ReportNotReady
 from brief.models import JobView, Report, ResearchRequest
@@ -119,18 +120,4 @@ async def get_report(
 
 def prefers_markdown(accept: str) -> bool:
     """Whether an `Accept` header ranks text/markdown above JSON (q-values honoured)."""
-    ranks: dict[str, float] = {}
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        ranks[media.strip().lower()] = q
-    markdown = ranks.get("text/markdown", 0.0)
-    json = max(ranks.get("application/json", 0.0), ranks.get("*/*", 0.0) - 0.001)
-    return markdown > 0 and markdown >= json
+    return prefers(accept, "text/markdown")
