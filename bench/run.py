@@ -1,0 +1,199 @@
+"""`make bench`: every measurement of issue 6 in one run; a table, results.json, timeline.png.
+
+    .venv/bin/python -m bench.run            # BENCH_JOBS=20 BENCH_RUNS=3 to change the sizes
+
+Environment: BENCH_RUNS (seed-scenario runs, default 3), BENCH_JOBS (scale jobs, default
+100), BENCH_STORM_JOBS (jobs in the 429 storm, default 10), BENCH_COLD_RUNS (fresh processes
+per function, default 5), BENCH_WARM_MESSAGES (warm summarize messages, default 40),
+BENCH_OUT (default bench-results).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, scenarios, timeline
+from bench.jobs import Job
+
+Figures = dict[str, Any]
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _fmt(value: float | None, unit: str = "s", digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f} {unit}".rstrip()
+
+
+def _check(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def targets(r: Figures) -> list[tuple[str, str, str]]:
+    """(target, measured, met?) for every target of the issue."""
+    seed, scale, cold, warm, cache, storm = (
+        r["seed"], r["scale"], r["cold_start"], r["warm_summarize"], r["cache"], r["storm"],
+    )  # fmt: skip
+    rows = [
+        ("Brief/gather <= 1.05x (seed job)", f"{seed['brief_over_gather']:.2f}x",
+         _check(seed["brief_over_gather"] <= 1.05)),
+        ("sequential/Brief >= 3.5x", f"{seed['sequential_over_brief']:.2f}x",
+         _check(seed["sequential_over_brief"] >= 3.5)),
+    ]  # fmt: skip
+    ratio = scale["all_over_single"]
+    rows.append(
+        (f"{scale['jobs']} jobs <= 1.25x one job", "—" if ratio is None else f"{ratio:.2f}x",
+         _check(None if ratio is None else ratio <= 1.25 and scale["completed"] == scale["jobs"]))
+    )  # fmt: skip
+    rows.append(
+        ("no loop stall > 50 ms", f"{scale['max_loop_stall_ms']:.0f} ms",
+         _check(scale["max_loop_stall_ms"] <= 50))
+    )  # fmt: skip
+    for name, figures in cold.items():
+        limit = 400 if name == "api" else 250
+        rows.append(
+            (f"cold start {name} < {limit} ms", f"{figures['median_ms']:.0f} ms",
+             _check(figures["median_ms"] < limit))
+        )  # fmt: skip
+    rows.append(
+        ("warm summarize < 20 ms/message", f"{warm['median_ms']:.1f} ms",
+         _check(warm["median_ms"] < 20))
+    )  # fmt: skip
+    speedup = cache["speedup"]
+    rows.append(
+        ("cached repeat >= 5x, no model call",
+         f"{speedup:.2f}x, {cache['model_calls_repeat']} calls" if speedup else "—",
+         _check(speedup is not None and speedup >= 5 and cache["model_calls_repeat"] == 0))
+    )  # fmt: skip
+    rows.append(
+        ("429 storm: 100% complete", f"{storm['completed_pct']:.0f}%",
+         _check(storm["completed_pct"] == 100.0))
+    )  # fmt: skip
+    return rows
+
+
+def table(r: Figures) -> str:
+    """The human-readable summary."""
+    seed, scale, warm, cache, storm = (
+        r["seed"], r["scale"], r["warm_summarize"], r["cache"], r["storm"],
+    )  # fmt: skip
+    lines = [
+        f"Machine: {r['machine']['nproc']} cores, Python {r['machine']['python']}, "
+        f"{r['machine']['platform']}",
+        "",
+        f"1. Seed job (5 sources; fetch {seed['latencies']['fetch_s']:g} s, summarize "
+        f"{seed['latencies']['summarize_s']:g} s, combine {seed['latencies']['combine_s']:g} s; "
+        f"critical path {seed['critical_path_s']:g} s), median of {seed['runs']}:",
+        f"   sequential          {_fmt(seed['median_sequential_s'])}",
+        f"   asyncio.gather      {_fmt(seed['median_gather_s'])}",
+        f"   Brief (local stack) {_fmt(seed['median_brief_s'])}"
+        f"   (first job, cold: {_fmt(seed['brief_first_job_cold_s'])})",
+        f"   Brief/gather {seed['brief_over_gather']:.2f}x, "
+        f"sequential/Brief {seed['sequential_over_brief']:.2f}x",
+        "   one Brief job's stages (s after POST): "
+        + ", ".join(f"{k} {_fmt(v, '')}" for k, v in seed["brief_stages_s"].items()),
+        "",
+        f"2. Scale ({scale['jobs']} jobs x 5 sources at once; fetch "
+        f"{scale['latencies']['fetch_s']:g} s, summarize {scale['latencies']['summarize_s']:g} s,"
+        f" combine {scale['latencies']['combine_s']:g} s):",
+        f"   one job {_fmt(scale['single_job_s'])}; all {scale['completed']}/{scale['jobs']} "
+        f"done in {_fmt(scale['all_jobs_s'])}"
+        + (f" ({scale['all_over_single']:.2f}x one job)" if scale["all_over_single"] else ""),
+        f"   per job: median {_fmt(scale['per_job_median_s'])}, p95 "
+        f"{_fmt(scale['per_job_p95_s'])}; submitting all took {_fmt(scale['submit_all_s'])}",
+        f"   the stack's one process used {scale['process_cpu_per_wall']:.2f} cores "
+        f"({scale['process_cpu_s']:.0f} s CPU) meanwhile, of {r['machine']['nproc']}",
+        f"   largest gap of a 10 ms ticker on the stack's loop: "
+        f"{scale['max_loop_gap_ms']:.0f} ms (one job alone: "
+        f"{scale['single_job_max_loop_stall_ms'] + 10:.0f} ms)",
+        "",
+        "3. Cold start (fresh process, import of functions/<name>/app.py), median ms:",
+        "   " + ", ".join(f"{k} {v['median_ms']:.0f}" for k, v in r["cold_start"].items()),
+        f"   Warm summarize vs moto, extractive model: {warm['median_ms']:.1f} ms/message "
+        f"median, p95 {warm['p95_ms']:.1f} ms, over {warm['messages']} messages (first "
+        f"invocation {warm['first_invocation_ms']:.0f} ms; the extractive summary alone "
+        f"{warm['extractive_summarize_alone_ms']:.1f} ms)",
+        "",
+        f"4. Repeated job: first {_fmt(cache['first_s'])} ({cache['model_calls_first']} model "
+        f"calls), repeat {_fmt(cache['repeat_s'])} ({cache['model_calls_repeat']} model calls, "
+        f"{cache['page_requests_repeat']} page requests, "
+        f"{cache['page_requests_repeat_conditional']} conditional)"
+        + (f": {cache['speedup']:.2f}x faster" if cache["speedup"] else ""),
+        "",
+        f"5. 429 storm ({storm['rate_limited_share']:.0%} of model calls 429, Retry-After "
+        f"{storm['retry_after_s']:g} s; {storm['jobs']} jobs): {storm['completed_pct']:.0f}% "
+        f"complete in {_fmt(storm['all_jobs_s'])}; {storm['model_429s']} 429s of "
+        f"{storm['model_requests']} model calls; {storm['records_returned_to_sqs']} records "
+        "handed back to SQS",
+        "",
+        "Targets:",
+    ]
+    rows = targets(r)
+    width = max(len(t) for t, _, _ in rows)
+    lines += [f"   {t:<{width}}  {m:>18}  {ok}" for t, m, ok in rows]
+    return "\n".join(lines) + "\n"
+
+
+async def measure() -> tuple[Figures, Job]:
+    """Run every scenario; the figures and the seed job to draw."""
+    runs = _env_int("BENCH_RUNS", 3)
+    jobs = _env_int("BENCH_JOBS", 100)
+    started = time.perf_counter()
+    results: Figures = {
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+    }
+
+    def step(name: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {name}", file=sys.stderr, flush=True)
+
+    step("3a. cold starts")
+    results["cold_start"] = await coldstart.cold_starts(_env_int("BENCH_COLD_RUNS", 5))
+    step("3b. warm summarize")
+    messages = _env_int("BENCH_WARM_MESSAGES", 40)
+    results["warm_summarize"] = await scenarios.warm_summarize(messages)
+    step(f"1+4. seed job x{runs}: sequential, gather, Brief; then a repeated job")
+    results["seed"], results["cache"], job = await scenarios.seed_and_cache(runs)
+    step(f"2. scale: {jobs} jobs")
+    results["scale"] = await scenarios.scale(jobs)
+    step("5. 429 storm")
+    results["storm"] = await scenarios.storm(_env_int("BENCH_STORM_JOBS", 10))
+    results["targets"] = [{"target": t, "measured": m, "status": s} for t, m, s in targets(results)]
+    return results, job
+
+
+def main() -> int:
+    """Measure, then print the table and write results.json and timeline.png."""
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("brief").setLevel(logging.ERROR)  # "no price for model" per call
+    out = Path(os.environ.get("BENCH_OUT", "bench-results"))
+    started = time.perf_counter()
+    results, job = asyncio.run(measure())
+    results["bench_s"] = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    timeline.draw(
+        job,
+        out / "timeline.png",
+        f"One Brief job on the local stack: {job.duration_s or 0:.2f} s "
+        f"(critical path {results['seed']['critical_path_s']:g} s)",
+    )
+    print(table(results))
+    print(f"Wrote {out / 'results.json'} and {out / 'timeline.png'} in {results['bench_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""The measurements of issue 6, each on its own local stack and loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import statistics
+import time
+from typing import Any
+
+import httpx
+
+from bench import baselines
+from bench.fixtures import QUESTION, SEED, SHORT, Latencies, serving
+from bench.jobs import Job, run_one, submit, wait
+from bench.loopwatch import watching
+from brief_local.fake_models import Faults
+from brief_local.functions import Container
+from brief_local.stack import LocalStack, StackOptions
+
+Figures = dict[str, Any]
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _question(tag: str) -> str:
+    # A question of its own per job: the summary cache is keyed by question, so no job of a
+    # run is answered from another's cache (except where a scenario wants exactly that).
+    return f"{QUESTION} (bench {tag})"
+
+
+async def seed_and_cache(runs: int) -> tuple[Figures, Figures, Job]:
+    """Scenario 1 (the seed job three ways) and 4 (the same job again, from the caches)."""
+    seq: list[float] = []
+    gat: list[float] = []
+    brief: list[Job] = []
+    with serving(SEED) as servers:
+        for _ in range(runs):
+            tag = secrets.token_hex(4)
+            seq.append(
+                await baselines.sequential(_question(tag), servers.sources(tag), servers.models.url)
+            )
+            tag = secrets.token_hex(4)
+            gat.append(
+                await baselines.gathered(_question(tag), servers.sources(tag), servers.models.url)
+            )
+        async with (
+            LocalStack(servers.stack_options()) as stack,
+            httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
+        ):
+            tag = secrets.token_hex(4)  # the first job pays every function's cold start
+            cold = await run_one(api, _question(tag), servers.sources(tag))
+            for _ in range(runs):
+                tag = secrets.token_hex(4)
+                brief.append(await run_one(api, _question(tag), servers.sources(tag)))
+            cache = await _repeat(api, servers)
+    ok = [j for j in brief if j.duration_s is not None]
+    brief_s = _median([j.duration_s for j in ok if j.duration_s is not None])
+    seq_s, gat_s = _median(seq), _median(gat)
+    typical = min(ok, key=lambda j: abs((j.duration_s or 0) - brief_s)) if ok else brief[0]
+    seed = {
+        "latencies": vars(SEED),
+        "runs": runs,
+        "sequential_s": seq,
+        "gather_s": gat,
+        "brief_s": [j.duration_s for j in brief],
+        "brief_first_job_cold_s": cold.duration_s,
+        "median_sequential_s": seq_s,
+        "median_gather_s": gat_s,
+        "median_brief_s": brief_s,
+        "brief_over_gather": brief_s / gat_s,
+        "sequential_over_brief": seq_s / brief_s,
+        "critical_path_s": SEED.fetch_s + SEED.summarize_s + SEED.combine_s,
+        "brief_stages_s": _stages(typical),
+        "brief_jobs_completed": f"{len(ok)}/{len(brief)}",
+    }
+    return seed, cache, typical
+
+
+def _stages(job: Job) -> dict[str, float | None]:
+    """Where one job's time went, from its own events (seconds since submission)."""
+    return {
+        kind: job.at(kind)
+        for kind in (
+            "job_created",
+            "retrieval_started",
+            "retrieval_done",
+            "summary_done",
+            "combine_started",
+            "report_ready",
+        )
+    }
+
+
+async def _repeat(api: httpx.AsyncClient, servers: Any) -> Figures:
+    tag = secrets.token_hex(4)
+    question, sources = _question(tag), servers.sources(tag)
+    before = servers.models.stats.requests
+    first = await run_one(api, question, sources)
+    middle = servers.models.stats.requests
+    pages_before = len(servers.pages.requests)
+    second = await run_one(api, question, sources)
+    after = servers.models.stats.requests
+    page_requests = servers.pages.requests[pages_before:]
+    conditional = sum(1 for r in page_requests if r.conditional)
+    states = {}
+    view = (await api.get(f"/jobs/{second.job_id}")).json()
+    for s in view.get("sources", []):
+        states[s["state"]] = states.get(s["state"], 0) + 1
+    first_s, second_s = first.duration_s, second.duration_s
+    return {
+        "first_s": first_s,
+        "repeat_s": second_s,
+        "speedup": (first_s / second_s) if first_s and second_s else None,
+        "model_calls_first": middle - before,
+        "model_calls_repeat": after - middle,
+        "page_requests_repeat": len(page_requests),
+        "page_requests_repeat_conditional": conditional,
+        "repeat_source_states": states,
+        "repeat_stages_s": _stages(second),
+    }
+
+
+async def scale(n_jobs: int) -> Figures:
+    """Scenario 2: N jobs of 5 sources at once vs one job, with short latencies; loop stalls."""
+    with serving(SHORT) as servers:
+        async with (
+            LocalStack(servers.stack_options()) as stack,
+            httpx.AsyncClient(
+                base_url=stack.api_url,
+                timeout=60,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            ) as api,
+        ):
+            tag = secrets.token_hex(4)
+            await run_one(api, _question(tag), servers.sources(tag))  # warm the containers
+            singles: list[float] = []
+            async with watching() as single_watch:
+                for _ in range(2):
+                    tag = secrets.token_hex(4)
+                    job = await run_one(api, _question(tag), servers.sources(tag))
+                    if job.duration_s is not None:
+                        singles.append(job.duration_s)
+            requests_before = servers.models.stats.requests
+            async with watching() as watch:
+                started, cpu_started = time.time(), time.process_time()
+                tags = [secrets.token_hex(4) for _ in range(n_jobs)]
+                jobs = list(
+                    await asyncio.gather(
+                        *(submit(api, _question(t), servers.sources(t)) for t in tags)
+                    )
+                )
+                submitted_s = time.time() - started
+                await wait(api, jobs, timeout_s=480, every_s=1.0)
+                busy_s, wall_s = time.process_time() - cpu_started, time.time() - started
+            stats = servers.models.stats
+            mappings = {m._pool.spec.logical_id: m.invocations for m in stack.mappings}
+    done = [j for j in jobs if j.duration_s is not None]
+    ends = [j.submitted_at + (j.duration_s or 0) for j in done]
+    total_s = (max(ends) - started) if ends else None
+    single_s = _median(singles)
+    durations = sorted(j.duration_s for j in done if j.duration_s is not None)
+    return {
+        "latencies": vars(SHORT),
+        "jobs": n_jobs,
+        "completed": len(done),
+        "single_job_s": single_s,
+        "single_job_runs_s": singles,
+        "all_jobs_s": total_s,
+        "all_over_single": (total_s / single_s) if total_s else None,
+        "submit_all_s": submitted_s,
+        "per_job_median_s": _median(durations),
+        "per_job_p95_s": durations[int(0.95 * (len(durations) - 1))] if durations else None,
+        "process_cpu_s": busy_s,
+        "process_cpu_per_wall": busy_s / wall_s,
+        "max_loop_gap_ms": watch.max_gap_ms,
+        "max_loop_stall_ms": watch.stall_ms,
+        "single_job_max_loop_stall_ms": single_watch.stall_ms,
+        "model_requests": stats.requests - requests_before,
+        "model_max_in_flight": stats.max_in_flight,
+        "invocations": mappings,
+    }
+
+
+async def storm(n_jobs: int) -> Figures:
+    """Scenario 5: 70% of model calls answered 429 with Retry-After: 1."""
+    faults = Faults(rate_limit=0.7, retry_after_s=1.0, seed=6)
+    with serving(SHORT, faults) as servers:
+        async with (
+            LocalStack(servers.stack_options()) as stack,
+            httpx.AsyncClient(base_url=stack.api_url, timeout=60) as api,
+        ):
+            started = time.time()
+            tags = [secrets.token_hex(4) for _ in range(n_jobs)]
+            jobs = list(
+                await asyncio.gather(*(submit(api, _question(t), servers.sources(t)) for t in tags))
+            )
+            await wait(api, jobs, timeout_s=240, every_s=0.5)
+            redelivered = sum(m.failed_records for m in stack.mappings)
+            stats = servers.models.stats
+    done = [j for j in jobs if j.duration_s is not None]
+    ends = [j.submitted_at + (j.duration_s or 0) for j in done]
+    return {
+        "latencies": vars(SHORT),
+        "rate_limited_share": faults.rate_limit,
+        "retry_after_s": faults.retry_after_s,
+        "jobs": n_jobs,
+        "completed": len(done),
+        "completed_pct": 100.0 * len(done) / n_jobs,
+        "states": {s: sum(1 for j in jobs if j.state == s) for s in {j.state for j in jobs}},
+        "all_jobs_s": (max(ends) - started) if ends else None,
+        "per_job_median_s": _median([j.duration_s for j in done if j.duration_s is not None]),
+        "records_returned_to_sqs": redelivered,
+        "model_requests": stats.requests,
+        "model_429s": stats.statuses.get(429, 0),
+        "model_completed": stats.completed,
+    }
+
+
+async def warm_summarize(messages: int) -> Figures:
+    """Scenario 3b: the summarize handler, warm, in-process against moto with the extractive
+    model: ms per message (one record per invocation, as a trickle of messages arrives)."""
+    with serving(Latencies(0.0, 0.0, 0.0)) as servers:
+        options = StackOptions(environment={"BRIEF_ALLOWED_HOSTS": "127.0.0.1"})
+        async with (
+            LocalStack(options) as stack,
+            httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
+        ):
+            tag = secrets.token_hex(4)
+            template = await run_one(api, _question(tag), servers.sources(tag))
+            jobs = await _clone_sources(stack, template.job_id, -(-messages // 5))
+            spec = stack.template.functions["SummarizeFunction"]
+            container = await asyncio.to_thread(Container, spec, stack.function_environment)
+            try:
+                from brief.messages import SummarizeTask
+
+                tasks = [
+                    SummarizeTask(job_id=j, index=i, expected=5) for j in jobs for i in range(5)
+                ]
+                timings: list[float] = []
+                failures = 0
+                for n, task in enumerate(tasks[: messages + 2]):
+                    event = {"Records": [_record(task.model_dump_json(), n)]}
+                    started = time.perf_counter()
+                    answer = await container.invoke(event)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    failures += len((answer or {}).get("batchItemFailures", []))
+                    timings.append(elapsed)
+            finally:
+                await asyncio.to_thread(container.close)
+            extractive_ms = await _extractive_alone(stack, template.job_id)
+    warm = timings[2:]  # the first builds the clients: that is the cold start's share
+    return {
+        "messages": len(warm),
+        "first_invocation_ms": timings[0],
+        "median_ms": _median(warm),
+        "p95_ms": sorted(warm)[int(0.95 * (len(warm) - 1))],
+        "failed_records": failures,
+        "extractive_summarize_alone_ms": extractive_ms,
+    }
+
+
+def _record(body: str, n: int) -> dict[str, Any]:
+    return {
+        "messageId": f"bench-{n}",
+        "receiptHandle": f"bench-{n}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
+        "awsRegion": "us-east-1",
+    }
+
+
+async def _clone_sources(stack: LocalStack, job_id: str, count: int) -> list[str]:
+    """`count` new jobs whose request (with a question of its own) and five stored sources are
+    copies of `job_id`'s: summarize work that no cache has seen."""
+    import aioboto3
+
+    new_ids = [secrets.token_hex(16) for _ in range(count)]
+    async with aioboto3.Session().client(
+        "s3", region_name="us-east-1", endpoint_url=stack.endpoint
+    ) as s3:
+        prefix = f"jobs/{job_id}/"
+        keys = [f"{prefix}request.json"] + [f"{prefix}sources/{i}.json" for i in range(5)]
+        bodies = {}
+        for key in keys:
+            obj = await s3.get_object(Bucket=stack.bucket, Key=key)
+            bodies[key.removeprefix(prefix)] = (await obj["Body"].read()).decode()
+        for new in new_ids:
+            for name, body in bodies.items():
+                data = json.loads(body.replace(job_id, new))
+                if name == "request.json":
+                    data["request"]["question"] += f" ({new[:8]})"
+                await s3.put_object(
+                    Bucket=stack.bucket, Key=f"jobs/{new}/{name}", Body=json.dumps(data).encode()
+                )
+    return new_ids
+
+
+async def _extractive_alone(stack: LocalStack, job_id: str) -> float:
+    """The extractive summarizer's own CPU time on the same five sources (ms per source)."""
+    import aioboto3
+
+    from brief.extractive import ExtractiveSummarizer
+    from brief.ports import SourceText
+
+    async with aioboto3.Session().client(
+        "s3", region_name="us-east-1", endpoint_url=stack.endpoint
+    ) as s3:
+        texts = []
+        for i in range(5):
+            obj = await s3.get_object(Bucket=stack.bucket, Key=f"jobs/{job_id}/sources/{i}.json")
+            texts.append(json.loads(await obj["Body"].read())["text"])
+    summarizer = ExtractiveSummarizer()
+    started = time.perf_counter()
+    rounds = 10
+    for _ in range(rounds):
+        for n, text in enumerate(texts, start=1):
+            await summarizer.summarize(QUESTION, SourceText(n=n, title=None, url="u", text=text))
+    return (time.perf_counter() - started) * 1000 / (rounds * len(texts))
