@@ -21,7 +21,7 @@ PY312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null |
 	PYENV_VERSION=$$(pyenv latest 3.12 2>/dev/null) pyenv which python3.12 2>/dev/null)
 BUILD_DIR := .aws-sam/build
 
-.PHONY: demo test lint typecheck unit functional integration e2e build validate invoke tools chromium clean
+.PHONY: demo test bench lint typecheck unit functional integration e2e build validate invoke tools chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: lint typecheck build validate chromium
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: a failure here" >&2; exit 1; fi; \
 	exit $$rc
+
+## bench: Brief's critical path vs a sequential and an asyncio.gather baseline, scale, cold
+## starts, warm overhead, caches and a 429 storm, on the local stack. Figures in
+## bench-results/ (BENCH_JOBS=20 for a shorter run).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -98,4 +104,4 @@ invoke: $(STAMP)
 	$(BIN)/python -m brief_local.invoke $(FUNCTION) $(if $(EVENT),-e $(EVENT))
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache bench-results

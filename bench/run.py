@@ -122,6 +122,8 @@ def table(r: Figures) -> str:
         f"median, p95 {warm['p95_ms']:.1f} ms, over {warm['messages']} messages (first "
         f"invocation {warm['first_invocation_ms']:.0f} ms; the extractive summary alone "
         f"{warm['extractive_summarize_alone_ms']:.1f} ms)",
+        f"   moto on loopback: one S3 GetObject {warm['moto']['get_object_ms']:.1f} ms alone; "
+        f"{warm['moto']['get_object_per_s_16_at_once']:.0f}/s with 16 at once",
         "",
         f"4. Repeated job: first {_fmt(cache['first_s'])} ({cache['model_calls_first']} model "
         f"calls), repeat {_fmt(cache['repeat_s'])} ({cache['model_calls_repeat']} model calls, "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from brief import metrics
+from brief.concurrency import both
 from brief.errors import (
     InvalidMessage,
     JobFinished,
@@ -210,11 +211,17 @@ class Summarize:
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id)
-        if await self.store.cancelled(task.job_id):
+        # Independent reads go together: each is a round trip to S3 (the warm overhead of a
+        # message is mostly these).
+        cancelled, existing = await both(
+            self.store.cancelled(task.job_id), self.store.summary(task.job_id, task.index)
+        )
+        if cancelled:
             return
-        if await self.store.summary(task.job_id, task.index) is None:
-            job = await self.store.job(task.job_id)
-            source = await self.store.source(task.job_id, task.index)
+        if existing is None:
+            job, source = await both(
+                self.store.job(task.job_id), self.store.source(task.job_id, task.index)
+            )
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
             summary = await self._summarize(job, source)

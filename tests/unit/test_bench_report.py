@@ -1,0 +1,119 @@
+"""The benchmark's verdicts: each target is judged from the figures, and honestly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.jobs import Job
+from bench.loopwatch import LoopWatch
+from bench.run import table, targets
+
+
+def _figures(**changes: Any) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "machine": {"nproc": 2, "python": "3.11.7", "platform": "Linux"},
+        "seed": {
+            "latencies": {"fetch_s": 1.0, "summarize_s": 3.0, "combine_s": 2.0},
+            "critical_path_s": 6.0,
+            "runs": 3,
+            "median_sequential_s": 22.0,
+            "median_gather_s": 6.0,
+            "median_brief_s": 6.2,
+            "brief_first_job_cold_s": 8.0,
+            "brief_over_gather": 6.2 / 6.0,
+            "sequential_over_brief": 22.0 / 6.2,
+            "brief_stages_s": {"report_ready": 6.2},
+        },
+        "scale": {
+            "latencies": {"fetch_s": 0.1, "summarize_s": 0.3, "combine_s": 0.2},
+            "jobs": 100,
+            "completed": 100,
+            "single_job_s": 1.0,
+            "all_jobs_s": 1.2,
+            "all_over_single": 1.2,
+            "submit_all_s": 0.5,
+            "per_job_median_s": 1.1,
+            "per_job_p95_s": 1.2,
+            "process_cpu_s": 1.0,
+            "process_cpu_per_wall": 0.8,
+            "max_loop_gap_ms": 40.0,
+            "max_loop_stall_ms": 30.0,
+            "single_job_max_loop_stall_ms": 5.0,
+        },
+        "cold_start": {"api": {"median_ms": 390.0}, "summarize": {"median_ms": 260.0}},
+        "warm_summarize": {
+            "messages": 40,
+            "median_ms": 15.0,
+            "p95_ms": 18.0,
+            "first_invocation_ms": 200.0,
+            "extractive_summarize_alone_ms": 1.0,
+            "moto": {"get_object_ms": 2.0, "get_object_per_s_16_at_once": 900.0},
+        },
+        "cache": {
+            "first_s": 6.0,
+            "repeat_s": 1.0,
+            "speedup": 6.0,
+            "model_calls_first": 6,
+            "model_calls_repeat": 0,
+            "page_requests_repeat": 0,
+            "page_requests_repeat_conditional": 0,
+        },
+        "storm": {
+            "rate_limited_share": 0.7,
+            "retry_after_s": 1.0,
+            "jobs": 10,
+            "completed_pct": 100.0,
+            "all_jobs_s": 9.0,
+            "model_429s": 70,
+            "model_requests": 100,
+            "records_returned_to_sqs": 0,
+        },
+    }
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        figures[section][name] = value
+    return figures
+
+
+def _verdicts(figures: dict[str, Any]) -> dict[str, str]:
+    return {target: status for target, _, status in targets(figures)}
+
+
+def test_figures_within_every_target_are_all_met_except_a_slow_cold_start() -> None:
+    verdicts = _verdicts(_figures())
+    assert verdicts.pop("cold start summarize < 250 ms") == "MISSED"
+    assert set(verdicts.values()) == {"met"}
+
+
+def test_a_repeat_that_calls_the_model_misses_the_cache_target_however_fast() -> None:
+    verdicts = _verdicts(_figures(cache__model_calls_repeat=1, cache__speedup=50.0))
+    assert verdicts["cached repeat >= 5x, no model call"] == "MISSED"
+
+
+def test_scale_with_unfinished_jobs_is_missed_even_when_the_finished_ones_were_quick() -> None:
+    verdicts = _verdicts(_figures(scale__completed=99))
+    assert verdicts["100 jobs <= 1.25x one job"] == "MISSED"
+
+
+def test_the_table_names_the_machine_and_every_target() -> None:
+    text = table(_figures(storm__completed_pct=90.0))
+    assert text.startswith("Machine: 2 cores, Python 3.11.7")
+    assert "429 storm: 100% complete" in text
+    assert text.rstrip().endswith("MISSED")
+
+
+def test_a_job_is_timed_from_its_submission_to_its_report_ready_event() -> None:
+    job = Job("a" * 32, submitted_at=1_000_000_000.0)
+    job.events = [
+        {"kind": "job_created", "at": "2001-09-09T01:46:40.100000Z"},
+        {"kind": "report_ready", "at": "2001-09-09T01:46:46.250000Z"},
+    ]
+    assert job.at("job_created") == pytest.approx(0.1)
+    assert job.duration_s == pytest.approx(6.25)
+
+
+def test_a_loop_that_never_stalls_reports_no_stall() -> None:
+    assert LoopWatch(max_gap_ms=9.0).stall_ms == 0.0
+    assert LoopWatch(max_gap_ms=75.0).stall_ms == 65.0
