@@ -17,33 +17,15 @@ from brief.adapters.memory import MemoryBlobStore
 from brief.api import create_app
 from brief.api.deps import get_caller
 from brief.errors import StorageUnavailable
-from brief.jobstore import JobStore
 from brief.messages import ResearchTask
 from brief.models import JobRecord, Report
-from brief.pipeline import Intake
-from brief.settings import Settings
-from brief.wiring import Wiring
 
-from .world import HOST, World, page
+from .api_world import QUESTION, WorldWiring, create, sources
+from .world import HOST, World
 
 PROBLEM = "application/problem+json"
-QUESTION = "Why do glaciers move downhill?"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 UNKNOWN_JOB = "0123456789abcdef0123456789abcdef"
-
-
-class WorldWiring(Wiring):
-    """The API's two dependencies on the world: its store, and an intake on its queue."""
-
-    def __init__(self, world: World) -> None:
-        super().__init__(Settings(bucket="in-memory"))
-        self.world = world
-
-    async def store(self) -> JobStore:
-        return self.world.store
-
-    async def intake(self) -> Intake:
-        return self.world.intake()
 
 
 class UnavailableBlobStore(MemoryBlobStore):
@@ -87,27 +69,6 @@ def app(wiring: WorldWiring) -> FastAPI:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(app) as c:
         yield c
-
-
-def sources(world: World, count: int = 2) -> list[str]:
-    return [
-        world.serve(
-            f"/glacier{i}.html",
-            page(
-                f"Glacier article {i}",
-                f"Glaciers move downhill because ice deforms under its weight, study {i} found.",
-                f"Meltwater at the bed of a glacier lets the ice slide faster, note {i} says.",
-            ),
-        )
-        for i in range(count)
-    ]
-
-
-async def create(client: httpx.AsyncClient, urls: list[str]) -> str:
-    response = await client.post("/jobs", json={"question": QUESTION, "sources": urls})
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

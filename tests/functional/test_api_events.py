@@ -24,31 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from brief.adapters.memory import MemoryBlobStore
 from brief.api import create_app
 from brief.api.events import StreamPolicy, get_stream_policy, wants_event_stream
-from brief.jobstore import JobStore
-from brief.pipeline import Intake
-from brief.settings import Settings
-from brief.wiring import Wiring
 
-from .world import World, page
+from .api_world import WorldWiring, create
+from .api_world import sources as api_sources
+from .world import World
 
-QUESTION = "Why do glaciers move downhill?"
 SSE = {"accept": "text/event-stream"}
 FAST = StreamPolicy(poll_s=0.005, idle_poll_s=0.02, settle_s=0.0, max_duration_s=5.0)
 FRAME = re.compile(r"id: (?P<id>\S+)\nevent: (?P<event>[a-z_]+)\ndata: (?P<data>.+)\n\n")
-
-
-class WorldWiring(Wiring):
-    """The API's dependencies on the in-memory world."""
-
-    def __init__(self, world: World) -> None:
-        super().__init__(Settings(bucket="in-memory"))
-        self.world = world
-
-    async def store(self) -> JobStore:
-        return self.world.store
-
-    async def intake(self) -> Intake:
-        return self.world.intake()
 
 
 def app_with(world: World, policy: StreamPolicy = FAST) -> FastAPI:
@@ -86,24 +69,7 @@ def frames(text: str) -> list[Frame]:
 
 
 def sources(world: World, count: int = 3) -> list[str]:
-    return [
-        world.serve(
-            f"/glacier{i}.html",
-            page(
-                f"Glacier article {i}",
-                f"Glaciers move downhill because ice deforms under its weight, study {i} found.",
-                f"Meltwater at the bed of a glacier lets the ice slide faster, note {i} says.",
-            ),
-        )
-        for i in range(count)
-    ]
-
-
-async def create(client: httpx.AsyncClient, urls: list[str]) -> str:
-    response = await client.post("/jobs", json={"question": QUESTION, "sources": urls})
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
+    return api_sources(world, count)
 
 
 async def poll_all(client: httpx.AsyncClient, job_id: str, after: str | None = None) -> list[Any]:

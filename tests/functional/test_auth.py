@@ -19,34 +19,17 @@ from starlette.types import Receive, Scope, Send
 from brief.api import create_app
 from brief.api.auth import Keyring, key_hash, new_key, settings_entry
 from brief.api.events import StreamPolicy, get_stream_policy
-from brief.jobstore import JobStore
-from brief.pipeline import Intake
 from brief.settings import Settings
-from brief.wiring import Wiring
 from brief_local import cli
 
+from .api_world import QUESTION, WorldWiring
 from .world import World, page
 
 PROBLEM = "application/problem+json"
-QUESTION = "Why do glaciers move downhill?"
 ALICE, BOB = new_key(), new_key()
 KEYS = (settings_entry("alice", ALICE), settings_entry("bob", BOB))
 FAST = StreamPolicy(poll_s=0.005, idle_poll_s=0.01, settle_s=0, max_duration_s=2)
 JOB = "0" * 32
-
-
-class WorldWiring(Wiring):
-    """The API's dependencies on the in-memory world, with the given settings."""
-
-    def __init__(self, world: World, settings: Settings) -> None:
-        super().__init__(settings)
-        self.world = world
-
-    async def store(self) -> JobStore:
-        return self.world.store
-
-    async def intake(self) -> Intake:
-        return self.world.intake()
 
 
 def app_for(world: World, api_keys: tuple[str, ...] = KEYS) -> FastAPI:
