@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from brief.llm.chat import END, MAX_TOKENS, Completion, OnToken
+from brief.llm.chat import END, MAX_TOKENS, ChatAdapter, Completion, OnToken
 from brief.llm.errors import ModelRejected, ModelRetryable
 from brief.llm.streaming import iter_events, loads, open_response
 
@@ -28,7 +28,7 @@ _RETRYABLE_ERRORS = frozenset(
 _THROTTLED_ERRORS = frozenset({"overloaded_error", "rate_limit_error"})
 
 
-class AnthropicChat:
+class AnthropicChat(ChatAdapter):
     """One Claude model; `base_url` is the host (the path `/v1/messages` is added)."""
 
     def __init__(
@@ -54,14 +54,6 @@ class AnthropicChat:
         self._stream = stream
         self._temperature = temperature
         self._name = f"anthropic:{model}"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def context_tokens(self) -> int:
-        return self._context_tokens
 
     async def complete(
         self, system: str, prompt: str, *, max_tokens: int, on_token: OnToken | None = None

@@ -22,7 +22,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from brief.llm.chat import END, MAX_TOKENS, Completion, OnToken
+from brief.llm.chat import END, MAX_TOKENS, ChatAdapter, Completion, OnToken
 from brief.llm.errors import ModelRejected, ModelRetryable, retry_after_from_headers
 
 __all__ = ["BedrockChat"]
@@ -46,7 +46,7 @@ _THROTTLED = frozenset(
 )
 
 
-class BedrockChat:
+class BedrockChat(ChatAdapter):
     """One Bedrock model (a model id or an inference profile id or ARN)."""
 
     def __init__(
@@ -64,14 +64,6 @@ class BedrockChat:
         self._stream = stream
         self._temperature = temperature
         self._name = f"bedrock:{model}"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def context_tokens(self) -> int:
-        return self._context_tokens
 
     async def complete(
         self, system: str, prompt: str, *, max_tokens: int, on_token: OnToken | None = None

@@ -63,3 +63,20 @@ class ChatModel(Protocol):
         Raises `ModelRetryable` or `ModelRejected`.
         """
         ...
+
+
+class ChatAdapter:
+    """What every provider adapter shares: the name and context window the port reads."""
+
+    _name: str
+    _context_tokens: int
+
+    @property
+    def name(self) -> str:
+        """Provider and model, e.g. "openai:gpt-4o-mini"."""
+        return self._name
+
+    @property
+    def context_tokens(self) -> int:
+        """The model's context window, in tokens."""
+        return self._context_tokens

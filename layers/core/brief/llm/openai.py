@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import httpx
 
-from brief.llm.chat import END, MAX_TOKENS, Completion, OnToken
+from brief.llm.chat import END, MAX_TOKENS, ChatAdapter, Completion, OnToken
 from brief.llm.errors import ModelRejected, ModelRetryable
 from brief.llm.streaming import iter_events, loads, open_response
 from brief.llm.tokens import estimate_tokens
@@ -25,7 +25,7 @@ _STOP_REASONS = {"stop": END, "length": MAX_TOKENS}
 _MESSAGE_OVERHEAD = 4
 
 
-class OpenAIChat:
+class OpenAIChat(ChatAdapter):
     """One model behind an OpenAI-compatible API; `base_url` ends before `/chat/completions`."""
 
     def __init__(
@@ -51,14 +51,6 @@ class OpenAIChat:
         self._temperature = temperature
         self._max_tokens_field = max_tokens_field
         self._name = f"openai:{model}"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def context_tokens(self) -> int:
-        return self._context_tokens
 
     async def complete(
         self, system: str, prompt: str, *, max_tokens: int, on_token: OnToken | None = None
