@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from brief import metrics
 from brief.concurrency import both
@@ -46,7 +47,9 @@ from brief.models import (
     utcnow,
 )
 from brief.ports import ModelText, SourceText, Summarizer, TaskQueue
-from brief.sources import Gatherer
+
+if TYPE_CHECKING:
+    from brief.sources import Gatherer
 
 log = logging.getLogger(__name__)
 

@@ -10,26 +10,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from brief.adapters.documents import S3DocumentStore
 from brief.adapters.s3 import S3BlobStore
-from brief.adapters.search import BraveSearch, SearxngSearch, TavilySearch
-from brief.adapters.sqs import SQSTaskQueue
-from brief.adapters.uploads import S3UploadGrants
-from brief.adapters.vector import OpenSearchIndex, QdrantIndex
-from brief.egress import EgressPolicy, guarded_client
-from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
-from brief.llm.config import StageConfig
-from brief.pagecache import CachingFetcher
-from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
-from brief.ports import DocumentStore, Fetcher, SearchProvider, Summarizer, TaskQueue, VectorIndex
-from brief.retrieval import FetchLimits, HttpFetcher
 from brief.settings import Settings
-from brief.sources import Gatherer, SourceAdapters
+
+# Everything else is imported where it is built: a function's cold start pays only for the
+# adapters it uses (the dead-letter function never loads httpx, a PDF reader or a model).
+if TYPE_CHECKING:
+    import httpx
+
+    from brief.adapters.uploads import S3UploadGrants
+    from brief.egress import EgressPolicy
+    from brief.llm.config import StageConfig
+    from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
+    from brief.ports import (
+        DocumentStore,
+        Fetcher,
+        SearchProvider,
+        Summarizer,
+        TaskQueue,
+        VectorIndex,
+    )
 
 
 class Wiring:
@@ -85,6 +88,8 @@ class Wiring:
 
     async def queue(self) -> TaskQueue:
         """The pipeline's queues."""
+        from brief.adapters.sqs import SQSTaskQueue
+
         s = self.settings
         urls = {
             "intake": s.intake_queue_url,
@@ -95,6 +100,8 @@ class Wiring:
 
     def egress(self) -> EgressPolicy:
         """Where users' URLs may lead: public addresses, and the allowed hosts."""
+        from brief.egress import EgressPolicy
+
         if "egress" not in self._clients:
             self._clients["egress"] = EgressPolicy(self.settings.allowed_hosts)
         policy: EgressPolicy = self._clients["egress"]
@@ -103,6 +110,10 @@ class Wiring:
     def http(self) -> httpx.AsyncClient:
         """The client for users' URLs, one per container (an SSL context costs ~18 ms): it
         connects only to addresses the egress policy checked, so DNS cannot be raced."""
+        import httpx
+
+        from brief.egress import guarded_client
+
         if self._http is None:
             s = self.settings
             timeout = httpx.Timeout(
@@ -130,6 +141,9 @@ class Wiring:
 
     async def fetcher(self) -> Fetcher:
         """Fetches users' URLs within the limits, through the revalidating page cache."""
+        from brief.pagecache import CachingFetcher
+        from brief.retrieval import FetchLimits, HttpFetcher
+
         s = self.settings
         http = HttpFetcher(
             self.http(),
@@ -149,6 +163,8 @@ class Wiring:
     def services_http(self) -> httpx.AsyncClient:
         """The client for the operator's own services (search, vector index): not users' URLs,
         so not behind the egress checks (an internal SearXNG need not be an allowed host)."""
+        import httpx
+
         if "services" not in self._clients:
             client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.fetch_timeout_s, connect=5.0),
@@ -163,6 +179,8 @@ class Wiring:
 
     def search_providers(self) -> dict[str, SearchProvider]:
         """The configured web search provider, by name (none when not configured)."""
+        from brief.adapters.search import BraveSearch, SearxngSearch, TavilySearch
+
         s, http = self.settings, self.services_http()
         if s.search_provider == "searxng":
             return {"searxng": SearxngSearch(http, s.searxng_url)}
@@ -174,6 +192,10 @@ class Wiring:
 
     def vector_index(self) -> VectorIndex | None:
         """The configured vector index, if any."""
+        import httpx
+
+        from brief.adapters.vector import OpenSearchIndex, QdrantIndex
+
         s, http = self.settings, self.services_http()
         text, title, url = s.vector_text_field, s.vector_title_field, s.vector_url_field
         if s.vector_kind == "qdrant":
@@ -205,6 +227,8 @@ class Wiring:
 
     async def documents(self) -> DocumentStore:
         """S3 documents: the bucket's uploads/ and documents/, plus any configured places."""
+        from brief.adapters.documents import S3DocumentStore
+
         s = self.settings
         places = {f"s3://{s.bucket}/uploads/", f"s3://{s.bucket}/documents/", *s.document_places}
         return S3DocumentStore(
@@ -214,6 +238,8 @@ class Wiring:
     async def summarizer(self) -> Summarizer:
         """The configured model (offline extractive by default), built once per container:
         every record of a batch, and every warm invocation, shares its rate limiter."""
+        from brief.extractive import ExtractiveSummarizer
+
         if self._summarizer is None:
             async with self._locks.setdefault("summarizer", asyncio.Lock()):
                 if self._summarizer is None:
@@ -237,6 +263,8 @@ class Wiring:
 
     def model_http(self) -> httpx.AsyncClient:
         """The client for model APIs: its own pool and timeouts, not the page fetcher's."""
+        import httpx
+
         if self._model_http is None:
             stages = self._model_stages()
             connections = sum(st.concurrency for st in stages) * 2
@@ -278,15 +306,22 @@ class Wiring:
 
     async def intake(self) -> Intake:
         """The API's write path."""
+        from brief.pipeline import Intake
+
         return Intake(await self.store(), await self.queue())
 
     async def uploads(self) -> S3UploadGrants:
         """Presigned uploads into the bucket's `uploads/` prefix."""
+        from brief.adapters.uploads import S3UploadGrants
+
         s = self.settings
         return S3UploadGrants(await self._aws("s3"), s.bucket, max_bytes=s.max_document_bytes)
 
     async def research(self) -> Research:
         """The retrieval stage."""
+        from brief.pipeline import Research
+        from brief.sources import Gatherer, SourceAdapters
+
         s = self.settings
         search = self.search_providers()
         adapters = SourceAdapters(
@@ -305,6 +340,8 @@ class Wiring:
 
     async def summarize(self) -> Summarize:
         """The per-source summarize stage."""
+        from brief.pipeline import Summarize
+
         return Summarize(
             await self.store(),
             await self.queue(),
@@ -314,10 +351,14 @@ class Wiring:
 
     async def combine(self) -> Combine:
         """The combine stage."""
+        from brief.pipeline import Combine
+
         return Combine(await self.store(), await self.summarizer())
 
     async def dead_letter(self) -> DeadLetter:
         """The dead-letter stage."""
+        from brief.pipeline import DeadLetter
+
         return DeadLetter(await self.store())
 
     async def aclose(self) -> None:
