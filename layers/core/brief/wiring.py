@@ -58,7 +58,9 @@ class Wiring:
             return cls(Settings.from_mapping(environment))
         return cls(Settings())  # bucket comes from the environment
 
-    async def _aws(self, service: str) -> Any:
+    async def _aws(self, service: str, **options: Any) -> Any:
+        """The service's client, built once on first use; `options` override the AioConfig
+        defaults (the first caller's options win: a client is built only once)."""
         if service in self._clients:
             return self._clients[service]
         lock = self._locks.setdefault(service, asyncio.Lock())
@@ -68,10 +70,13 @@ class Wiring:
                 from aiobotocore.config import AioConfig
 
                 config = AioConfig(
-                    max_pool_connections=64,
-                    retries={"mode": "standard", "max_attempts": 4},
-                    connect_timeout=5,
-                    read_timeout=30,
+                    **{
+                        "max_pool_connections": 64,
+                        "retries": {"mode": "standard", "max_attempts": 4},
+                        "connect_timeout": 5,
+                        "read_timeout": 30,
+                        **options,
+                    }
                 )
                 client = aioboto3.Session().client(
                     service,
@@ -281,28 +286,13 @@ class Wiring:
 
     async def _bedrock(self) -> Any:
         """Bedrock's client, with botocore's retries off: ours share the rate limiter."""
-        if "bedrock-runtime" in self._clients:
-            return self._clients["bedrock-runtime"]
-        async with self._locks.setdefault("bedrock-runtime", asyncio.Lock()):
-            if "bedrock-runtime" not in self._clients:
-                import aioboto3
-                from aiobotocore.config import AioConfig
-
-                stages = self._model_stages()
-                config = AioConfig(
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                    connect_timeout=5,
-                    read_timeout=max(st.timeout_s for st in stages),
-                    max_pool_connections=2 * sum(st.concurrency for st in stages),
-                )
-                client = aioboto3.Session().client(
-                    "bedrock-runtime",
-                    region_name=self.settings.region,
-                    endpoint_url=self.settings.aws_endpoint_url,
-                    config=config,
-                )
-                self._clients["bedrock-runtime"] = await self._stack.enter_async_context(client)
-        return self._clients["bedrock-runtime"]
+        stages = self._model_stages()
+        return await self._aws(
+            "bedrock-runtime",
+            retries={"mode": "standard", "total_max_attempts": 1},
+            read_timeout=max(st.timeout_s for st in stages),
+            max_pool_connections=2 * sum(st.concurrency for st in stages),
+        )
 
     async def intake(self) -> Intake:
         """The API's write path."""
