@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brief.api import batches, events, jobs, uploads, web
 from brief.api.deps import get_caller
+from brief.api.problems import PROBLEM, TITLES, problem, problems, schemas
 from brief.errors import (
     BatchNotFound,
     JobFinished,
@@ -24,13 +26,26 @@ from brief.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
-PROBLEM = "application/problem+json"
+__all__ = ["MAX_BODY_BYTES", "PROBLEM", "BriefAPI", "create_app", "problem"]
+
 MAX_BODY_BYTES = 6_000_000
+
+
+class BriefAPI(FastAPI):
+    """FastAPI, with the problem document's schema among the published components (routes
+    refer to it for every error status they declare)."""
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI schema, built once."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(schemas())
+        return self.openapi_schema or {}
 
 
 def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     """The API; `wiring` returns the container's wiring (built lazily, reused while warm)."""
-    app = FastAPI(
+    app = BriefAPI(
         title="Brief",
         summary="A question and sources in, a cited research report out.",
         version="0.1.0",
@@ -39,7 +54,7 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(events.router)
     # Uploads name no job, but with API keys configured only a caller with a key may upload.
-    app.include_router(uploads.router, dependencies=[Depends(get_caller)])
+    app.include_router(uploads.router, dependencies=[Depends(get_caller)], responses=problems(401))
     app.include_router(batches.router)
     app.include_router(web.router)
 
@@ -71,12 +86,6 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     app.add_exception_handler(RetryableError, _unavailable)
     app.add_exception_handler(PermanentError, _permanent)
     return app
-
-
-def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -113,8 +122,7 @@ def _field(loc: Sequence[object]) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {401: "Unauthorized", 404: "Not found", 405: "Method not allowed"}
-    title = titles.get(exc.status_code, "Request failed")
+    title = TITLES.get(exc.status_code, "Request failed")
     response = problem(exc.status_code, title, str(exc.detail))
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field
 
 from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.api.problems import problems
 from brief.models import BatchView, ResearchRequest
 
-router = APIRouter(prefix="/batches", tags=["batches"])
+router = APIRouter(prefix="/batches", tags=["batches"], responses=problems(401, 422, 503))
 
 MAX_BATCH = 1_000
 
@@ -29,7 +30,7 @@ class BatchAccepted(BaseModel):
     status_url: str
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=problems(400, 413))
 async def create_batch(
     request: BatchRequest, wiring: WiringDep, caller: CallerDep, response: Response
 ) -> BatchAccepted:
@@ -41,7 +42,7 @@ async def create_batch(
     return BatchAccepted(batch_id=batch.batch_id, size=batch.size, status_url=url)
 
 
-@router.get("/{batch_id}")
+@router.get("/{batch_id}", responses=problems(404))
 async def get_batch(
     batch_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], store: StoreDep, caller: CallerDep
 ) -> BatchView:

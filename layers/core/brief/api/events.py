@@ -37,13 +37,14 @@ from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, StoreDep
 from brief.api.negotiation import prefers
+from brief.api.problems import problems
 from brief.errors import RetryableError
 from brief.jobstore import JobStore
 from brief.models import Event, utcnow
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problems(401, 422, 503))
 
 EVENT_STREAM = "text/event-stream"
 TERMINAL_EVENTS: frozenset[str] = frozenset({"report_ready", "job_failed", "job_cancelled"})
@@ -84,7 +85,10 @@ class EventPage(BaseModel):
 @router.get(
     "/{job_id}/events",
     response_model=EventPage,
-    responses={200: {"content": {EVENT_STREAM: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {EVENT_STREAM: {"schema": {"type": "string"}}}},
+        **problems(404),
+    },
 )
 async def get_events(
     job_id: JobIdPath,

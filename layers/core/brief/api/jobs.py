@@ -11,11 +11,12 @@ from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, StoreDep, WiringDep
 from brief.api.negotiation import prefers
+from brief.api.problems import problems
 from brief.concurrency import all_of
 from brief.errors import ReportNotReady
 from brief.models import JobView, Report, ResearchRequest
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problems(401, 422, 503))
 
 JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
 
@@ -28,7 +29,7 @@ class Accepted(BaseModel):
     report_url: str
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=problems(400, 413))
 async def create_job(
     request: ResearchRequest, wiring: WiringDep, caller: CallerDep, response: Response
 ) -> Accepted:
@@ -80,7 +81,7 @@ async def list_jobs(
     return JobPage(jobs=items, cursor=cursor)
 
 
-@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
 async def cancel_job(job_id: JobIdPath, wiring: WiringDep, caller: CallerDep) -> JobView:
     """Stop the job: nothing more is fetched or summarized for it. 409 if it already ended."""
     intake = await wiring.intake()
@@ -89,7 +90,7 @@ async def cancel_job(job_id: JobIdPath, wiring: WiringDep, caller: CallerDep) ->
     return await store.view(job_id, owner=caller)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=problems(404))
 async def get_job(job_id: JobIdPath, store: StoreDep, caller: CallerDep) -> JobView:
     """The job's state, each source's outcome and how long each stage took."""
     return await store.view(job_id, owner=caller)
@@ -98,7 +99,10 @@ async def get_job(job_id: JobIdPath, store: StoreDep, caller: CallerDep) -> JobV
 @router.get(
     "/{job_id}/report",
     response_model=Report,
-    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
+        **problems(404, 409),
+    },
 )
 async def get_report(
     job_id: JobIdPath,
