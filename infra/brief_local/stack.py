@@ -20,11 +20,15 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brief_local.esm import EventSourceMapping
 from brief_local.functions import FunctionPool, load_module
-from brief_local.template import Template, find_template, resolve
+from brief_local.schedule import Schedule
+from brief_local.template import Template, find_template, rate_seconds, resolve
+
+if TYPE_CHECKING:
+    from brief_local.faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,14 @@ class StackOptions:
     poll_wait_s: int = 1
     retry_after_s: int | None = 1
     max_pollers: int = 4
+    # Chaos runs (brief_local.chaos): every queue's VisibilityTimeout instead of the
+    # template's (short, so a crashed worker's messages come back within the run), and the
+    # faults to inject into the functions' AWS clients and the event source mappings.
+    visibility_timeout_s: int | None = None
+    faults: FaultInjector | None = None
+    # Seconds between runs of every Schedule event (the sweeper); None: the template's own
+    # rate(...). Tests set 1, or math.inf to run them only through `run_schedules()`.
+    schedule_every_s: float | None = None
 
 
 class LocalStack:
@@ -62,6 +74,8 @@ class LocalStack:
         self.bucket = ""
         self.queue_urls: dict[str, str] = {}
         self.mappings: list[EventSourceMapping] = []
+        self.schedules: list[Schedule] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._moto: Any = None
         self._pools: list[FunctionPool] = []
         self._uvicorn: Any = None
@@ -90,6 +104,10 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        if self.options.faults is not None:
+            from brief.wiring import CLIENT_HOOKS
+
+            CLIENT_HOOKS[self.endpoint] = self.options.faults.install
         # Credentials and region are the same for every local stack, so the process may hold
         # them; everything else a function reads is its own (see `function_environment`).
         self._set_env(
@@ -120,6 +138,7 @@ class LocalStack:
             **self.options.environment,
         }
         await self._start_mappings(session, attrs)
+        self._start_schedules(refs, attrs)
         await self._start_api()
 
     async def _create_resources(
@@ -145,8 +164,9 @@ class LocalStack:
         # Dead-letter queues first: a redrive policy names its DLQ's ARN.
         queues = sorted(self.template.queues.values(), key=lambda q: q.dead_letter is not None)
         for queue in queues:
+            visibility = self.options.visibility_timeout_s or queue.visibility_timeout
             attributes = {
-                "VisibilityTimeout": str(queue.visibility_timeout),
+                "VisibilityTimeout": str(visibility),
                 "ReceiveMessageWaitTimeSeconds": str(queue.wait_time_seconds),
             }
             if queue.dead_letter is not None:
@@ -185,7 +205,10 @@ class LocalStack:
         for function in self.template.functions.values():
             if not function.sqs_events:
                 continue
-            limit = max((e.max_concurrency or 2) for e in function.sqs_events)
+            # A mapping without MaximumConcurrency scales as Lambda lets it; here, as far as
+            # max_pollers (combine has none: two pollers made it the bottleneck at scale).
+            unbounded = self.options.max_pollers
+            limit = max((e.max_concurrency or unbounded) for e in function.sqs_events)
             pool = FunctionPool(
                 function,
                 concurrency=min(limit, self.options.max_pollers),
@@ -193,7 +216,7 @@ class LocalStack:
             )
             self._pools.append(pool)
             for event in function.sqs_events:
-                pollers = min(event.max_concurrency or 2, self.options.max_pollers)
+                pollers = min(event.max_concurrency or unbounded, self.options.max_pollers)
                 # A client per mapping, with a connection per poller and room to spare for
                 # deletes: long polls hold their connections, and a shared pool would make a
                 # batch's delete wait behind other queues' polls.
@@ -213,9 +236,48 @@ class LocalStack:
                     wait_s=self.options.poll_wait_s,
                     retry_after_s=self.options.retry_after_s,
                     region=REGION,
+                    faults=self.options.faults,
                 )
                 mapping.start()
                 self.mappings.append(mapping)
+
+    def _start_schedules(
+        self, refs: Mapping[str, str], attrs: Mapping[tuple[str, str], str]
+    ) -> None:
+        """Run each function's Schedule events, as EventBridge would (one run at a time)."""
+        self._loop = asyncio.get_running_loop()
+        for function in self.template.functions.values():
+            events = [e for e in function.schedules if e.enabled]
+            if not events:
+                continue
+            pool = FunctionPool(function, concurrency=1, environment=self.function_environment)
+            self._pools.append(pool)
+            for event in events:
+                every_s = self.options.schedule_every_s or rate_seconds(
+                    resolve(event.expression, refs, attrs)
+                )
+                rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self.name}-{function.logical_id}"
+                schedule = Schedule(
+                    f"{function.logical_id}.{event.name}",
+                    pool.invoke,
+                    every_s,
+                    rule_arn=f"{rule}{event.name}",
+                    region=REGION,
+                    account=ACCOUNT,
+                )
+                schedule.start()
+                self.schedules.append(schedule)
+
+    async def run_schedules(self) -> list[Any]:
+        """Run every scheduled function once, now; their responses (e.g. the sweep's)."""
+        return [await schedule.run_now() for schedule in self.schedules]
+
+    def run_schedules_from_thread(self, timeout_s: float = 60) -> list[Any]:
+        """`run_schedules` for a caller on another thread (a test beside `running_stack`)."""
+        if self._loop is None:
+            raise RuntimeError("the local stack is not running")
+        future = asyncio.run_coroutine_threadsafe(self.run_schedules(), self._loop)
+        return future.result(timeout=timeout_s)
 
     async def _start_api(self) -> None:
         import uvicorn
@@ -256,11 +318,16 @@ class LocalStack:
             await self._serve
             await self._api_module.container.aclose_wiring()  # built on this (uvicorn's) loop
             await asyncio.to_thread(self._api_module.container.close)
-        await asyncio.gather(*(m.stop() for m in self.mappings))
+        await asyncio.gather(
+            *(m.stop() for m in self.mappings), *(s.stop() for s in self.schedules)
+        )
         for pool in self._pools:
             await pool.close()
         await self._exit.aclose()
         if self._moto is not None:
+            from brief.wiring import CLIENT_HOOKS
+
+            CLIENT_HOOKS.pop(self.endpoint, None)
             self._moto.stop()
             self._moto = None
         for name, value in self._saved_env.items():

@@ -27,9 +27,11 @@ __all__ = [
     "CloudFormationLoader",
     "FunctionSpec",
     "QueueSpec",
+    "ScheduleEventSpec",
     "SqsEventSpec",
     "Template",
     "find_template",
+    "rate_seconds",
     "resolve",
 ]
 
@@ -158,6 +160,32 @@ class SqsEventSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleEventSpec:
+    """A Schedule event: EventBridge invokes the function every `rate(...)`."""
+
+    name: str
+    expression: object
+    """`rate(5 minutes)`, or an intrinsic (`!Ref SweepSchedule`) the stack resolves with
+    its parameters; `rate_seconds` reads the resolved string."""
+    enabled: bool = True
+
+
+_RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
+_RATE_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """Seconds between runs of a `rate(N unit)` schedule; ValueError for anything else
+    (a cron() schedule has no fixed interval the local stack could keep)."""
+    match = _RATE.fullmatch(expression.strip())
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(
+            f"the local stack runs rate(N minutes|hours|days) schedules, not {expression!r}"
+        )
+    return int(match.group(1)) * _RATE_UNIT_S[match.group(2).rstrip("s")]
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """A Lambda function as SAM deploys it, with Globals and SAM's defaults applied."""
 
@@ -175,6 +203,7 @@ class FunctionSpec:
     sqs_events: tuple[SqsEventSpec, ...] = ()
     http_api: bool = False
     """True when API Gateway (an HttpApi or Api event) invokes it."""
+    schedules: tuple[ScheduleEventSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -341,6 +370,11 @@ class _NumberReader:
     def __init__(self, parameters: Mapping[str, object]) -> None:
         self._parameters = parameters
 
+    @property
+    def parameters(self) -> Mapping[str, object]:
+        """The template's parameters and their defaults."""
+        return self._parameters
+
     def __call__(self, value: object, where: str) -> int:
         if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in self._parameters:
             value = self._parameters[value["Ref"]]
@@ -450,6 +484,7 @@ def _function(
         f"{where}.Environment.Variables",
     )
     sqs_events: list[SqsEventSpec] = []
+    schedules: list[ScheduleEventSpec] = []
     http_api = False
     for name, event in _mapping(properties.get("Events"), f"{where}.Events").items():
         event = _mapping(event, f"{where}.Events.{name}")
@@ -459,6 +494,9 @@ def _function(
             sqs_events.append(_sqs_event(logical_id, name, event_properties, number))
         elif kind in ("HttpApi", "Api"):
             http_api = True
+        elif kind == "Schedule":
+            event_properties = _mapping(event.get("Properties"), f"{where}.Events.{name}")
+            schedules.append(_schedule(name, event_properties, f"{where}.Events.{name}", number))
     return FunctionSpec(
         logical_id=logical_id,
         code_uri=(root / code_uri).resolve(),
@@ -471,6 +509,27 @@ def _function(
         environment=dict(variables),
         sqs_events=tuple(sqs_events),
         http_api=http_api,
+        schedules=tuple(schedules),
+    )
+
+
+def _schedule(
+    name: str, properties: dict[str, Any], where: str, number: _NumberReader
+) -> ScheduleEventSpec:
+    """A Schedule event; a literal expression, or a parameter's default, is checked now."""
+    expression = properties.get("Schedule")
+    literal = expression
+    if isinstance(expression, dict) and set(expression) == {"Ref"}:
+        literal = number.parameters.get(expression["Ref"])
+    if isinstance(literal, str):
+        rate_seconds(literal)  # raises for what the local stack cannot run
+    elif not isinstance(expression, dict):
+        raise ValueError(f"{where}.Properties.Schedule must be rate(...), not {expression!r}")
+    enabled = properties.get("Enabled", True)
+    if "State" in properties:
+        enabled = properties["State"] == "ENABLED"
+    return ScheduleEventSpec(
+        name=name, expression=expression, enabled=_flag(enabled, f"{where}.Properties.Enabled")
     )
 
 

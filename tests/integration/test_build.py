@@ -273,6 +273,9 @@ def test_each_built_function_handles_its_sample_event(
     if logical_id == "ApiFunction":
         assert response["statusCode"] == (202 if name == "api-create-job.json" else 404)
         return
+    if logical_id == "SweeperFunction":  # an empty bucket: nothing open, nothing to fail
+        assert response["failed"] == [], response
+        return
     ids = [r["messageId"] for r in event(name)["Records"]]
     failed = [] if logical_id == "DeadletterFunction" else ids  # no such job in this bucket
     assert response == {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}

@@ -34,6 +34,7 @@ EVENTS_OF = {
     "SummarizeFunction": ("summarize.json",),
     "CombineFunction": ("combine.json",),
     "DeadletterFunction": ("deadletter.json",),
+    "SweeperFunction": ("sweeper.json",),
 }
 
 
@@ -181,6 +182,24 @@ def test_deadletter_marks_the_job_of_its_event_failed(stack: Stack, pages: PageS
     assert "summarize step for source 1" in view["reason"]
 
 
+def test_sweeper_fails_a_job_whose_research_never_ran(
+    stack: Stack, pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = stack.function("ApiFunction")
+    body = {"question": "How do honeybees decide?", "sources": pages.pages()[:1]}
+    job_id = json.loads(api(api_event("POST", "/jobs", body))["body"])["job_id"]
+    stack.take("intake")  # the research message is lost
+    monkeypatch.setenv("BRIEF_STALL_TIMEOUT_S", "0.001")
+
+    swept = stack.function("SweeperFunction")(event("sweeper.json"))
+
+    assert swept["failed"] == [job_id]
+    view = json.loads(api(api_event("GET", f"/jobs/{job_id}"))["body"])
+    assert view["state"] == "failed"
+    assert "(last step: job_created)" in view["reason"]
+    assert stack.function("SweeperFunction")(event("sweeper.json"))["open"] == 0
+
+
 def test_api_answers_problem_json_for_an_unknown_job(stack: Stack) -> None:
     response = stack.function("ApiFunction")(event("api-get-job.json"))
     assert response["statusCode"] == 404
@@ -223,6 +242,9 @@ def test_each_sample_event_runs_on_its_function(name: str, logical_id: str, stac
     response = stack.function(logical_id)(event(name))
     if logical_id == "ApiFunction":
         assert response["statusCode"] == (202 if name == "api-create-job.json" else 404), response
+        return
+    if logical_id == "SweeperFunction":  # an empty bucket: nothing open, nothing to fail
+        assert response == {"open": 0, "checked": 0, "failed": [], "closed": 0, "errors": 0}
         return
     ids = [r["messageId"] for r in event(name)["Records"]]
     failed = [] if logical_id == "DeadletterFunction" else ids

@@ -11,7 +11,8 @@ import asyncio
 import hashlib
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -25,6 +26,7 @@ from brief.models import (
     BatchView,
     CachedText,
     CombineClaim,
+    DeadMessage,
     Event,
     EventKind,
     Expansion,
@@ -52,6 +54,15 @@ _INDEX_KEY = re.compile(r"/(\d+)\.json$")
 _NEWEST_FIRST = 10**16
 
 
+DEAD_PREFIX = "dead/"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def dead_key(queue: str, message_id: str) -> str:
+    """Where a dead message is kept: by the queue it died on and its SQS message id."""
+    return f"{DEAD_PREFIX}{queue}/{_UNSAFE.sub('_', message_id)[:128]}.json"
+
+
 def job_prefix(job_id: str) -> str:
     """Every key of a job starts with this."""
     return f"jobs/{job_id}/"
@@ -66,7 +77,12 @@ class JobStore:
     # -- writes (each once) -------------------------------------------------------------
 
     async def create(self, record: JobRecord) -> bool:
-        """Store the validated request; the job exists from here on."""
+        """Store the validated request; the job exists from here on.
+
+        Its entry in the open-jobs index is written first, so no job can exist that the
+        sweeper does not watch (a crash in between leaves an entry without a job, which the
+        sweeper drops)."""
+        await self.watch(record)
         return await self._put(f"{job_prefix(record.job_id)}request.json", record)
 
     async def put_source(self, record: SourceRecord) -> bool:
@@ -328,6 +344,25 @@ class JobStore:
         """Remember a model output; the same input never needs the model again."""
         await self._put(f"cache/texts/{key}.json", cached)
 
+    # -- dead letters (kept for an operator: `brief dlq show|redrive`) --------------------
+
+    async def put_dead_message(self, dead: DeadMessage) -> bool:
+        """Keep a dead message (once per SQS message: a redelivery writes nothing new)."""
+        return await self._put(dead_key(dead.queue, dead.message_id), dead)
+
+    async def dead_messages(self, queue: str | None = None) -> list[tuple[str, DeadMessage]]:
+        """Every kept dead message (of one queue, when given), each with its key."""
+        prefix = f"{DEAD_PREFIX}{queue}/" if queue else DEAD_PREFIX
+        keys = await self._blobs.list(prefix)
+        bound = asyncio.Semaphore(32)
+
+        async def read(key: str) -> DeadMessage | None:
+            async with bound:
+                return await self._get(key, DeadMessage)
+
+        found = await all_of(*(read(k) for k in keys))
+        return [(k, d) for k, d in zip(keys, found, strict=True) if d is not None]
+
     # -- plumbing -----------------------------------------------------------------------
 
     async def _put(self, key: str, model: BaseModel) -> bool:
@@ -336,6 +371,47 @@ class JobStore:
     async def _get(self, key: str, model: type[M]) -> M | None:
         body = await self._blobs.get(key)
         return model.model_validate_json(body) if body is not None else None
+
+    # -- the open-jobs index (the sweeper's: every job not known to have ended) ------------
+
+    async def open_jobs(self) -> list[OpenJob]:
+        """Every entry of the open-jobs index, oldest job first (one listing, no reads)."""
+        keys = await self._blobs.list(OPEN_PREFIX)
+        found = [(k, _OPEN_KEY.fullmatch(k)) for k in keys]
+        return [
+            OpenJob(key=k, job_id=m.group(2), created_at=_from_micros(int(m.group(1))))
+            for k, m in found
+            if m
+        ]
+
+    async def progress(self, job_id: str) -> Progress:
+        """The job's state and its latest event, from one listing of its keys."""
+        prefix = job_prefix(job_id)
+        keys = await self._blobs.list(prefix)
+        present = {k.removeprefix(prefix) for k in keys}
+        last: tuple[int, str, int | None] | None = None
+        for key in keys:
+            match = _EVENT_KEY.search(key)
+            if match:
+                index = int(match.group(3)) if match.group(3) is not None else None
+                event = (int(match.group(1)), match.group(2), index)
+                last = event if last is None or event[0] >= last[0] else last
+        return Progress(
+            exists="request.json" in present,
+            state=state_from_keys(present),
+            last_at=_from_micros(last[0]) if last else None,
+            last_kind=last[1] if last else None,
+            last_index=last[2] if last else None,
+        )
+
+    async def watch(self, record: JobRecord) -> None:
+        """Enter the job in the open-jobs index (at creation; again when an operator revives
+        a failed job, so the sweeper watches it once more)."""
+        await self._blobs.put(open_key(record), b"", content_type="text/plain")
+
+    async def close_open(self, entry: OpenJob) -> None:
+        """Drop an entry from the open-jobs index (its job has ended, or never existed)."""
+        await self._blobs.delete(entry.key)
 
 
 def state_from_keys(present: set[str]) -> JobState:
@@ -401,3 +477,43 @@ def timings_from_keys(
         combine_ms=span(summaries_end, report),
         total_ms=span(created, end),
     )
+
+
+# -- the open-jobs index ------------------------------------------------------------------
+
+OPEN_PREFIX = "open/"
+_OPEN_KEY = re.compile(r"open/(\d{16})-([0-9a-f]{32})")
+
+
+def open_key(record: JobRecord) -> str:
+    """The job's entry in the open-jobs index: its creation time first, so a listing is
+    oldest first and an entry's age is known without a read."""
+    micros = (record.created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{OPEN_PREFIX}{micros:016d}-{record.job_id}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True)
+class OpenJob:
+    """An entry of the open-jobs index: a job that was not known to have ended."""
+
+    key: str
+    job_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job got: its state and its latest event (None when it has none)."""
+
+    exists: bool
+    state: JobState
+    last_at: datetime | None
+    last_kind: str | None
+    last_index: int | None

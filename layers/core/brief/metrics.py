@@ -15,6 +15,7 @@ The metrics Brief emits:
 | `JobsStarted` | Count | | a job is stored and queued (intake) |
 | `JobsCompleted` | Count | | a report is written (combine) |
 | `JobsFailed` | Count | `stage` | a job is marked failed |
+| `JobsStalled` | Count | | the sweeper failed jobs that made no progress (sweeper) |
 | `StageDuration` | Milliseconds | `stage` | retrieval, each summary, the combine |
 | `FetchFailures` | Count | | a source could not be used |
 | `InputTokens`, `OutputTokens` | Count | | model usage of a summary or combine |

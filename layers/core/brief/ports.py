@@ -39,12 +39,25 @@ class BlobStore(Protocol):
         """Every key under `prefix`, sorted, optionally only those after `after`."""
         ...
 
+    async def delete(self, key: str) -> None:
+        """Remove `key` if it exists (no error when it does not): for index entries only,
+        never for a job's records."""
+        ...
+
 
 class TaskQueue(Protocol):
     """Send typed messages to the pipeline's queues."""
 
     async def send(self, role: QueueRole, messages: Sequence[BaseModel]) -> None:
         """Send all `messages` to the queue that plays `role`; raises if any is not sent."""
+        ...
+
+
+class RecordReleaser(Protocol):
+    """Bring failed SQS records back sooner than the queue's visibility timeout would."""
+
+    async def release(self, source_arn: str, visibility: Sequence[tuple[str, int]]) -> None:
+        """Make each (receipt handle, seconds) record of that queue visible after its seconds."""
         ...
 
 

@@ -127,6 +127,16 @@ class Settings(BaseSettings):
         description="After this long a combine claim whose message was never sent is taken "
         "over; must exceed the summarize function's timeout.",
     )
+    stall_timeout_s: float = Field(
+        default=2400.0,
+        gt=0,
+        description="The sweeper fails a job with no new event for this long. Must exceed the "
+        "longest gap a healthy job can have: a failed attempt comes back only after its queue's "
+        "visibility timeout (combine: 1800 s) and then runs up to its function's timeout (300 s).",
+    )
+    sweep_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Open jobs the sweeper checks at once."
+    )
     summary_sentences: int = Field(default=5, ge=1, le=50)
     report_findings: int = Field(default=8, ge=1, le=50)
 

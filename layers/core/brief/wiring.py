@@ -8,7 +8,7 @@ API never builds one for fetching.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +28,18 @@ if TYPE_CHECKING:
     from brief.ports import (
         DocumentStore,
         Fetcher,
+        RecordReleaser,
         SearchProvider,
         Summarizer,
         TaskQueue,
         VectorIndex,
     )
+    from brief.sweeper import Sweeper
+
+
+# Called with each AWS client built for that endpoint URL: the local stack registers one for
+# its own endpoint to inject faults (infra/brief_local/faults.py). Empty in Lambda.
+CLIENT_HOOKS: dict[str, Callable[[str, Any], None]] = {}
 
 
 class Wiring:
@@ -85,6 +92,9 @@ class Wiring:
                     config=config,
                 )
                 self._clients[service] = await self._stack.enter_async_context(client)
+                hook = CLIENT_HOOKS.get(self.settings.aws_endpoint_url or "")
+                if hook is not None:
+                    hook(service, self._clients[service])
         return self._clients[service]
 
     async def store(self) -> JobStore:
@@ -102,6 +112,12 @@ class Wiring:
             "combine": s.combine_queue_url,
         }
         return SQSTaskQueue(await self._aws("sqs"), urls)  # type: ignore[arg-type]
+
+    async def releaser(self) -> RecordReleaser:
+        """What returns a failed SQS record to its queue when it is worth retrying."""
+        from brief.adapters.sqs import SQSTaskQueue
+
+        return SQSTaskQueue(await self._aws("sqs"), {})
 
     def egress(self) -> EgressPolicy:
         """Where users' URLs may lead: public addresses, and the allowed hosts."""
@@ -350,6 +366,17 @@ class Wiring:
         from brief.pipeline import DeadLetter
 
         return DeadLetter(await self.store())
+
+    async def sweeper(self) -> Sweeper:
+        """The sweeper, which fails the jobs that stopped making progress."""
+        from brief.sweeper import Sweeper
+
+        s = self.settings
+        return Sweeper(
+            await self.store(),
+            stall_timeout_s=s.stall_timeout_s,
+            concurrency=s.sweep_concurrency,
+        )
 
     async def aclose(self) -> None:
         """Close every client (tests and the local stack; a Lambda container just freezes)."""

@@ -48,6 +48,12 @@ class MemoryBlobStore:
         await asyncio.sleep(0)
         return sorted(k for k in self.objects if k.startswith(prefix) and (not after or k > after))
 
+    async def delete(self, key: str) -> None:
+        """Remove `key` if present."""
+        await asyncio.sleep(0)
+        self.objects.pop(key, None)
+        self.content_types.pop(key, None)
+
 
 class MemoryTaskQueue:
     """Records every message sent, per queue role, in order."""

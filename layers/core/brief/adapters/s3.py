@@ -92,6 +92,13 @@ class S3BlobStore:
             raise _translate(exc, "list", prefix) from exc
         return keys
 
+    async def delete(self, key: str) -> None:
+        """Remove `key`; S3 answers a delete of a missing key with success, as wanted here."""
+        try:
+            await self._s3.delete_object(Bucket=self._bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "delete", key) from exc
+
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,157 @@
+"""The sweeper: a job that makes no progress past its deadline is failed, with the reason.
+
+Retries and the dead-letter queues cover every message that fails; the sweeper covers the
+jobs no message speaks for any more: a research message that was never sent after its job
+was stored, a delivery lost on the way, a fan-in whose combine never went out. It runs on a
+schedule and reads the open-jobs index (`open/{created}-{job}`: written when a job is
+created, dropped here once the job has ended), then lists only the jobs old enough to have
+stalled, so a sweep costs what is in flight, never the bucket's history. Progress is the
+time of a job's latest event (`events/{ts}-{kind}` keys carry it in their names).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, TypeVar
+
+from brief import metrics
+from brief.concurrency import all_of
+from brief.errors import RetryableError
+from brief.jobstore import JobStore, OpenJob, Progress
+from brief.logs import bind_job
+from brief.models import TERMINAL_STATES, FailedStage, JobState, utcnow
+
+# The pipeline's own failure path: the same record, metric and `job_failed` event.
+from brief.pipeline import _fail
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+Clock = Callable[[], datetime]
+Outcome = Literal["progressing", "failed", "closed", "error"]
+
+# The stage a job was waiting on, by the state it stalled in.
+_STAGE_OF: dict[JobState, FailedStage] = {
+    "queued": "research",
+    "retrieving": "research",
+    "summarizing": "summarize",
+    "combining": "combine",
+}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep did (the handler returns it; the logs and tests read it)."""
+
+    open: int
+    """Entries in the open-jobs index."""
+    checked: int
+    """Entries old enough to have stalled, so looked at."""
+    failed: list[str] = field(default_factory=list)
+    """Jobs this sweep marked failed."""
+    closed: int = 0
+    """Entries dropped: their job had ended (or never came to exist)."""
+    errors: int = 0
+    """Jobs that could not be checked this time (storage trouble); the next sweep retries."""
+
+    def as_dict(self) -> dict[str, object]:
+        """The report as the handler's JSON response."""
+        return {
+            "open": self.open,
+            "checked": self.checked,
+            "failed": list(self.failed),
+            "closed": self.closed,
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class Sweeper:
+    """Fails every open job whose latest event is older than `stall_timeout_s`.
+
+    Safe to run twice at once: the failure is a conditional write (the first reason wins and
+    only its writer adds the `job_failed` event), and dropping an index entry twice is a no-op.
+    """
+
+    store: JobStore
+    stall_timeout_s: float = 2400.0
+    concurrency: int = 16
+    clock: Clock = utcnow
+
+    async def sweep(self) -> SweepReport:
+        """Check every open job that could have stalled; fail the stalled, drop the ended."""
+        now = self.clock()
+        entries = await self.store.open_jobs()
+        # A job younger than the timeout cannot have stalled: no listing for it.
+        due = [e for e in entries if (now - e.created_at).total_seconds() >= self.stall_timeout_s]
+        outcomes = await each_bounded(due, lambda e: self._check(e, now), self.concurrency)
+        failed = [e.job_id for e, o in zip(due, outcomes, strict=True) if o == "failed"]
+        if failed:
+            metrics.count("JobsStalled", len(failed))
+        return SweepReport(
+            open=len(entries),
+            checked=len(due),
+            failed=failed,
+            closed=outcomes.count("closed") + len(failed),
+            errors=outcomes.count("error"),
+        )
+
+    async def _check(self, entry: OpenJob, now: datetime) -> Outcome:
+        bind_job(entry.job_id)
+        try:
+            progress = await self.store.progress(entry.job_id)
+            if not progress.exists or progress.state in TERMINAL_STATES:
+                # Ended, or never stored (a crash between the entry and the request, or the
+                # job's objects expired): nothing to watch any more.
+                await self.store.close_open(entry)
+                return "closed"
+            last = progress.last_at or entry.created_at
+            idle_s = (now - last).total_seconds()
+            if idle_s < self.stall_timeout_s:
+                return "progressing"
+            reason = stalled_reason(idle_s, progress)
+            await _fail(self.store, entry.job_id, _STAGE_OF[progress.state], reason, now)
+            await self.store.close_open(entry)
+        except RetryableError as exc:
+            log.warning("could not check an open job", extra={"error": str(exc)})
+            return "error"
+        log.warning("stalled job failed", extra={"state": progress.state, "idle_s": idle_s})
+        return "failed"
+
+
+def stalled_reason(idle_s: float, progress: Progress) -> str:
+    """Why a stalled job failed, for its owner: how long it waited and where it stopped."""
+    step = progress.last_kind or "job_created"
+    if progress.last_index is not None:
+        step += f" for source {progress.last_index}"
+    return f"no progress for {_duration(idle_s)} (last step: {step}); the job was given up"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        n, unit = int(seconds), "second"
+    elif seconds < 2 * 3600:
+        n, unit = int(seconds // 60), "minute"
+    else:
+        n, unit = int(seconds // 3600), "hour"
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+async def each_bounded(
+    items: Sequence[T], work: Callable[[T], Awaitable[R]], limit: int
+) -> list[R]:
+    """`work` over every item in order, at most `limit` at once: `limit` workers share one
+    iterator, so a thousand open jobs never become a thousand tasks."""
+    results: dict[int, R] = {}
+    pending = iter(enumerate(items))
+
+    async def worker() -> None:
+        for n, item in pending:  # each item is taken by exactly one worker
+            results[n] = await work(item)
+
+    await all_of(*(worker() for _ in range(min(limit, len(items)))))
+    return [results[n] for n in range(len(items))]
