@@ -1,7 +1,9 @@
-"""Dead letter: a message that exhausted its retries marks its job failed, with the reason."""
+"""Dead letter: a message that exhausted its retries is kept for an operator (`brief dlq`)
+and marks its job failed, with the reason."""
 
 from __future__ import annotations
 
+from brief.batch import Delivery, SqsRecord
 from brief.runtime import Container, RecordHandler, sqs_handler
 from brief.wiring import Wiring
 
@@ -10,7 +12,18 @@ container = Container()
 
 async def _records(wiring: Wiring) -> RecordHandler:
     stage = await wiring.dead_letter()
-    return lambda record: stage.run(record.get("body", ""), record.get("eventSourceARN", ""))
+
+    async def record(record: SqsRecord) -> object:
+        delivery = Delivery.of(record)
+        return await stage.run(
+            record.get("body", ""),
+            record.get("eventSourceARN", ""),
+            message_id=delivery.message_id,
+            receive_count=delivery.receive_count,
+            sent_at=delivery.sent_at,
+        )
+
+    return record
 
 
 handler = sqs_handler(container, _records, concurrency=lambda s: 10)

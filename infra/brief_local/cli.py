@@ -6,6 +6,7 @@
     brief status JOB | report JOB | jobs | cancel JOB
     brief batch FILE.jsonl --out DIR  many jobs at once, one report file per job
     brief keys new NAME               a new API key and the settings line that admits it
+    brief dlq show | redrive          dead messages: what died, and sending it back after a fix
 
 The API is `--api URL`, else `$BRIEF_API`, else http://127.0.0.1:8000 (what `brief local`
 serves); the key is `--key KEY`, else `$BRIEF_API_KEY`. Progress goes to stderr and results
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from brief_local import chaos as chaos_command
+from brief_local import dlq as dlq_command
 from brief_local import invoke as invoke_command
 from brief_local.client import (
     DEFAULT_API,
@@ -174,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     invoke_command.add_arguments(invoke)
     invoke.set_defaults(run=invoke_command.run)
 
+    chaos = commands.add_parser(
+        "chaos", help="many jobs on the local stack under seeded faults; checks the invariants"
+    )
+    chaos_command.add_arguments(chaos)
+    chaos.set_defaults(run=chaos_command.run)
+
+    dlq = commands.add_parser(
+        "dlq", help="dead messages: what exhausted its retries, and redriving it after a fix"
+    )
+    dlq_command.add_arguments(dlq)
+
     # Further commands register here, each with `set_defaults(run=<function(args) -> int>)`.
     return parser
 
@@ -218,6 +232,7 @@ async def _serve(options: StackOptions) -> int:
     async with LocalStack(options) as stack:
         print(f"Brief's API: {stack.api_url}  (the web page at {stack.api_url}/, OpenAPI at /docs)")
         print(f"AWS endpoint (moto): {stack.endpoint}   bucket: {stack.bucket}")
+        print(f"Dead messages: brief dlq show --endpoint {stack.endpoint}")
         print("Ctrl-C to stop.")
         await asyncio.Event().wait()
     return 0

@@ -388,6 +388,7 @@ EventKind = Literal[
     "report_ready",
     "job_failed",
     "job_cancelled",
+    "job_redriven",  # an operator re-sent the job's dead messages; its failure was lifted
 ]
 
 
@@ -440,3 +441,33 @@ class BatchView(Strict):
     size: int
     counts: dict[str, int]
     jobs: list[BatchJob]
+
+
+DeadQueue = Literal["intake", "summarize", "combine", "unknown"]
+MAX_DEAD_BODY_CHARS = 64 * 1024
+"""A dead body is kept whole up to this; a valid message is a few hundred bytes."""
+
+
+class DeadMessage(Strict):
+    """`dead/{queue}/{message}.json`: a message that exhausted its retries.
+
+    The dead-letter function drains the DLQs (that is how a job learns it failed), so this
+    copy is what an operator reads and redrives once the cause is fixed.
+    """
+
+    v: Literal[1] = 1
+    message_id: str
+    queue: DeadQueue  # the work queue it died on, where a redrive sends it back
+    dead_letter_queue: str  # the DLQ's ARN
+    body: str  # cut at MAX_DEAD_BODY_CHARS
+    body_chars: int  # the whole body's length: more than len(body) when it was cut
+    receive_count: int | None = None
+    sent_at: datetime | None = None  # first sent to its work queue
+    died_at: datetime  # reached the dead-letter function
+    job_id: JobId | None = None
+    reason: str
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the body was cut (such a message cannot be redriven as it was)."""
+        return self.body_chars > len(self.body)

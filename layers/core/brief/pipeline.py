@@ -7,6 +7,7 @@ durable. Each stage receives only the ports it uses.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -27,12 +28,22 @@ from brief.errors import (
 from brief.ids import batch_job_id, new_batch_id, new_job_id
 from brief.jobstore import JobStore, text_key
 from brief.logs import bind_job
-from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
+from brief.messages import (
+    CombineTask,
+    ResearchTask,
+    SubmitTask,
+    SummarizeTask,
+    parse_intake,
+    parse_task,
+)
 from brief.models import (
+    MAX_DEAD_BODY_CHARS,
     TERMINAL_STATES,
     BatchRecord,
     CachedText,
     Citation,
+    DeadMessage,
+    DeadQueue,
     EventKind,
     FailedStage,
     JobFailure,
@@ -214,38 +225,53 @@ class Summarize:
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id)
-        # Independent reads go together: each is a round trip to S3 (the warm overhead of a
-        # message is mostly these).
-        cancelled, existing = await both(
-            self.store.cancelled(task.job_id), self.store.summary(task.job_id, task.index)
+        # Every read this message may need goes at once, and so does every write: each is a
+        # round trip to S3, and the warm overhead of a message is mostly these (4 rounds, not
+        # 7; a redelivery wastes two reads).
+        (cancelled, existing), (job, source) = await both(
+            both(self.store.cancelled(task.job_id), self.store.summary(task.job_id, task.index)),
+            both(self.store.job(task.job_id), self.store.source(task.job_id, task.index)),
         )
         if cancelled:
             return
+        written: SummaryRecord | None = None
         if existing is None:
-            job, source = await both(
-                self.store.job(task.job_id), self.store.source(task.job_id, task.index)
-            )
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
-            summary = await self._summarize(job, source)
-            if await self.store.put_summary(summary):
+            summary, cache = await self._summarize(job, source)
+            stored, _ = await both(self.store.put_summary(summary), self._cache(cache))
+            if stored:
+                written = summary
                 metrics.duration(
                     "StageDuration", _ms(summary.started_at, summary.finished_at), stage="summarize"
                 )
                 metrics.record_usage(summary.usage)
-                kind: EventKind = "summary_done" if summary.state == "ok" else "summary_failed"
-                await self.store.event(
-                    task.job_id, kind, summary.finished_at, index=task.index, detail=summary.reason
-                )
-        await self._fan_in(task)
+        # The progress event and the fan-in's listing both follow the write, not each other.
+        indexes = self.store.summary_indexes(task.job_id)
+        if written is None:
+            await self._fan_in(task, await indexes)
+            return
+        kind: EventKind = "summary_done" if written.state == "ok" else "summary_failed"
+        event = self.store.event(
+            task.job_id, kind, written.finished_at, index=task.index, detail=written.reason
+        )
+        _, done = await both(event, indexes)
+        await self._fan_in(task, done)
 
-    async def _summarize(self, job: JobRecord, source: SourceRecord) -> SummaryRecord:
+    async def _cache(self, entry: tuple[str, CachedText] | None) -> None:
+        if entry is not None:
+            await self.store.cache_text(*entry)
+
+    async def _summarize(
+        self, job: JobRecord, source: SourceRecord
+    ) -> tuple[SummaryRecord, tuple[str, CachedText] | None]:
+        """The summary, and the cache entry to write beside it (None: nothing new to cache)."""
         started = self.clock()
         model, question = self.summarizer.name, job.request.question
         key = text_key(model, "summarize", question, source.outcome.title or "", source.text)
         cached = await self.store.cached_text(key)
         if cached is not None:
-            return SummaryRecord(
+            hit = SummaryRecord(
                 job_id=job.job_id,
                 index=source.outcome.index,
                 state="ok",
@@ -255,7 +281,9 @@ class Summarize:
                 started_at=started,
                 finished_at=self.clock(),
             )
+            return hit, None
         text, reason, usage = "", None, Usage()
+        entry: tuple[str, CachedText] | None = None
         try:
             output = await self.summarizer.summarize(
                 question,
@@ -267,11 +295,10 @@ class Summarize:
                 ),
             )
             text, usage = output.text, output.usage
-            cache = CachedText(model=model, text=text, usage=usage, created_at=self.clock())
-            await self.store.cache_text(key, cache)
+            entry = key, CachedText(model=model, text=text, usage=usage, created_at=self.clock())
         except PermanentError as exc:  # retryable errors propagate: SQS brings the message back
             reason = f"the model could not summarize this source: {exc}"
-        return SummaryRecord(
+        summary = SummaryRecord(
             job_id=job.job_id,
             index=source.outcome.index,
             state="ok" if reason is None else "failed",
@@ -282,8 +309,9 @@ class Summarize:
             started_at=started,
             finished_at=self.clock(),
         )
+        return summary, entry
 
-    async def _fan_in(self, task: SummarizeTask) -> None:
+    async def _fan_in(self, task: SummarizeTask, done: set[int]) -> None:
         """Send the combine message once, however many summaries finish at the same moment.
 
         S3 is strongly consistent, so the delivery that writes the last summary sees them all;
@@ -291,15 +319,19 @@ class Summarize:
         names the source whose message it was: that message comes back (SQS redelivers it),
         waits until the claim is older than any live delivery could be, and sends.
         """
-        if len(await self.store.summary_indexes(task.job_id)) < task.expected:
+        if len(done) < task.expected:
             return
         now = self.clock()
         won, claim = await self.store.claim_combine(task.job_id, task.index, now)
         if not won:
             if claim.owner != task.index or await self.store.combine_sent(task.job_id):
                 return
-            if (now - claim.at).total_seconds() < self.claim_timeout_s:
-                raise RetryableError("the combine claim is held by a delivery still in flight")
+            age_s = (now - claim.at).total_seconds()
+            if age_s < self.claim_timeout_s:
+                raise RetryableError(
+                    "the combine claim is held by a delivery still in flight",
+                    retry_after=self.claim_timeout_s - age_s,
+                )
         await self.queue.send("combine", [CombineTask(job_id=task.job_id)])
         await self.store.mark_combine_sent(task.job_id)
 
@@ -319,8 +351,11 @@ class Combine:
         """Write the report (once); a job with nothing to combine fails with the reason."""
         bind_job(task.job_id)
         existing = await self.store.report(task.job_id)
-        if existing is not None or await self.store.cancelled(task.job_id):
-            return existing
+        if existing is not None:
+            # A delivery that stored report.json may have failed before report.md: finish it.
+            return await self.store.put_report(existing)
+        if await self.store.cancelled(task.job_id):
+            return None
         job = await self.store.job(task.job_id)
         retrieval = await self.store.retrieval(task.job_id)
         if retrieval is None:
@@ -414,20 +449,61 @@ def render_markdown(
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """Marks the job of a message that exhausted its retries as failed, with the reason."""
+    """Keeps a message that exhausted its retries, and marks the job it names failed.
+
+    The dead-letter function consumes the DLQs, so the message is first kept in S3
+    (`dead/{queue}/{message}.json`, with why it died): an operator reads it there and
+    redrives it after a fix (`brief dlq`). Only then is its job marked failed.
+    """
 
     store: JobStore
     clock: Clock = utcnow
 
-    async def run(self, body: str, source_queue: str) -> str | None:
-        """Fail the message's job if it names one; returns the job id it marked, if any."""
+    async def run(
+        self,
+        body: str,
+        source_queue: str,
+        *,
+        message_id: str | None = None,
+        receive_count: int | None = None,
+        sent_at: datetime | None = None,
+    ) -> str | None:
+        """Keep the message, then fail its job if it names one; the job id it marked."""
+        queue = _dead_queue(source_queue, body)
+        job_id, reason = await self._diagnose(body, queue)
+        await self.store.put_dead_message(
+            DeadMessage(
+                message_id=message_id or _body_id(source_queue, body),
+                queue=queue,
+                dead_letter_queue=source_queue,
+                body=body[:MAX_DEAD_BODY_CHARS],
+                body_chars=len(body),
+                receive_count=receive_count,
+                sent_at=sent_at,
+                died_at=self.clock(),
+                job_id=job_id,
+                reason=reason,
+            )
+        )
+        if job_id is None:
+            log.warning("dead letter names no known job", extra={"queue": queue})
+            return None
+        bind_job(job_id)
+        if await self.store.report(job_id) is not None:
+            return None
+        await _fail(self.store, job_id, "deadletter", reason, self.clock())
+        return job_id
+
+    async def _diagnose(self, body: str, queue: DeadQueue) -> tuple[str | None, str]:
+        """The job the message names (None if none, or it does not exist) and why it died."""
+        if not body.strip():
+            return None, f"the {queue} queue got an empty body"
         try:
             payload = json.loads(body)
         except ValueError:
-            log.warning("dead letter is not JSON", extra={"queue": source_queue})
-            return None
+            return None, f"the {queue} queue got a body that is not JSON"
         if not isinstance(payload, dict):
-            payload = {}
+            return None, f"the {queue} queue got a body that is not a Brief message"
         job_id = payload.get("job_id")
         batch_id, n = payload.get("batch_id"), payload.get("n")
         if isinstance(batch_id, str) and _ID.fullmatch(batch_id) and isinstance(n, int):
@@ -435,22 +511,57 @@ class DeadLetter:
             # known, and its failure is what the batch's status must show.
             job_id = batch_job_id(batch_id, n)
         elif not isinstance(job_id, str) or not _ID.fullmatch(job_id):
-            log.warning("dead letter names no job", extra={"queue": source_queue})
-            return None
+            return None, f"the {queue} queue got a message that names no job"
         else:
             try:
                 await self.store.job(job_id)
             except JobNotFound:
-                log.warning("dead letter for unknown job", extra={"queue": source_queue})
-                return None
-        bind_job(job_id)
-        if await self.store.report(job_id) is not None:
-            return None
+                return (
+                    None,
+                    f"the {queue} queue got a message for job {job_id}, which is unknown",
+                )
+        try:
+            _parse_for(queue, body)
+        except InvalidMessage as exc:
+            return job_id, f"a message on the {queue} queue was given up: {exc}"
         kind = payload.get("kind", "unknown")
         where = f" for source {payload['index']}" if "index" in payload else ""
-        reason = f"the {kind} step{where} failed repeatedly and was given up"
-        await _fail(self.store, job_id, "deadletter", reason, self.clock())
-        return job_id
+        return job_id, f"the {kind} step{where} failed repeatedly and was given up"
+
+
+_QUEUE_OF_KIND: dict[object, DeadQueue] = {
+    "research": "intake",
+    "submit": "intake",
+    "summarize": "summarize",
+    "combine": "combine",
+}
+
+
+def _dead_queue(source_arn: str, body: str) -> DeadQueue:
+    """The work queue a dead message came from: named in its DLQ's name (the template's
+    logical ids, kept in both local and CloudFormation names), else by its kind."""
+    name = source_arn.rsplit(":", 1)[-1].lower()
+    for queue in ("intake", "summarize", "combine"):
+        if queue in name:
+            return queue
+    match = re.search(r'"kind"\s*:\s*"([a-z]+)"', body[:1000])
+    return _QUEUE_OF_KIND.get(match.group(1) if match else None, "unknown")
+
+
+def _parse_for(queue: DeadQueue, body: str) -> object:
+    """Parse the body as its queue's consumer does (InvalidMessage if it cannot)."""
+    if queue == "intake":
+        return parse_intake(body)
+    if queue == "summarize":
+        return parse_task(body, SummarizeTask)
+    if queue == "combine":
+        return parse_task(body, CombineTask)
+    return None
+
+
+def _body_id(source_queue: str, body: str) -> str:
+    """A stable id for a record that came without one (a hand-made event)."""
+    return hashlib.sha256(f"{source_queue}\x00{body}".encode()).hexdigest()[:32]
 
 
 def _ms(start: datetime, end: datetime) -> float:

@@ -1,0 +1,144 @@
+"""The dead-letter stage: every dead message is kept, with why it died, and its job (when it
+names one that exists) is marked failed with that reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from brief.messages import CombineTask, ResearchTask, SummarizeTask
+from brief.models import MAX_DEAD_BODY_CHARS, DeadMessage
+
+from .world import World
+
+QUESTION = "How do honeybees choose a new home?"
+DLQ = {
+    "intake": "arn:aws:sqs:us-east-1:123456789012:brief-IntakeDeadLetterQueue-Ab12",
+    "summarize": "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34",
+    "combine": "arn:aws:sqs:us-east-1:123456789012:brief-CombineDeadLetterQueue-Ef56",
+}
+
+
+def valid(queue: str, job_id: str) -> dict[str, object]:
+    task = {
+        "intake": ResearchTask(job_id=job_id),
+        "summarize": SummarizeTask(job_id=job_id, index=0, expected=1),
+        "combine": CombineTask(job_id=job_id),
+    }[queue]
+    return task.model_dump(mode="json")
+
+
+# (name, body from (queue, job id), whether the job is marked, what the reason says)
+POISON: list[tuple[str, Callable[[str, str], str], bool, str]] = [
+    ("empty", lambda q, j: "", False, "an empty body"),
+    ("not json", lambda q, j: "{not json", False, "not JSON"),
+    ("a list", lambda q, j: json.dumps([valid(q, j)]), False, "not a Brief message"),
+    ("no job", lambda q, j: json.dumps({"v": 1, "kind": "combine"}), False, "names no job"),
+    (
+        "wrong shape",
+        lambda q, j: json.dumps({**valid(q, j), "priority": "high"}),
+        True,
+        "priority: Extra inputs are not permitted",
+    ),
+    (
+        "wrong version",
+        lambda q, j: json.dumps({**valid(q, j), "v": 2}),
+        True,
+        "v: Input should be 1",
+    ),
+    (
+        "oversized",
+        lambda q, j: json.dumps({**valid(q, j), "padding": "x" * 200_000}),
+        True,
+        "padding: Extra inputs are not permitted",
+    ),
+]
+
+
+@pytest.mark.parametrize("queue", sorted(DLQ))
+@pytest.mark.parametrize(
+    ("name", "body", "marks_job", "says"), POISON, ids=[row[0] for row in POISON]
+)
+async def test_a_poison_message_is_kept_and_fails_its_job_with_the_reason(
+    world: World,
+    queue: str,
+    name: str,
+    body: Callable[[str, str], str],
+    marks_job: bool,
+    says: str,
+) -> None:
+    job_id = await world.submit(QUESTION, ["http://pages.test/a"])
+    text = body(queue, job_id)
+
+    marked = await world.dead_letter().run(
+        text,
+        DLQ[queue],
+        message_id="m-1",
+        receive_count=5,
+        sent_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    )
+
+    kept = await world.store.dead_messages()
+    assert [key for key, _ in kept] == [f"dead/{queue}/m-1.json"]
+    dead = kept[0][1]
+    assert dead.queue == queue
+    assert dead.receive_count == 5
+    assert dead.sent_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert dead.body == text[:MAX_DEAD_BODY_CHARS]
+    assert dead.truncated == (len(text) > MAX_DEAD_BODY_CHARS)
+    assert says in dead.reason
+    view = await world.store.view(job_id)
+    if marks_job:
+        assert marked == job_id == dead.job_id
+        assert view.state == "failed"
+        assert view.reason == dead.reason
+        assert view.reason.startswith(f"a message on the {queue} queue was given up")
+    else:
+        assert marked is None
+        assert view.state == "queued"
+
+
+async def test_a_message_for_an_unknown_job_is_kept_and_says_so(world: World) -> None:
+    body = SummarizeTask(job_id="a" * 32, index=0, expected=1).model_dump_json()
+    assert await world.dead_letter().run(body, DLQ["summarize"], message_id="m-2") is None
+    ((_, dead),) = await world.store.dead_messages("summarize")
+    assert dead.job_id is None
+    assert dead.reason == f"the summarize queue got a message for job {'a' * 32}, which is unknown"
+
+
+async def test_a_valid_message_that_kept_failing_names_its_step(world: World) -> None:
+    job_id = await world.submit(QUESTION, ["http://pages.test/a"])
+    body = SummarizeTask(job_id=job_id, index=2, expected=3).model_dump_json()
+    await world.dead_letter().run(body, DLQ["summarize"], message_id="m-3")
+    view = await world.store.view(job_id)
+    reason = "the summarize step for source 2 failed repeatedly and was given up"
+    assert view.reason == reason
+    ((_, dead),) = await world.store.dead_messages()
+    assert (dead.job_id, dead.reason) == (job_id, reason)
+
+
+async def test_a_redelivered_dead_letter_is_kept_once(world: World) -> None:
+    job_id = await world.submit(QUESTION, ["http://pages.test/a"])
+    body = CombineTask(job_id=job_id).model_dump_json()
+    stage = world.dead_letter()
+    await stage.run(body, DLQ["combine"], message_id="m-4")
+    world.clock.advance(60)
+    await stage.run(body, DLQ["combine"], message_id="m-4")
+    kept = await world.store.dead_messages()
+    assert len(kept) == 1
+    events = [e.kind for _, e in await world.store.events(job_id)]
+    assert events.count("job_failed") == 1
+
+
+async def test_the_queue_comes_from_the_message_when_the_dlq_name_does_not_say(
+    world: World,
+) -> None:
+    job_id = await world.submit(QUESTION, ["http://pages.test/a"])
+    body = ResearchTask(job_id=job_id).model_dump_json()
+    await world.dead_letter().run(body, "arn:aws:sqs:us-east-1:1:some-queue", message_id="m/5")
+    ((key, dead),) = await world.store.dead_messages()
+    assert key == "dead/intake/m_5.json"  # the message id is made safe for a key
+    assert DeadMessage.model_validate_json(dead.model_dump_json()) == dead
