@@ -21,7 +21,7 @@ PY312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null |
 	PYENV_VERSION=$$(pyenv latest 3.12 2>/dev/null) pyenv which python3.12 2>/dev/null)
 BUILD_DIR := .aws-sam/build
 
-.PHONY: demo test bench lint typecheck unit functional integration e2e build validate invoke tools chromium clean
+.PHONY: demo test bench chaos lint typecheck unit functional integration e2e build validate invoke tools chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ test: lint typecheck build validate chromium
 ## bench-results/ (BENCH_JOBS=20 for a shorter run).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## chaos: CHAOS_JOBS jobs (default 200) through the local stack's API under seeded faults
+## (workers killed before their acks, duplicate deliveries, S3/SQS errors, model 429/500/
+## timeouts/cuts, page timeouts/resets); prints a ledger, fails if an invariant breaks.
+CHAOS_JOBS ?= 200
+CHAOS_SEED ?= 1
+chaos: $(STAMP)
+	$(BIN)/brief chaos --jobs $(CHAOS_JOBS) --seed $(CHAOS_SEED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

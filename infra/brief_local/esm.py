@@ -9,6 +9,11 @@ batch; an invalid response fails it too, as in AWS. Redrive to the DLQ after
 One deliberate difference, for quick feedback: AWS leaves a failed record invisible until
 its visibility timeout ends (at least 6 times the function timeout: minutes); locally it is made
 visible again after `retry_after_s` (default 1 s). Set it to None for AWS's behaviour.
+
+Chaos runs give it `faults` (`brief_local.faults.FaultInjector`): a batch may also be handed
+to a second invocation at the same moment (a duplicate delivery), and a worker may "die"
+after its handler returned and before its ack: nothing is deleted or released, so its
+records come back when their visibility timeout ends, as after a crash in AWS.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +30,18 @@ from brief_local.functions import FunctionPool
 from brief_local.template import SqsEventSpec
 
 log = logging.getLogger(__name__)
+
+
+class DeliveryFaults(Protocol):
+    """What may go wrong with a delivery (see `brief_local.faults.FaultInjector`)."""
+
+    def duplicate(self, function: str) -> bool:
+        """Whether this batch also goes to a second invocation at once."""
+        ...
+
+    def crash_after_write(self, function: str) -> bool:
+        """Whether the worker dies after its handler returned, before its ack."""
+        ...
 
 
 class EventSourceMapping:
@@ -42,6 +59,7 @@ class EventSourceMapping:
         wait_s: int = 2,
         retry_after_s: int | None = 1,
         region: str = "us-east-1",
+        faults: DeliveryFaults | None = None,
     ) -> None:
         self._sqs = sqs
         self._url = queue_url
@@ -52,6 +70,7 @@ class EventSourceMapping:
         self._wait_s = wait_s
         self._retry_after_s = retry_after_s
         self._region = region
+        self._faults = faults
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self.invocations = 0
@@ -80,11 +99,19 @@ class EventSourceMapping:
                 await asyncio.sleep(1)
                 continue
             if messages:
+                function = self._pool.spec.logical_id
+                if self._faults is not None and self._faults.duplicate(function):
+                    # The same records, to another invocation at once; not awaited here, as
+                    # another poller's batch would not be.
+                    self._spawn(messages)
                 # Shielded: a stop lets the batch finish, so no record is half-processed.
-                delivery = asyncio.create_task(self._deliver(messages))
-                self._inflight.add(delivery)
-                delivery.add_done_callback(self._inflight.discard)
-                await asyncio.shield(delivery)
+                await asyncio.shield(self._spawn(messages))
+
+    def _spawn(self, messages: list[dict[str, Any]]) -> asyncio.Task[None]:
+        delivery = asyncio.create_task(self._deliver(messages))
+        self._inflight.add(delivery)
+        delivery.add_done_callback(self._inflight.discard)
+        return delivery
 
     async def _receive(self) -> list[dict[str, Any]]:
         response = await self._sqs.receive_message(
@@ -109,6 +136,8 @@ class EventSourceMapping:
                 "%s failed its batch: %s: %s", self._pool.spec.logical_id, type(exc).__name__, exc
             )
             failed = set(by_id)
+        if self._faults is not None and self._faults.crash_after_write(self._pool.spec.logical_id):
+            return  # the worker died: no delete, no report; visibility brings the records back
         done = [m for i, m in by_id.items() if i not in failed]
         self.failed_records += len(failed)
         try:

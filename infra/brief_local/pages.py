@@ -14,6 +14,11 @@ must survive:
 - `/gzip-bomb?size=N` is a small gzip body (`Content-Encoding: gzip`) that inflates to N bytes
 - `/content-type/TYPE/SUBTYPE` answers a few bytes labelled with that content type
 
+With `PageFaults`, a seeded share of requests misbehave on any path: the connection is reset
+before any answer, or the answer comes only after `stall_s` (past a fetcher's timeout).
+Whether a request misbehaves depends only on the seed, its path and query, and how many
+times that URL was asked for before, so a run's faults do not depend on thread timing.
+
 Every request is recorded (`requests`, `hits`), so a test can show a page was not downloaded
 again.
 """
@@ -25,9 +30,12 @@ import functools
 import gzip
 import hashlib
 import mimetypes
+import socket
+import struct
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -51,12 +59,38 @@ class Served:
     body_bytes: int  # bytes of body in the answer (0 for a 304), recorded before it is sent
 
 
+@dataclass(frozen=True)
+class PageFaults:
+    """What goes wrong with pages, and how often (fractions of requests)."""
+
+    timeout: float = 0.0  # the answer comes only after `stall_s`
+    reset: float = 0.0  # the connection is reset before any answer
+    stall_s: float = 5.0
+    seed: int = 0
+
+    def draw(self, url: str, nth: int) -> str | None:
+        """The fault for the `nth` request of `url` (path and query), if any: a pure
+        function of the seed and the request, so thread timing changes nothing."""
+        digest = hashlib.sha256(f"{self.seed}\0{url}\0{nth}".encode()).digest()
+        roll = int.from_bytes(digest[:8], "big") / 2**64
+        if roll < self.reset:
+            return "reset"
+        if roll < self.reset + self.timeout:
+            return "timeout"
+        return None
+
+
 class PageServer:
     """A threaded HTTP server on 127.0.0.1 and a free port, serving `root`."""
 
-    def __init__(self, root: Path = SAMPLES, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, root: Path = SAMPLES, host: str = "127.0.0.1", *, faults: PageFaults | None = None
+    ) -> None:
         self.root = root.resolve()
         self.requests: list[Served] = []
+        self.faults = faults or PageFaults()
+        self.injected: Counter[str] = Counter()  # faults by kind ("reset", "timeout")
+        self._seen: Counter[str] = Counter()
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"root": self.root, "pages_server": self})
         self._server = ThreadingHTTPServer((host, 0), handler)
@@ -94,6 +128,17 @@ class PageServer:
         """Note one answered request (called by the handler threads)."""
         with self._lock:
             self.requests.append(served)
+
+    def fault_for(self, url: str) -> str | None:
+        """The fault this request of `url` meets, if any (counted)."""
+        with self._lock:
+            nth = self._seen[url]
+            self._seen[url] += 1
+        fault = self.faults.draw(url, nth)
+        if fault is not None:
+            with self._lock:
+                self.injected[fault] += 1
+        return fault
 
 
 def _page_files(root: Path, pattern: str = "*") -> list[Path]:
@@ -139,6 +184,12 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle()
 
     def do_GET(self) -> None:  # the stdlib's name
+        fault = self.pages_server.fault_for(self.path)
+        if fault == "reset":
+            self._reset()
+            return
+        if fault == "timeout":
+            time.sleep(self.pages_server.faults.stall_s)
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         delay = min(float(query.get("delay", "0") or 0), 60.0)
@@ -169,6 +220,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _PNG if kind == "image/png" else b"some bytes\n", kind)
         else:
             self._file(url.path, gzipped=query.get("gzip") == "1")
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP RST (linger 0), as a crashing server would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def _first_page(self) -> str:
         pages = _page_files(self.root)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from brief.errors import PermanentError, SourceError
+from brief.errors import PermanentError, RetryableError, SourceError
 from brief.extraction import extract
 from brief.models import (
     Expansion,
@@ -95,16 +95,21 @@ class Gatherer:
         """
         run = _Run(self, job_id, done, on_record, asyncio.Semaphore(self.concurrency))
         explicit = {_page_key(spec) for spec in sources if isinstance(spec, str)}
-        async with asyncio.TaskGroup() as group:
-            run.group = group
-            for position, (first, spec) in enumerate(plan(sources)):
-                if isinstance(spec, str):
-                    if first not in done:
-                        group.create_task(run.uri(first, spec))
-                elif position in expansions:
-                    run.expanded(spec, expansions[position])
-                elif not all(i in done for i in range(first, first + slots(spec))):
-                    group.create_task(run.expand(position, first, spec, explicit, on_expansion))
+        try:
+            async with asyncio.TaskGroup() as group:
+                run.group = group
+                for position, (first, spec) in enumerate(plan(sources)):
+                    if isinstance(spec, str):
+                        if first not in done:
+                            group.create_task(run.uri(first, spec))
+                    elif position in expansions:
+                        run.expanded(spec, expansions[position])
+                    elif not all(i in done for i in range(first, first + slots(spec))):
+                        group.create_task(run.expand(position, first, spec, explicit, on_expansion))
+        except* RetryableError as failed:
+            # A storage error while recording a source: raised as itself, so the record fails
+            # as retryable (SQS brings it back) instead of as a crash of unknown kind.
+            raise failed.exceptions[0] from None
 
 
 class _Run:
