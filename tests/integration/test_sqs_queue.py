@@ -38,3 +38,25 @@ async def test_a_missing_queue_is_a_retryable_error(sqs: Any, moto_endpoint: str
     queue = SQSTaskQueue(sqs, {"combine": f"{moto_endpoint}/123456789012/nope"})
     with pytest.raises(StorageUnavailable):
         await queue.send("combine", [SummarizeTask(job_id=JOB, index=0, expected=1)])
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["queue-we-send-to", "found-by-arn"])
+async def test_a_failed_record_is_released_to_come_back_at_once(sqs: Any, known: bool) -> None:
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
+    arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))["Attributes"][
+        "QueueArn"
+    ]
+    await SQSTaskQueue(sqs, {"summarize": url}).send(
+        "summarize", [SummarizeTask(job_id=JOB, index=0, expected=1)]
+    )
+    queue = SQSTaskQueue(sqs, {"summarize": url} if known else {})
+    taken = await sqs.receive_message(QueueUrl=url, VisibilityTimeout=600)
+    handle = taken["Messages"][0]["ReceiptHandle"]
+    hidden = await sqs.receive_message(QueueUrl=url)
+    assert "Messages" not in hidden  # as after a failed invocation: hidden for 10 minutes
+
+    await queue.release(arn, [(handle, 0)])
+
+    again = await sqs.receive_message(QueueUrl=url)
+    assert parse_task(again["Messages"][0]["Body"], SummarizeTask).index == 0

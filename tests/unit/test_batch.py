@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from brief.batch import SqsRecord, process_batch
-from brief.errors import PermanentError, RetryableError
+from brief.batch import SqsRecord, process_batch, retry_delay_s
+from brief.errors import PermanentError, RetryableError, StorageUnavailable
 from brief.messages import CombineTask, ResearchTask, parse_task
 
 JOB = "0123456789abcdef0123456789abcdef"
@@ -146,3 +147,46 @@ async def test_a_failed_record_is_logged_by_message_id_and_reason_without_its_bo
         "not a valid Brief message: research.text: Extra inputs are not permitted"
     )
     assert secret not in str(fields)
+
+
+async def test_failed_records_are_released_to_come_back_when_worth_retrying() -> None:
+    released: list[tuple[str, int]] = []
+    errors: dict[str, Exception] = {
+        "m0": RetryableError("429", retry_after=2.2),  # the wait the provider named, rounded up
+        "m1": RetryableError("S3 503"),  # no wait named: a backoff by receive count
+        "m2": PermanentError("bad input"),  # poison: back at once, on its way to the DLQ
+    }
+    batch = records(4)
+    batch[1]["attributes"] = {"ApproximateReceiveCount": "3"}
+
+    async def handle(r: SqsRecord) -> None:
+        if r["messageId"] in errors:
+            raise errors[r["messageId"]]
+
+    async def release(failed: Sequence[tuple[SqsRecord, int]]) -> None:
+        released.extend((r["messageId"], seconds) for r, seconds in failed)
+
+    response = await process_batch(batch, handle, concurrency=4, release=release)
+
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["m0", "m1", "m2"]
+    assert sorted(released) == [("m0", 3), ("m1", 120), ("m2", 0)]
+
+
+async def test_a_release_that_fails_still_reports_the_failures() -> None:
+    async def handle(r: SqsRecord) -> None:
+        raise RetryableError("throttled", retry_after=1)
+
+    async def release(failed: Sequence[tuple[SqsRecord, int]]) -> None:
+        raise StorageUnavailable("SQS is down too")
+
+    response = await process_batch(records(2), handle, concurrency=2, release=release)
+
+    assert len(response["batchItemFailures"]) == 2  # they come back after the full timeout
+
+
+@pytest.mark.parametrize(
+    ("received", "expected"), [("1", 30), ("2", 60), ("4", 240), ("9", 900), ("x", 30)]
+)
+def test_the_backoff_doubles_per_delivery_up_to_a_cap(received: str, expected: int) -> None:
+    failed = {"attributes": {"ApproximateReceiveCount": received}}
+    assert retry_delay_s(failed, RetryableError("503")) == expected

@@ -14,7 +14,15 @@ class BriefError(Exception):
 
 
 class RetryableError(BriefError):
-    """A transient failure: the same work may succeed if tried again later."""
+    """A transient failure: the same work may succeed if tried again later.
+
+    `retry_after` (seconds), when known, is how long "later" should be: the SQS record comes
+    back then, rather than after the queue's whole visibility timeout.
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(BriefError):

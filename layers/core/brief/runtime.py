@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from brief import logs, metrics
 from brief.batch import BatchResponse, SqsRecord, process_batch
+from brief.concurrency import all_of
 from brief.settings import Settings
 from brief.wiring import Wiring
 
@@ -129,8 +130,22 @@ def sqs_handler(
             logs.bind_message(str(record.get("messageId") or ""))  # this record's task only
             return await handle(record)
 
+        async def release(failed: Sequence[tuple[SqsRecord, int]]) -> None:
+            releaser = await wiring.releaser()
+            by_queue: dict[str, list[tuple[str, int]]] = {}
+            for failed_record, seconds in failed:
+                arn, handle = (
+                    failed_record.get("eventSourceARN"),
+                    failed_record.get("receiptHandle"),
+                )
+                if arn and handle:
+                    by_queue.setdefault(str(arn), []).append((str(handle), seconds))
+            await all_of(*(releaser.release(arn, entries) for arn, entries in by_queue.items()))
+
         records = event.get("Records") or []
-        return await process_batch(records, record, concurrency=concurrency(wiring.settings))
+        return await process_batch(
+            records, record, concurrency=concurrency(wiring.settings), release=release
+        )
 
     def handler(event: dict[str, Any], context: Any) -> BatchResponse:
         with container.invocation(context):

@@ -38,10 +38,51 @@ async def test_transient_failures_are_retried_until_the_call_succeeds() -> None:
     assert sleep.delays == [0.25, 0.5]  # half of 0.5 s, then half of 1 s
 
 
-async def test_retry_after_is_a_floor_for_the_wait() -> None:
+@pytest.mark.parametrize(("jitter", "expected"), [(0.0, 7.0), (1.0, 7.7)])
+async def test_retry_after_is_the_wait_with_at_most_a_tenth_of_jitter(
+    jitter: float, expected: float
+) -> None:
     fn, sleep = Flaky(ModelRetryable("429", retry_after=7.0, throttled=True)), Sleeps()
-    await call_with_retries(fn, attempts=2, base_s=0.5, sleep=sleep, random=lambda: 1.0)
-    assert sleep.delays == [7.0]
+    await call_with_retries(
+        fn, attempts=2, base_s=0.5, cap_s=60.0, sleep=sleep, random=lambda: jitter
+    )
+    assert sleep.delays == [pytest.approx(expected)]
+
+
+async def test_a_retry_after_replaces_the_backoff_instead_of_adding_to_it() -> None:
+    throttles = [ModelRetryable("429", retry_after=1.0, throttled=True) for _ in range(5)]
+    fn, sleep = Flaky(*throttles), Sleeps()
+    await call_with_retries(fn, attempts=6, base_s=1.0, cap_s=20.0, sleep=sleep, random=lambda: 0.0)
+    assert sleep.delays == [1.0] * 5  # not 1, 2, 4, 8, 16 s
+
+
+async def test_throttles_within_the_budget_use_up_no_attempt() -> None:
+    throttles = [ModelRetryable("429", retry_after=1.0, throttled=True) for _ in range(9)]
+    fn, sleep = Flaky(*throttles), Sleeps()
+    answer = await call_with_retries(
+        fn, attempts=2, throttle_budget_s=30.0, sleep=sleep, random=lambda: 0.0
+    )
+    assert answer == "ok"
+    assert fn.calls == 10  # far more than 2: the provider kept asking for one more second
+
+
+async def test_throttles_past_the_budget_go_back_to_the_queue() -> None:
+    throttles = [ModelRetryable("429", retry_after=1.0, throttled=True) for _ in range(20)]
+    fn, sleep = Flaky(*throttles), Sleeps()
+    with pytest.raises(ModelRetryable):
+        await call_with_retries(
+            fn, attempts=2, throttle_budget_s=5.0, sleep=sleep, random=lambda: 0.0
+        )
+    assert sum(sleep.delays) == 6.0  # five within the budget, then the one attempt
+    assert fn.calls == 7
+
+
+async def test_server_errors_use_up_attempts_whatever_the_budget() -> None:
+    errors = [ModelRetryable(f"500 #{i}", status=500) for i in range(10)]
+    fn, sleep = Flaky(*errors), Sleeps()
+    with pytest.raises(ModelRetryable):
+        await call_with_retries(fn, attempts=3, throttle_budget_s=600.0, sleep=sleep)
+    assert fn.calls == 3
 
 
 async def test_attempts_are_bounded_and_the_last_error_is_raised_as_retryable() -> None:

@@ -16,11 +16,47 @@ _BATCH = 10  # SQS's limit for SendMessageBatch
 
 
 class SQSTaskQueue:
-    """Sends messages in batches of ten, every batch at once."""
+    """Sends messages in batches of ten, every batch at once; releases failed records."""
 
     def __init__(self, client: Any, urls: Mapping[QueueRole, str]) -> None:
         self._sqs = client
         self._urls = dict(urls)
+        self._by_arn: dict[str, str] = {}
+
+    async def release(self, source_arn: str, visibility: Sequence[tuple[str, int]]) -> None:
+        """Make each (receipt handle, seconds) record visible again after its seconds."""
+        url = await self._url_for(source_arn)
+        entries = [
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+            for i, (handle, seconds) in enumerate(visibility)
+        ]
+        batches = [entries[i : i + _BATCH] for i in range(0, len(entries), _BATCH)]
+        try:
+            await all_of(
+                *(
+                    self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=batch)
+                    for batch in batches
+                )
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"SQS visibility change failed: {exc}") from exc
+
+    async def _url_for(self, arn: str) -> str:
+        """The URL of the queue an event source ARN names (a queue we send to, or asked once)."""
+        if arn not in self._by_arn:
+            name, account = arn.rsplit(":", 1)[-1], arn.split(":")[4]
+            known = [u for u in self._urls.values() if u.rstrip("/").rsplit("/", 1)[-1] == name]
+            if known:
+                self._by_arn[arn] = known[0]
+            else:
+                try:
+                    found = await self._sqs.get_queue_url(
+                        QueueName=name, QueueOwnerAWSAccountId=account
+                    )
+                except (ClientError, BotoCoreError) as exc:
+                    raise StorageUnavailable(f"no queue for {arn}: {exc}") from exc
+                self._by_arn[arn] = str(found["QueueUrl"])
+        return self._by_arn[arn]
 
     async def send(self, role: QueueRole, messages: Sequence[BaseModel]) -> None:
         """Send every message; raises StorageUnavailable if any one was not accepted."""

@@ -41,6 +41,11 @@ class StageConfig(BaseModel):
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     timeout_s: Annotated[float, Field(gt=0, le=900)] = 60.0
     attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    throttle_budget_s: Annotated[float, Field(ge=0, le=600)] = Field(
+        default=60.0,
+        description="Seconds a call may spend waiting out 429s (as the provider's Retry-After "
+        "asks) before its message goes back to the queue; these waits use up no attempt.",
+    )
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     stream: bool = True
 

@@ -47,8 +47,7 @@ class ModelRetryable(RetryableError):
         throttled: bool = False,
         status: int | None = None,
     ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
         self.throttled = throttled
         self.status = status
 

@@ -104,6 +104,7 @@ async def build_summarizer(
         max_rounds=config.max_rounds,
         max_chunks=config.max_chunks,
         attempts=max(map_stage.attempts, reduce_stage.attempts),
+        throttle_budget_s=max(map_stage.throttle_budget_s, reduce_stage.throttle_budget_s),
         variant=repr((map_stage.temperature, reduce_stage.temperature)),
         sleep=sleep,
     )

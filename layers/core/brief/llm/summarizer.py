@@ -104,6 +104,7 @@ class LLMSummarizer:
         retry_base_s: float = 0.5,
         retry_cap_s: float = 20.0,
         retry_max_wait_s: float = 60.0,
+        throttle_budget_s: float = 60.0,
         variant: str = "",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
@@ -120,6 +121,7 @@ class LLMSummarizer:
         self._overlap = overlap_tokens
         self._attempts = attempts
         self._retry = (retry_base_s, retry_cap_s, retry_max_wait_s)
+        self._throttle_budget_s = throttle_budget_s
         self._sleep = sleep
         self._random = random
         knobs = (
@@ -342,6 +344,7 @@ class LLMSummarizer:
             base_s=base_s,
             cap_s=cap_s,
             max_wait_s=max_wait_s,
+            throttle_budget_s=self._throttle_budget_s,
             sleep=self._sleep,
             random=self._random,
         )
