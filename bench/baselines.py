@@ -68,3 +68,48 @@ async def gathered(question: str, urls: Sequence[str], model_url: str) -> float:
         )
         await _complete(http, model_url, REDUCE_MODEL, _combine_prompt(question, summaries))
     return time.perf_counter() - started
+
+
+async def _complete_retrying(
+    http: httpx.AsyncClient, base_url: str, model: str, prompt: str, retries: int
+) -> str:
+    """`_complete`, retrying a 429 after the Retry-After it names, like the OpenAI SDK does
+    (which retries twice by default)."""
+    for attempt in range(retries + 1):
+        response = await http.post(
+            f"{base_url}/v1/chat/completions",
+            json={"model": model, "messages": [{"role": "user", "content": prompt}]},
+            headers={"Authorization": "Bearer bench"},
+        )
+        if response.status_code == 429 and attempt < retries:
+            await asyncio.sleep(float(response.headers.get("retry-after") or 1.0))
+            continue
+        response.raise_for_status()
+        text: str = response.json()["choices"][0]["message"]["content"]
+        return text
+    raise AssertionError("unreachable")
+
+
+async def gathered_retrying(
+    question: str, urls: Sequence[str], model_url: str, *, retries: int
+) -> float | None:
+    """The seed's gather pipeline with `retries` per model call; seconds, or None if it failed
+    (a 429 past its retries ends the whole job, as an exception out of gather does)."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+        try:
+            texts = await asyncio.gather(*(_fetch(http, u) for u in urls))
+            summaries = await asyncio.gather(
+                *(
+                    _complete_retrying(
+                        http, model_url, MAP_MODEL, _summary_prompt(question, n, t), retries
+                    )
+                    for n, t in enumerate(texts, start=1)
+                )
+            )
+            await _complete_retrying(
+                http, model_url, REDUCE_MODEL, _combine_prompt(question, summaries), retries
+            )
+        except httpx.HTTPStatusError:
+            return None
+    return time.perf_counter() - started

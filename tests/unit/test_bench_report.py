@@ -69,6 +69,10 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "model_429s": 70,
             "model_requests": 100,
             "records_returned_to_sqs": 0,
+            "peers": {
+                "sdk_default_2_retries": {"completed_pct": 0.0, "all_jobs_s": None},
+                "patient_50_retries": {"completed_pct": 100.0, "all_jobs_s": 13.0},
+            },
         },
     }
     for key, value in changes.items():
@@ -100,8 +104,8 @@ def test_scale_with_unfinished_jobs_is_missed_even_when_the_finished_ones_were_q
 def test_the_table_names_the_machine_and_every_target() -> None:
     text = table(_figures(storm__completed_pct=90.0))
     assert text.startswith("Machine: 2 cores, Python 3.11.7")
-    assert "429 storm: 100% complete" in text
-    assert text.rstrip().endswith("MISSED")
+    assert "429 storm: 100% complete                             90%  MISSED" in text
+    assert text.rstrip().endswith("429 storm: faster than the best peer   9.00 s vs 13.00 s  met")
 
 
 def test_a_job_is_timed_from_its_submission_to_its_report_ready_event() -> None:
