@@ -54,7 +54,7 @@ class Servers:
             "BRIEF_SUMMARIZE_MODEL": json.dumps({**stage, "model": MAP_MODEL}),
             "BRIEF_COMBINE_MODEL": json.dumps({**stage, "model": REDUCE_MODEL}),
         }
-        options = StackOptions(environment=env)
+        options = StackOptions(environment=env, moto_process=True)  # moto on a core of its own
         for name, value in overrides.items():
             setattr(options, name, value)
         return options

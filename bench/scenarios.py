@@ -252,7 +252,7 @@ async def warm_summarize(messages: int) -> Figures:
     """Scenario 3b: the summarize handler, warm, in-process against moto with the extractive
     model: ms per message (one record per invocation, as a trickle of messages arrives)."""
     with serving(Latencies(0.0, 0.0, 0.0)) as servers:
-        options = StackOptions(environment={"BRIEF_ALLOWED_HOSTS": "127.0.0.1"})
+        options = StackOptions(environment={"BRIEF_ALLOWED_HOSTS": "127.0.0.1"}, moto_process=True)
         async with (
             LocalStack(options) as stack,
             httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,

@@ -16,7 +16,10 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +60,58 @@ class StackOptions:
     # Seconds between runs of every Schedule event (the sweeper); None: the template's own
     # rate(...). Tests set 1, or math.inf to run them only through `run_schedules()`.
     schedule_every_s: float | None = None
+    # moto in a process of its own rather than a thread of this one: it then has a core to
+    # itself instead of sharing this process's GIL with the API and every container (the
+    # benchmark's scale runs); a thread starts faster (tests).
+    moto_process: bool = False
+
+
+class MotoProcess:
+    """moto's server in a child process, with ThreadedMotoServer's start/stop interface."""
+
+    def __init__(self, host: str, *, ready_timeout_s: float = 30.0) -> None:
+        self.host = host
+        self.port = 0
+        self._ready_timeout_s = ready_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MotoProcess:
+        """Start it on a free port and wait until it accepts connections."""
+        with socket.socket() as probe:
+            probe.bind((self.host, 0))
+            self.port = probe.getsockname()[1]
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, moto's own server
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self._ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto's server exited with {self._process.returncode}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), 0.2),
+            ):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto's server did not start within {self._ready_timeout_s:g} s")
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        """Where it listens."""
+        return self.host, self.port
+
+    def stop(self) -> None:
+        """Terminate it (and kill it if it does not go)."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
 
 
 class LocalStack:
@@ -97,11 +152,14 @@ class LocalStack:
 
     async def start(self) -> None:
         """Start moto, create the resources, start the pollers and the API."""
-        from moto.server import ThreadedMotoServer
+        if self.options.moto_process:
+            self._moto = await asyncio.to_thread(MotoProcess(self.options.host).start)
+        else:
+            from moto.server import ThreadedMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
-        self._moto = ThreadedMotoServer(ip_address=self.options.host, port=0, verbose=False)
-        self._moto.start()
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
+            self._moto = ThreadedMotoServer(ip_address=self.options.host, port=0, verbose=False)
+            self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         if self.options.faults is not None:

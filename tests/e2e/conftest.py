@@ -26,8 +26,11 @@ def pages() -> Iterator[PageServer]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    """One local stack for the e2e session; failed records come back at once."""
+    """One local stack for the e2e session; failed records come back at once. Its moto runs
+    in a process of its own, as in `make bench` (the other stacks of the suite run it on a
+    thread), so both ways stay tested."""
     options = StackOptions(
+        moto_process=True,
         environment={
             "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
             "BRIEF_FETCH_TIMEOUT_S": "1.5",
