@@ -106,5 +106,5 @@ async def run_one(
 ) -> Job:
     """Submit one job and wait for it."""
     job = await submit(api, question, sources)
-    await wait(api, [job], timeout_s=timeout_s, every_s=0.05)
+    await wait(api, [job], timeout_s=timeout_s, every_s=0.25)
     return job
