@@ -27,6 +27,7 @@ from brief.adapters.s3 import S3BlobStore
 from brief.egress import EgressPolicy, guarded_client
 from brief.errors import SourceError, StorageUnavailable
 from brief.pagecache import BODIES, PAGES, CachedPage, CachingFetcher, body_key, page_key
+from brief.ports import FetchedPage
 from brief.retrieval import FetchLimits, HttpFetcher, retrieve_all
 from brief_local.pages import SAMPLES, PageServer, gzip_bomb
 
@@ -409,8 +410,34 @@ async def test_odd_statuses(status: int, headers: dict[str, str], expected: str 
 # the page cache
 
 
+class Invocations(CachingFetcher):
+    """Each fetch as one invocation sees it: its cache write (which runs beside the job's
+    work) is settled before the fetch returns, as before the invocation ends."""
+
+    async def fetch(self, url: str) -> FetchedPage:
+        try:
+            return await super().fetch(url)
+        finally:
+            await self.settle()
+
+
 def caching(client: httpx.AsyncClient, blobs: Any) -> CachingFetcher:
-    return CachingFetcher(fetcher(client), blobs)
+    return Invocations(fetcher(client), blobs)
+
+
+async def test_a_page_is_handed_on_before_its_cache_entry_is_written(
+    client: httpx.AsyncClient, pages: PageServer
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = CachingFetcher(fetcher(client), blobs)
+    url = f"{pages.url}/{FIRST}"
+
+    page = await cache.fetch(url)
+    assert page.body == sample(FIRST)
+    assert await blobs.get(page_key(url)) is None  # still being written
+
+    await cache.settle()
+    assert await blobs.get(page_key(url)) is not None
 
 
 async def test_a_second_fetch_revalidates_and_is_not_downloaded_again(

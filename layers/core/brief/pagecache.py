@@ -13,6 +13,7 @@ and the page is fetched as if there were no cache.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from brief.concurrency import both
 from brief.errors import StorageUnavailable
 from brief.models import utcnow
 from brief.ports import BlobStore, FetchedPage
@@ -81,6 +83,7 @@ class CachingFetcher:
         self._inner = inner
         self._blobs = blobs
         self._clock = clock
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def fetch(self, url: str) -> FetchedPage:
         """The page at `url`: `cached=True` when the server confirmed the stored copy (304)."""
@@ -108,8 +111,21 @@ class CachingFetcher:
                     )
                 entry = None  # a lost body or a moved page: fetch and store anew
                 result = await self._inner.get(url)
-        await self._store(key, entry, result)
+        # Off the critical path: the page goes on to extraction and the job while its cache
+        # entry is written (`settle` waits for it before the invocation ends).
+        write = asyncio.create_task(self._store(key, entry, result))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
         return result.page()
+
+    async def settle(self) -> None:
+        """Wait for the cache writes still running; one that crashed is logged, not raised."""
+        while self._writes:
+            pending = list(self._writes)
+            self._writes.difference_update(pending)
+            for outcome in await asyncio.gather(*pending, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.error("page cache write crashed", exc_info=outcome)
 
     async def _entry(self, key: str) -> CachedPage | None:
         try:
@@ -152,12 +168,16 @@ class CachingFetcher:
         if old is not None and _same(old, entry):
             return  # the server ignored the condition but sent the same page: nothing to write
         try:
-            await self._blobs.put(
-                entry.body_key,
-                result.body,
-                content_type=result.content_type or "application/octet-stream",
+            # Both at once: an entry whose body is not there yet reads as a lost body, which
+            # `fetch` already handles by fetching anew.
+            await both(
+                self._blobs.put(
+                    entry.body_key,
+                    result.body,
+                    content_type=result.content_type or "application/octet-stream",
+                ),
+                self._blobs.replace(key, entry.model_dump_json().encode()),
             )
-            await self._blobs.replace(key, entry.model_dump_json().encode())
         except StorageUnavailable as exc:
             log.warning("page cache not written", extra={"key": key, "error": str(exc)})
 

@@ -129,15 +129,23 @@ class Research:
 
     async def run(self, task: ResearchTask | SubmitTask) -> None:
         """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
+        try:
+            await self._run(task)
+        finally:
+            # The page cache's writes run beside the job's; they end with the invocation.
+            await self.gatherer.settle()
+
+    async def _run(self, task: ResearchTask | SubmitTask) -> None:
         if isinstance(task, SubmitTask):
             task = await self._create_from_batch(task)
         bind_job(task.job_id)
-        job = await self.store.job(task.job_id)
-        if await self.store.failure(job.job_id) is not None or await self.store.cancelled(
-            job.job_id
-        ):
+        # One round of reads (each is a round trip to S3, on the job's critical path).
+        (job, failure), (cancelled, retrieval) = await both(
+            both(self.store.job(task.job_id), self.store.failure(task.job_id)),
+            both(self.store.cancelled(task.job_id), self.store.retrieval(task.job_id)),
+        )
+        if failure is not None or cancelled:
             return
-        retrieval = await self.store.retrieval(job.job_id)
         if retrieval is None:
             retrieval = await self._retrieve(job)
         usable = retrieval.usable
@@ -170,8 +178,14 @@ class Research:
 
     async def _retrieve(self, job: JobRecord) -> Retrieval:
         started = self.clock()
-        await self.store.event(job.job_id, "retrieval_started", started)
-        records = {s.outcome.index: s for s in await self.store.sources(job.job_id)}
+        (_, stored), expansions = await both(
+            both(
+                self.store.event(job.job_id, "retrieval_started", started),
+                self.store.sources(job.job_id),
+            ),
+            self.store.expansions(job.job_id),
+        )
+        records = {s.outcome.index: s for s in stored}
 
         async def store(record: SourceRecord) -> None:
             await self.store.put_source(record)
@@ -187,7 +201,7 @@ class Research:
             job.job_id,
             job.request.sources,
             done=set(records),
-            expansions=await self.store.expansions(job.job_id),
+            expansions=expansions,
             on_expansion=self.store.put_expansion,
             on_record=store,
         )
@@ -350,19 +364,23 @@ class Combine:
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
         bind_job(task.job_id)
-        existing = await self.store.report(task.job_id)
+        # One round of reads, not four: the combine is on every job's critical path.
+        (existing, cancelled), (job, retrieval) = await both(
+            both(self.store.report(task.job_id), self.store.cancelled(task.job_id)),
+            both(self.store.job(task.job_id), self.store.retrieval(task.job_id)),
+        )
         if existing is not None:
             # A delivery that stored report.json may have failed before report.md: finish it.
             return await self.store.put_report(existing)
-        if await self.store.cancelled(task.job_id):
+        if cancelled:
             return None
-        job = await self.store.job(task.job_id)
-        retrieval = await self.store.retrieval(task.job_id)
         if retrieval is None:
             raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
         started = self.clock()
-        await self.store.event(task.job_id, "combine_started", started)
-        summaries = await self.store.summaries(task.job_id, [s.index for s in retrieval.usable])
+        _, summaries = await both(
+            self.store.event(task.job_id, "combine_started", started),
+            self.store.summaries(task.job_id, [s.index for s in retrieval.usable]),
+        )
         by_index = {s.index: s for s in summaries if s.state == "ok"}
         cited = [s for s in retrieval.usable if s.index in by_index]
         if not cited:

@@ -78,6 +78,10 @@ class Fetcher(Protocol):
 
     async def fetch(self, url: str) -> FetchedPage: ...
 
+    async def settle(self) -> None:
+        """Finish what a fetch left running (cache writes) before the invocation ends."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:

@@ -127,6 +127,9 @@ class HttpFetcher:
         guarded = isinstance(client, GuardedClient)
         self._check = policy.check if guarded else policy.check_now
 
+    async def settle(self) -> None:
+        """Nothing runs in the background here."""
+
     async def fetch(self, url: str) -> FetchedPage:
         """GET `url`; raises SourceError with a reason a user understands."""
         return (await self.get(url)).page()

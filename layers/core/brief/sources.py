@@ -78,6 +78,10 @@ class Gatherer:
         self.deadline_s = deadline_s
         self.clock = clock
 
+    async def settle(self) -> None:
+        """Finish the fetchers' background work (cache writes) before the invocation ends."""
+        await self.adapters.fetcher.settle()
+
     async def gather(
         self,
         job_id: str,
