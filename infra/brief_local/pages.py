@@ -1,7 +1,7 @@
 """A web server on loopback for the demo, the tests and the benchmarks.
 
-Serves a folder of pages with `ETag` and `Last-Modified` (answering conditional requests with
-304, and gzip-encoding a page when asked with `?gzip=1`), plus the misbehaviours retrieval
+Serves a folder of pages with `ETag` and `Last-Modified` (and `Cache-Control` when given;
+answering conditional requests with 304, and gzip-encoding a page when asked with `?gzip=1`), plus the misbehaviours retrieval
 must survive:
 
 - `?delay=S` on any path waits S seconds before answering
@@ -84,11 +84,17 @@ class PageServer:
     """A threaded HTTP server on 127.0.0.1 and a free port, serving `root`."""
 
     def __init__(
-        self, root: Path = SAMPLES, host: str = "127.0.0.1", *, faults: PageFaults | None = None
+        self,
+        root: Path = SAMPLES,
+        host: str = "127.0.0.1",
+        *,
+        faults: PageFaults | None = None,
+        cache_control: str | None = None,
     ) -> None:
         self.root = root.resolve()
         self.requests: list[Served] = []
         self.faults = faults or PageFaults()
+        self.cache_control = cache_control  # sent with every page (e.g. "max-age=300")
         self.injected: Counter[str] = Counter()  # faults by kind ("reset", "timeout")
         self._seen: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -244,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
         etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
         mtime = int(target.stat().st_mtime)
         validators = {"ETag": etag, "Last-Modified": formatdate(mtime, usegmt=True)}
+        if self.pages_server.cache_control:
+            validators["Cache-Control"] = self.pages_server.cache_control
         if self._unchanged(etag, mtime):
             self.send_response(HTTPStatus.NOT_MODIFIED)
             for name, value in validators.items():

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,15 @@ from brief.adapters.memory import MemoryBlobStore
 from brief.adapters.s3 import S3BlobStore
 from brief.egress import EgressPolicy, guarded_client
 from brief.errors import SourceError, StorageUnavailable
-from brief.pagecache import BODIES, PAGES, CachedPage, CachingFetcher, body_key, page_key
+from brief.pagecache import (
+    BODIES,
+    PAGES,
+    CachedPage,
+    CachingFetcher,
+    body_key,
+    freshness_s,
+    page_key,
+)
 from brief.ports import FetchedPage
 from brief.retrieval import FetchLimits, HttpFetcher, retrieve_all
 from brief_local.pages import SAMPLES, PageServer, gzip_bomb
@@ -629,3 +638,87 @@ async def test_the_cache_on_s3(
     )
     entry = CachedPage.model_validate_json(await blobs.get(page_key(url)) or b"")
     assert entry.body_key == body_key(b"<p>new</p>")  # replace overwrote the entry
+
+
+# freshness: a page its server says is fresh is not asked for again
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def fresh_site(tmp_path: Path) -> Iterator[PageServer]:
+    root = tmp_path / "site"
+    shutil.copytree(SAMPLES, root)
+    server = PageServer(root, cache_control="max-age=300").start()
+    yield server
+    server.stop()
+
+
+async def test_a_page_fresh_by_its_max_age_is_reused_without_a_request(
+    client: httpx.AsyncClient, fresh_site: PageServer
+) -> None:
+    clock, blobs = Clock(), MemoryBlobStore()
+    cache = Invocations(fetcher(client), blobs, clock=clock)
+    url = f"{fresh_site.url}/{FIRST}"
+
+    first = await cache.fetch(url)
+    clock.now += timedelta(seconds=299)
+    again = await cache.fetch(url)
+
+    assert again.cached is True
+    assert again.body == first.body == sample(FIRST)
+    assert len(fresh_site.requests) == 1  # the second fetch asked nothing
+
+    clock.now += timedelta(seconds=2)  # now stale: asked "changed?", and renewed by the 304
+    stale = await cache.fetch(url)
+    clock.now += timedelta(seconds=299)
+    renewed = await cache.fetch(url)
+
+    assert stale.cached is True
+    assert renewed.cached is True
+    assert [(r.status, r.conditional) for r in fresh_site.requests] == [(200, False), (304, True)]
+
+
+async def test_the_freshness_a_server_claims_is_capped(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    shutil.copytree(SAMPLES, tmp_path / "site")
+    server = PageServer(tmp_path / "site", cache_control="max-age=31536000").start()
+    try:
+        clock, blobs = Clock(), MemoryBlobStore()
+        cache = Invocations(fetcher(client), blobs, clock=clock, max_fresh_s=60)
+        url = f"{server.url}/{FIRST}"
+        await cache.fetch(url)
+        clock.now += timedelta(seconds=61)
+        await cache.fetch(url)
+        assert [(r.status, r.conditional) for r in server.requests] == [(200, False), (304, True)]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "age", "fresh_s"),
+    [
+        (None, None, 0.0),  # says nothing: revalidate (no heuristic freshness)
+        ("max-age=300", None, 300.0),
+        ("max-age=300", "120", 180.0),  # an upstream cache held it for 2 minutes already
+        ("max-age=300", "900", 0.0),
+        ("public, max-age=60, s-maxage=600", None, 600.0),  # this cache is shared
+        ('max-age="90"', None, 90.0),
+        ("no-cache, max-age=300", None, 0.0),  # keep, but always ask
+        ("no-store", None, None),  # do not keep at all
+        ("private, max-age=300", None, None),  # not for a cache shared by every user
+        ("MAX-AGE=5", None, 5.0),
+        ("max-age=soon", None, 0.0),
+    ],
+)
+def test_freshness_follows_cache_control_as_a_shared_cache(
+    cache_control: str | None, age: str | None, fresh_s: float | None
+) -> None:
+    assert freshness_s(cache_control, age) == fresh_s

@@ -3,9 +3,13 @@
 `cache/pages/{sha256(normalized url)}.json` holds what the last fetch learned (validators,
 content type, where the body is); the body itself is content-addressed at
 `cache/bodies/{sha256(body)}`, so identical pages share one object and an entry can be
-replaced without ever rewriting a body. A cached page is never served blind: each fetch asks
-the server `If-None-Match` / `If-Modified-Since`, and a 304 costs headers only. Pages without
-an ETag or Last-Modified are not cached, since they could only be fetched in full again.
+replaced without ever rewriting a body. A page is reused without asking the server only
+while its own `Cache-Control` says it is fresh (`s-maxage` or `max-age`, less its `Age`,
+capped by `max_fresh_s`; RFC 9111 as a shared cache: `no-store` and `private` pages are not
+kept, `no-cache` ones always revalidated; no heuristic freshness, so a page that says nothing
+is never served blind). Otherwise each fetch asks `If-None-Match` / `If-Modified-Since`, and
+a 304 costs headers only. Pages with neither freshness nor a validator are not cached, since
+they could only be fetched in full again.
 
 The cache only ever saves work: a storage failure, a broken entry or a missing body is logged
 and the page is fetched as if there were no cache.
@@ -16,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
-from typing import Literal
+import re
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -49,6 +54,9 @@ class CachedPage(BaseModel):
     fetched_at: datetime
     body_key: str
     size: int
+    # Until when the page may be reused without asking the server (its Cache-Control);
+    # None: revalidate on every fetch.
+    fresh_until: datetime | None = None
 
     def validators(self) -> dict[str, str]:
         """The conditional request headers that ask "has this changed?"."""
@@ -58,6 +66,32 @@ class CachedPage(BaseModel):
         if self.last_modified:
             headers["If-Modified-Since"] = self.last_modified
         return headers
+
+
+_DIRECTIVE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*\"?([^\",]*)\"?)?\s*")
+
+
+def freshness_s(cache_control: str | None, age: str | None = None) -> float | None:
+    """Seconds a shared cache may reuse a response unasked; None: it may not store it at all.
+
+    `s-maxage` wins over `max-age` (this cache is shared by every user); `no-store` and
+    `private` forbid storing; `no-cache` stores but always revalidates (0).
+    """
+    directives: dict[str, str | None] = {}
+    for part in (cache_control or "").split(","):
+        match = _DIRECTIVE.fullmatch(part)
+        if match:
+            directives[match.group(1).lower()] = match.group(2)
+    if "no-store" in directives or "private" in directives:
+        return None
+    if "no-cache" in directives:
+        return 0.0
+    for name in ("s-maxage", "max-age"):
+        value = directives.get(name)
+        if value is not None and value.isdigit():
+            current = int(age) if age and age.strip().isdigit() else 0
+            return max(0.0, float(int(value) - current))
+    return 0.0
 
 
 def page_key(url: str) -> str:
@@ -78,10 +112,12 @@ class CachingFetcher:
         inner: HttpFetcher,
         blobs: BlobStore,
         *,
+        max_fresh_s: float = 86_400.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._inner = inner
         self._blobs = blobs
+        self._max_fresh_s = max_fresh_s
         self._clock = clock
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -92,6 +128,14 @@ class CachingFetcher:
         except ValueError:
             return await self._inner.fetch(url)  # not a URL: the fetcher gives the reason
         entry = await self._entry(key)
+        if (
+            entry is not None
+            and entry.fresh_until is not None
+            and self._clock() < entry.fresh_until
+        ):
+            body = await self._body(entry)
+            if body is not None:  # fresh, as its server said: no request at all
+                return FetchedPage(url, entry.final_url, entry.content_type, body, 0, cached=True)
         if entry is None:
             result = await self._inner.get(url)
         else:
@@ -101,6 +145,7 @@ class CachingFetcher:
                 same_page = normalize_url(result.final_url) == normalize_url(entry.final_url)
                 body = await self._body(entry) if same_page else None
                 if body is not None:
+                    self._keep(self._refresh(key, entry, result))
                     return FetchedPage(
                         url,
                         entry.final_url,
@@ -113,10 +158,33 @@ class CachingFetcher:
                 result = await self._inner.get(url)
         # Off the critical path: the page goes on to extraction and the job while its cache
         # entry is written (`settle` waits for it before the invocation ends).
-        write = asyncio.create_task(self._store(key, entry, result))
-        self._writes.add(write)
-        write.add_done_callback(self._writes.discard)
+        self._keep(self._store(key, entry, result))
         return result.page()
+
+    def _keep(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def _freshness(self, result: HttpResult) -> tuple[bool, datetime | None]:
+        """Whether `result` may be kept, and until when it may be reused unasked (None:
+        revalidate on every fetch)."""
+        fresh_s = freshness_s(result.cache_control, result.age)
+        if fresh_s is None:
+            return False, None
+        fresh_s = min(fresh_s, self._max_fresh_s)
+        return True, (self._clock() + timedelta(seconds=fresh_s) if fresh_s > 0 else None)
+
+    async def _refresh(self, key: str, entry: CachedPage, result: HttpResult) -> None:
+        """A 304 may renew the page's freshness (RFC 9111 4.3.4): keep what it says."""
+        _, fresh_until = self._freshness(result)
+        if fresh_until is None and entry.fresh_until is None:
+            return
+        renewed = entry.model_copy(update={"fresh_until": fresh_until})
+        try:
+            await self._blobs.replace(key, renewed.model_dump_json().encode())
+        except StorageUnavailable as exc:
+            log.warning("page cache not renewed", extra={"key": key, "error": str(exc)})
 
     async def settle(self) -> None:
         """Wait for the cache writes still running; one that crashed is logged, not raised."""
@@ -153,7 +221,10 @@ class CachingFetcher:
         return body
 
     async def _store(self, key: str, old: CachedPage | None, result: HttpResult) -> None:
-        if not (result.etag or result.last_modified):
+        keep, fresh_until = self._freshness(result)
+        if not keep:
+            return  # its server forbids keeping it (no-store, private)
+        if not (result.etag or result.last_modified or fresh_until):
             return  # nothing to revalidate with: a later fetch would download it anyway
         entry = CachedPage(
             url=result.url,
@@ -164,6 +235,7 @@ class CachingFetcher:
             fetched_at=self._clock(),
             body_key=body_key(result.body),
             size=len(result.body),
+            fresh_until=fresh_until,
         )
         if old is not None and _same(old, entry):
             return  # the server ignored the condition but sent the same page: nothing to write
@@ -183,4 +255,6 @@ class CachingFetcher:
 
 
 def _same(a: CachedPage, b: CachedPage) -> bool:
-    return a.model_dump(exclude={"fetched_at"}) == b.model_dump(exclude={"fetched_at"})
+    return a.model_dump(exclude={"fetched_at", "fresh_until"}) == b.model_dump(
+        exclude={"fetched_at", "fresh_until"}
+    ) and (a.fresh_until is None) == (b.fresh_until is None)

@@ -94,6 +94,8 @@ class HttpResult:
     last_modified: str | None
     body: bytes  # empty for 304
     elapsed_ms: int
+    cache_control: str | None = None  # with `age`, how long the page may be reused unasked
+    age: str | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -195,6 +197,8 @@ class HttpFetcher:
                         etag=response.headers.get("etag"),
                         last_modified=response.headers.get("last-modified"),
                         body=body,
+                        cache_control=response.headers.get("cache-control"),
+                        age=response.headers.get("age"),
                         elapsed_ms=int((time.perf_counter() - started) * 1000),
                     )
             except httpx.HTTPError as exc:

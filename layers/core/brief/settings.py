@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     page_cache: bool = Field(
         default=True, description="Keep pages in S3 and revalidate them (ETag/Last-Modified)."
     )
+    page_cache_max_fresh_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="The longest a page is reused without asking its server, whatever its "
+        "Cache-Control max-age says (0: always revalidate).",
+    )
     retrieval_deadline_s: float = Field(default=25.0, gt=0)
     max_body_bytes: int = Field(default=5_000_000, ge=1_024)
     max_redirects: int = Field(default=5, ge=0, le=20)

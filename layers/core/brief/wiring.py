@@ -179,7 +179,11 @@ class Wiring:
         )
         if not s.page_cache:
             return http
-        return CachingFetcher(http, S3BlobStore(await self._aws("s3"), s.bucket))
+        return CachingFetcher(
+            http,
+            S3BlobStore(await self._aws("s3"), s.bucket),
+            max_fresh_s=s.page_cache_max_fresh_s,
+        )
 
     def services_http(self) -> httpx.AsyncClient:
         """The client for the operator's own services (search, vector index): not users' URLs,
