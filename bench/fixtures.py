@@ -63,7 +63,9 @@ class Servers:
 @contextmanager
 def serving(latencies: Latencies, faults: Faults | None = None) -> Iterator[Servers]:
     """Pages and models on loopback with these latencies, stopped on exit."""
-    pages = PageServer(SAMPLES).start()
+    # The pages say how long they stay fresh, as a static site's server commonly does; each
+    # run's pages have URLs of their own (`sources`), so only a repeat finds them cached.
+    pages = PageServer(SAMPLES, cache_control="max-age=300").start()
     models = FakeModelServer(
         latency_s={MAP_MODEL: latencies.summarize_s, REDUCE_MODEL: latencies.combine_s},
         faults=faults,

@@ -154,7 +154,7 @@ async def scale(n_jobs: int) -> Figures:
                     )
                 )
                 submitted_s = time.time() - started
-                await wait(api, jobs, timeout_s=300, every_s=1.0)
+                await wait(api, jobs, timeout_s=300, every_s=5.0)  # 100 jobs: each poll is load
                 busy_s, wall_s = time.process_time() - cpu_started, time.time() - started
             stats = servers.models.stats
             mappings = {m._pool.spec.logical_id: m.invocations for m in stack.mappings}
@@ -200,7 +200,7 @@ async def storm(n_jobs: int) -> Figures:
             jobs = list(
                 await asyncio.gather(*(submit(api, _question(t), servers.sources(t)) for t in tags))
             )
-            await wait(api, jobs, timeout_s=150, every_s=0.5)
+            await wait(api, jobs, timeout_s=150, every_s=2.0)
             redelivered = sum(m.failed_records for m in stack.mappings)
             stats = servers.models.stats
         peers = {name: await _storm_peer(servers, n_jobs, retries) for name, retries in PEERS}
