@@ -1,8 +1,8 @@
 """A web server on loopback for the demo, the tests and the benchmarks.
 
 Serves a folder of pages with `ETag` and `Last-Modified` (and `Cache-Control` when given;
-answering conditional requests with 304, and gzip-encoding a page when asked with `?gzip=1`), plus the misbehaviours retrieval
-must survive:
+answering conditional requests with 304, and gzip-encoding a page when asked with `?gzip=1`),
+plus the misbehaviours retrieval must survive:
 
 - `?delay=S` on any path waits S seconds before answering
 - `/status/N` answers with status N
