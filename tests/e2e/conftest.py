@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -84,3 +86,34 @@ def events_until(api: httpx.Client, job_id: str, kind: str, timeout_s: float = 1
             return kinds
         time.sleep(0.05)
     raise AssertionError(f"no {kind} event for job {job_id}: {kinds}")
+
+
+def fake_model_stage(models_url: str, **overrides: object) -> dict[str, object]:
+    """A model stage (BRIEF_SUMMARIZE_MODEL) on the fake model server's OpenAI-compatible API."""
+    return {
+        "provider": "openai",
+        "model": "fake-small",
+        "base_url": f"{models_url}/v1",
+        "api_key": "sk-test",
+        "context_tokens": 8192,
+        "max_output_tokens": 512,
+        **overrides,
+    }
+
+
+def store_bare_job(
+    stack: LocalStack, aws: dict[str, Any], question: str, job_id: str | None = None
+) -> str:
+    """A job as the API stores it (its request only), with nothing queued for it."""
+    job_id = job_id or secrets.token_hex(16)
+    request = {
+        "v": 1,
+        "job_id": job_id,
+        "owner": "anonymous",
+        "created_at": "2026-11-26T10:00:00Z",
+        "request": {"question": question, "sources": ["http://127.0.0.1/x"]},
+    }
+    aws["s3"].put_object(
+        Bucket=stack.bucket, Key=f"jobs/{job_id}/request.json", Body=json.dumps(request)
+    )
+    return job_id

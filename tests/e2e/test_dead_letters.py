@@ -19,7 +19,7 @@ from brief_local.fake_models import FakeModelServer
 from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
 
-from .conftest import events_until, wait_for
+from .conftest import events_until, fake_model_stage, store_bare_job, wait_for
 from .test_cli import brief
 
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
@@ -81,18 +81,7 @@ POISON: list[tuple[str, Callable[[str, str], str], bool, bool, str]] = [
 
 def store_job(stack: LocalStack, aws: dict[str, Any]) -> str:
     """A job as the API stores it, with nothing queued for it."""
-    job_id = secrets.token_hex(16)
-    request = {
-        "v": 1,
-        "job_id": job_id,
-        "owner": "anonymous",
-        "created_at": "2026-11-26T10:00:00Z",
-        "request": {"question": QUESTION, "sources": ["http://127.0.0.1/x"]},
-    }
-    aws["s3"].put_object(
-        Bucket=stack.bucket, Key=f"jobs/{job_id}/request.json", Body=json.dumps(request)
-    )
-    return job_id
+    return store_bare_job(stack, aws, QUESTION)
 
 
 def kept(
@@ -214,15 +203,7 @@ def models() -> Iterator[FakeModelServer]:
 @pytest.fixture(scope="module")
 def model_stack(models: FakeModelServer) -> Iterator[LocalStack]:
     """A stack whose summaries come from the fake model, one call per delivery."""
-    stage = {
-        "provider": "openai",
-        "model": "fake-small",
-        "base_url": f"{models.url}/v1",
-        "api_key": "sk-test",
-        "context_tokens": 8192,
-        "max_output_tokens": 512,
-        "attempts": 1,
-    }
+    stage = fake_model_stage(models.url, attempts=1)
     options = StackOptions(
         environment={
             "BRIEF_ALLOWED_HOSTS": "127.0.0.1",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from brief.messages import SummarizeTask
 from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack
 
-from .conftest import events_until, wait_for
+from .conftest import events_until, store_bare_job, wait_for
 
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
 
@@ -89,17 +88,7 @@ def test_a_job_whose_sources_all_fail_ends_failed_with_reasons(
 def test_a_poison_message_ends_in_the_dlq_and_fails_its_job(
     stack: LocalStack, aws: dict[str, Any], api: httpx.Client
 ) -> None:
-    job_id = "f" * 32
-    request = {
-        "v": 1,
-        "job_id": job_id,
-        "owner": "anonymous",
-        "created_at": "2026-11-26T10:00:00Z",
-        "request": {"question": QUESTION, "sources": ["http://127.0.0.1/x"]},
-    }
-    aws["s3"].put_object(
-        Bucket=stack.bucket, Key=f"jobs/{job_id}/request.json", Body=json.dumps(request)
-    )
+    job_id = store_bare_job(stack, aws, QUESTION, "f" * 32)
     queue = stack.queue_urls["SummarizeQueue"]
     poison = SummarizeTask(job_id=job_id, index=7, expected=1).model_dump_json()
     aws["sqs"].send_message(QueueUrl=queue, MessageBody=poison)

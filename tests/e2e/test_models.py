@@ -16,7 +16,7 @@ from brief_local.fake_models import FakeModelServer
 from brief_local.pages import PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
 
-from .conftest import wait_for
+from .conftest import fake_model_stage, wait_for
 
 QUESTION = "How do honeybees decide where to build a new nest?"
 
@@ -29,14 +29,7 @@ def models() -> Iterator[FakeModelServer]:
 
 @pytest.fixture(scope="module")
 def model_stack(models: FakeModelServer) -> Iterator[LocalStack]:
-    stage = {
-        "provider": "openai",
-        "model": "fake-small",
-        "base_url": f"{models.url}/v1",
-        "api_key": "sk-test",
-        "context_tokens": 8192,
-        "max_output_tokens": 512,
-    }
+    stage = fake_model_stage(models.url)
     options = StackOptions(
         environment={
             "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
