@@ -155,8 +155,9 @@ async def test_failed_records_are_released_to_come_back_when_worth_retrying() ->
         "m0": RetryableError("429", retry_after=2.2),  # the wait the provider named, rounded up
         "m1": RetryableError("S3 503"),  # no wait named: a backoff by receive count
         "m2": PermanentError("bad input"),  # poison: back at once, on its way to the DLQ
+        "m3": ValueError("a bug"),  # a crash: the backoff, so it reaches the DLQ in minutes
     }
-    batch = records(4)
+    batch = records(5)
     batch[1]["attributes"] = {"ApproximateReceiveCount": "3"}
 
     async def handle(r: SqsRecord) -> None:
@@ -168,8 +169,8 @@ async def test_failed_records_are_released_to_come_back_when_worth_retrying() ->
 
     response = await process_batch(batch, handle, concurrency=4, release=release)
 
-    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["m0", "m1", "m2"]
-    assert sorted(released) == [("m0", 3), ("m1", 120), ("m2", 0)]
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["m0", "m1", "m2", "m3"]
+    assert sorted(released) == [("m0", 3), ("m1", 120), ("m2", 0), ("m3", 30)]
 
 
 async def test_a_release_that_fails_still_reports_the_failures() -> None:
@@ -189,4 +190,4 @@ async def test_a_release_that_fails_still_reports_the_failures() -> None:
 )
 def test_the_backoff_doubles_per_delivery_up_to_a_cap(received: str, expected: int) -> None:
     failed = {"attributes": {"ApproximateReceiveCount": received}}
-    assert retry_delay_s(failed, RetryableError("503")) == expected
+    assert retry_delay_s(failed) == expected

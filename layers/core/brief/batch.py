@@ -67,10 +67,11 @@ def _digits(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
-def retry_delay_s(record: SqsRecord, error: RetryableError) -> int:
-    """Seconds until a record that failed with `error` should be delivered again."""
-    if error.retry_after is not None:
-        return max(1, min(RETRY_CAP_S, math.ceil(error.retry_after)))
+def retry_delay_s(record: SqsRecord, retry_after: float | None = None) -> int:
+    """Seconds until a failed record should be delivered again: the wait its error named,
+    else a backoff that doubles with each delivery."""
+    if retry_after is not None:
+        return max(1, min(RETRY_CAP_S, math.ceil(retry_after)))
     try:
         received = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
     except (TypeError, ValueError):
@@ -86,7 +87,7 @@ async def process_batch(
     release: Release | None = None,
 ) -> BatchResponse:
     """Run `handle` on every record (at most `concurrency` at once); report the failures,
-    and `release` the retryable ones to come back when they are worth retrying."""
+    and `release` them to come back when they are worth retrying."""
     bound = asyncio.Semaphore(concurrency)
     retry: list[tuple[SqsRecord, int]] = []
 
@@ -107,12 +108,14 @@ async def process_batch(
                 # A permanent failure (a poison message) cannot pass by waiting: it comes back at
                 # once, so it reaches the DLQ, and its job shows failed, in seconds, not after
                 # maxReceiveCount visibility timeouts.
-                retry.append(
-                    (record, retry_delay_s(record, exc) if isinstance(exc, RetryableError) else 0)
-                )
+                if isinstance(exc, RetryableError):
+                    retry.append((record, retry_delay_s(record, exc.retry_after)))
+                else:
+                    retry.append((record, 0))
                 return message_id
             except Exception:  # the batch boundary: an unexpected bug fails one record, not all
                 log.exception("record crashed", extra={"message_id": message_id})
+                retry.append((record, retry_delay_s(record)))  # on its way to the DLQ, if it stays
                 return message_id
         return None
 
