@@ -152,7 +152,7 @@ class Research:
         if not usable:
             reasons = "; ".join(f"{s.url}: {s.reason}" for s in retrieval.sources)
             reason = f"no source could be used ({reasons})"
-            await _fail(self.store, job.job_id, "research", reason, self.clock())
+            await fail_job(self.store, job.job_id, "research", reason, self.clock())
             return
         await self.queue.send(
             "summarize",
@@ -384,7 +384,7 @@ class Combine:
         by_index = {s.index: s for s in summaries if s.state == "ok"}
         cited = [s for s in retrieval.usable if s.index in by_index]
         if not cited:
-            await _fail(
+            await fail_job(
                 self.store, job.job_id, "combine", "no source could be summarized", self.clock()
             )
             return None
@@ -509,7 +509,7 @@ class DeadLetter:
         bind_job(job_id)
         if await self.store.report(job_id) is not None:
             return None
-        await _fail(self.store, job_id, "deadletter", reason, self.clock())
+        await fail_job(self.store, job_id, "deadletter", reason, self.clock())
         return job_id
 
     async def _diagnose(self, body: str, queue: DeadQueue) -> tuple[str | None, str]:
@@ -586,9 +586,11 @@ def _ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
 
 
-async def _fail(
+async def fail_job(
     store: JobStore, job_id: str, stage: FailedStage, reason: str, at: datetime
 ) -> None:
+    """Mark the job failed with `reason` (once: the first reason wins), count it, and say so
+    in its events; every stage and the sweeper fail jobs through here."""
     failure = JobFailure(job_id=job_id, stage=stage, reason=reason, at=at)
     if await store.fail(failure):
         metrics.count("JobsFailed", stage=stage)

@@ -25,7 +25,7 @@ from brief.logs import bind_job
 from brief.models import TERMINAL_STATES, FailedStage, JobState, utcnow
 
 # The pipeline's own failure path: the same record, metric and `job_failed` event.
-from brief.pipeline import _fail
+from brief.pipeline import fail_job
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Sweeper:
             if idle_s < self.stall_timeout_s:
                 return "progressing"
             reason = stalled_reason(idle_s, progress)
-            await _fail(self.store, entry.job_id, _STAGE_OF[progress.state], reason, now)
+            await fail_job(self.store, entry.job_id, _STAGE_OF[progress.state], reason, now)
             await self.store.close_open(entry)
         except RetryableError as exc:
             log.warning("could not check an open job", extra={"error": str(exc)})
