@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from brief.messages import CombineTask, ResearchTask, SummarizeTask
+from brief.messages import CombineTask, SummarizeTask
 from brief_local.fake_models import FakeModelServer
 from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from tests.work_messages import valid
 
 from .conftest import events_until, fake_model_stage, store_bare_job, wait_for
 from .test_cli import brief
@@ -25,15 +26,6 @@ from .test_cli import brief
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
 T = TypeVar("T")
 WORK = {"intake": "IntakeQueue", "summarize": "SummarizeQueue", "combine": "CombineQueue"}
-
-
-def valid(queue: str, job_id: str) -> dict[str, object]:
-    task = {
-        "intake": ResearchTask(job_id=job_id),
-        "summarize": SummarizeTask(job_id=job_id, index=0, expected=1),
-        "combine": CombineTask(job_id=job_id),
-    }[queue]
-    return task.model_dump(mode="json")
 
 
 # (name, body from (queue, job id), whether the job exists, whether it ends failed, the reason)

@@ -11,6 +11,7 @@ import pytest
 
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.models import MAX_DEAD_BODY_CHARS, DeadMessage
+from tests.work_messages import valid
 
 from .world import World
 
@@ -20,15 +21,6 @@ DLQ = {
     "summarize": "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34",
     "combine": "arn:aws:sqs:us-east-1:123456789012:brief-CombineDeadLetterQueue-Ef56",
 }
-
-
-def valid(queue: str, job_id: str) -> dict[str, object]:
-    task = {
-        "intake": ResearchTask(job_id=job_id),
-        "summarize": SummarizeTask(job_id=job_id, index=0, expected=1),
-        "combine": CombineTask(job_id=job_id),
-    }[queue]
-    return task.model_dump(mode="json")
 
 
 # (name, body from (queue, job id), whether the job is marked, what the reason says)
