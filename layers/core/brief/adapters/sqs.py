@@ -25,7 +25,7 @@ class SQSTaskQueue:
 
     async def release(self, source_arn: str, visibility: Sequence[tuple[str, int]]) -> None:
         """Make each (receipt handle, seconds) record visible again after its seconds."""
-        url = await self._url_for(source_arn)
+        url = self._url_for(source_arn)
         entries = [
             {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
             for i, (handle, seconds) in enumerate(visibility)
@@ -41,21 +41,18 @@ class SQSTaskQueue:
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(f"SQS visibility change failed: {exc}") from exc
 
-    async def _url_for(self, arn: str) -> str:
-        """The URL of the queue an event source ARN names (a queue we send to, or asked once)."""
+    def _url_for(self, arn: str) -> str:
+        """The URL of the queue an event source ARN names: one we send to, or the URL SQS
+        gives every queue (its endpoint, account and name), so no call and no
+        sqs:GetQueueUrl permission is needed."""
         if arn not in self._by_arn:
-            name, account = arn.rsplit(":", 1)[-1], arn.split(":")[4]
+            parts = arn.split(":")
+            if len(parts) != 6 or parts[2] != "sqs":
+                raise StorageUnavailable(f"not an SQS queue ARN: {arn}")
+            account, name = parts[4], parts[5]
             known = [u for u in self._urls.values() if u.rstrip("/").rsplit("/", 1)[-1] == name]
-            if known:
-                self._by_arn[arn] = known[0]
-            else:
-                try:
-                    found = await self._sqs.get_queue_url(
-                        QueueName=name, QueueOwnerAWSAccountId=account
-                    )
-                except (ClientError, BotoCoreError) as exc:
-                    raise StorageUnavailable(f"no queue for {arn}: {exc}") from exc
-                self._by_arn[arn] = str(found["QueueUrl"])
+            endpoint = str(self._sqs.meta.endpoint_url).rstrip("/")
+            self._by_arn[arn] = known[0] if known else f"{endpoint}/{account}/{name}"
         return self._by_arn[arn]
 
     async def send(self, role: QueueRole, messages: Sequence[BaseModel]) -> None:
