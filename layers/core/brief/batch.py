@@ -72,10 +72,7 @@ def retry_delay_s(record: SqsRecord, retry_after: float | None = None) -> int:
     else a backoff that doubles with each delivery."""
     if retry_after is not None:
         return max(1, min(RETRY_CAP_S, math.ceil(retry_after)))
-    try:
-        received = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
-    except (TypeError, ValueError):
-        received = 1
+    received = Delivery.of(record).receive_count or 1
     return int(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** max(0, received - 1)))
 
 
