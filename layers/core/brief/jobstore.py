@@ -137,19 +137,24 @@ class JobStore:
         `report.json` is the commit point; `report.md` is always written from the winning
         JSON, so the two can never disagree.
         """
-        prefix = job_prefix(report.job_id)
-        if not await self._put(f"{prefix}report.json", report):
+        if not await self._put(f"{job_prefix(report.job_id)}report.json", report):
             stored = await self.report(report.job_id)
             assert stored is not None  # it was there a moment ago; S3 is consistent
             report = stored
-        await self._blobs.put(
-            f"{prefix}report.md", report.markdown.encode(), content_type="text/markdown"
-        )
+        await self.put_markdown(report)
         return report
+
+    async def put_markdown(self, report: Report) -> None:
+        """Write `report.md` from the stored report (again, if a delivery died before it)."""
+        await self._blobs.put(
+            f"{job_prefix(report.job_id)}report.md",
+            report.markdown.encode(),
+            content_type="text/markdown",
+        )
 
     async def index_for_owner(self, record: JobRecord) -> None:
         """List the job under its owner, newest first (the key sorts by reversed time)."""
-        newest_first = _NEWEST_FIRST - int(record.created_at.timestamp() * 1_000_000)
+        newest_first = _NEWEST_FIRST - _micros(record.created_at)
         key = f"owners/{owner_key(record.owner)}/jobs/{newest_first:016d}-{record.job_id}.json"
         summary = JobSummary(
             job_id=record.job_id,
@@ -211,7 +216,7 @@ class JobStore:
         detail: str | None = None,
     ) -> None:
         """Append a progress event; its key sorts by time, so a listing is the timeline."""
-        micros = int(at.timestamp() * 1_000_000)
+        micros = _micros(at)
         suffix = f"-{index}" if index is not None else ""
         key = f"{job_prefix(job_id)}events/{micros:016d}-{kind}{suffix}.json"
         event = Event(job_id=job_id, kind=kind, at=at, index=index, detail=detail)
@@ -456,7 +461,7 @@ def timings_from_keys(
             micros, kind = int(match.group(1)), match.group(2)
             first[kind] = min(first.get(kind, micros), micros)
             last[kind] = max(last.get(kind, micros), micros)
-    created = int(created_at.timestamp() * 1_000_000)
+    created = _micros(created_at)
 
     def span(start: int | None, end: int | None) -> int | None:
         return None if start is None or end is None else round((end - start) / 1000)
@@ -468,7 +473,7 @@ def timings_from_keys(
         summaries_end = max(summaries_end or 0, last["summary_failed"])
     report = first.get("report_ready")
     if report is None and reported_at is not None:
-        report = int(reported_at.timestamp() * 1_000_000)
+        report = _micros(reported_at)
     end = report or first.get("job_failed")
     return StageTimings(
         queued_ms=span(created, retrieval_start),
@@ -488,11 +493,16 @@ _OPEN_KEY = re.compile(r"open/(\d{16})-([0-9a-f]{32})")
 def open_key(record: JobRecord) -> str:
     """The job's entry in the open-jobs index: its creation time first, so a listing is
     oldest first and an entry's age is known without a read."""
-    micros = (record.created_at - _EPOCH) // timedelta(microseconds=1)
+    micros = _micros(record.created_at)
     return f"{OPEN_PREFIX}{micros:016d}-{record.job_id}"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    """Microseconds since the epoch: how every key that carries a time spells it."""
+    return int(at.timestamp() * 1_000_000)
 
 
 def _from_micros(micros: int) -> datetime:

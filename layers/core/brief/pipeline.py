@@ -371,7 +371,8 @@ class Combine:
         )
         if existing is not None:
             # A delivery that stored report.json may have failed before report.md: finish it.
-            return await self.store.put_report(existing)
+            await self.store.put_markdown(existing)
+            return existing
         if cancelled:
             return None
         if retrieval is None:
