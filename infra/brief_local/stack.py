@@ -81,7 +81,7 @@ class MotoProcess:
             probe.bind((self.host, 0))
             self.port = probe.getsockname()[1]
         self._process = subprocess.Popen(  # noqa: S603 - this interpreter, moto's own server
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "brief_local.motoserver", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -157,6 +157,9 @@ class LocalStack:
         else:
             from moto.server import ThreadedMotoServer
 
+            from brief_local.motoserver import speed_up
+
+            speed_up()
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
             self._moto = ThreadedMotoServer(ip_address=self.options.host, port=0, verbose=False)
             self._moto.start()
