@@ -13,7 +13,7 @@ from brief.errors import RetryableError
 from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, SummarizeTask
 from brief.models import Report
-from brief.pipeline import Combine, Summarize
+from brief.pipeline import Combine, Summarize, summary_input
 from brief.ports import ModelText, SourceText
 
 from .world import HOST, World, page
@@ -170,7 +170,7 @@ async def test_duplicate_and_simultaneous_summaries_send_exactly_one_combine(
     await summarize.run(tasks[2])  # type: ignore[arg-type]
 
     combines = world.queue.take("combine")
-    assert combines == [CombineTask(job_id=job_id)]
+    assert combines == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
     combine = world.combine()
     first, second = await asyncio.gather(combine.run(combines[0]), combine.run(combines[0]))  # type: ignore[arg-type]
     assert first == second
@@ -212,7 +212,7 @@ async def test_a_crash_between_claim_and_send_is_healed_by_the_redelivery(world:
     await summarize.run(tasks[-1])
     await summarize.run(tasks[0])  # another straggler must not send a second one
     await summarize.run(tasks[-1])
-    assert world.queue.take("combine") == [CombineTask(job_id=job_id)]
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
 
 
 async def test_research_redelivery_reuses_sources_already_stored(world: World) -> None:
@@ -295,3 +295,64 @@ async def test_a_combine_redelivered_after_its_markdown_write_failed_writes_it(
     markdown = world.blobs.objects.pop(f"jobs/{job_id}/report.md")
     await world.combine().run(CombineTask(job_id=job_id))  # SQS brings the message back
     assert world.blobs.objects[f"jobs/{job_id}/report.md"] == markdown
+
+
+async def test_summarize_messages_name_their_input_so_the_cache_is_read_with_the_source(
+    world: World,
+) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    research = world.research()
+    for task in world.queue.take("intake"):
+        await research.run(task)  # type: ignore[arg-type]
+    tasks = [t for t in world.queue.take("summarize") if isinstance(t, SummarizeTask)]
+    for task in tasks:
+        source = await world.store.source(job_id, task.index)
+        assert source is not None
+        assert task.input_digest == summary_input(QUESTION, source)
+
+
+async def test_a_message_naming_another_input_still_gets_its_own_sources_summary(
+    world: World,
+) -> None:
+    # A message whose digest names some other content (a bug, or a forged message) must not
+    # be answered from that content's cache entry: the stage checks it against the source.
+    model = CountingSummarizer()
+    world.summarize = lambda: Summarize(world.store, world.queue, model, clock=world.clock)  # type: ignore[method-assign]
+    urls = await five_sources(world)
+    first = await world.submit(QUESTION, urls)
+    await world.drain()
+    calls = model.calls
+    second = await world.submit(QUESTION, urls[1:2])
+    research = world.research()
+    for task in world.queue.take("intake"):
+        await research.run(task)  # type: ignore[arg-type]
+    (task,) = world.queue.take("summarize")
+    other = await world.store.source(first, 3)
+    assert other is not None
+    forged = task.model_copy(update={"input_digest": summary_input(QUESTION, other)})
+    await world.summarize().run(forged)  # type: ignore[arg-type]
+
+    summary = await world.store.summary(second, 0)
+    original = await world.store.summary(first, 1)
+    assert summary is not None
+    assert original is not None
+    assert summary.cached
+    assert summary.text == original.text
+    assert model.calls == calls  # page 1's own entry answered, without the model
+
+
+async def test_a_combine_reads_every_usable_summary_even_if_its_message_lists_fewer(
+    world: World,
+) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    research, summarize = world.research(), world.summarize()
+    for task in world.queue.take("intake"):
+        await research.run(task)  # type: ignore[arg-type]
+    for task in world.queue.take("summarize"):
+        await summarize.run(task)  # type: ignore[arg-type]
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+
+    report = await world.combine().run(CombineTask(job_id=job_id, indexes=(1, 3)))
+    assert report is not None
+    assert [c.index for c in report.citations] == [0, 1, 2, 3, 4]
+    assert world.blobs.objects[f"jobs/{job_id}/report.md"] == report.markdown.encode()

@@ -179,16 +179,24 @@ def test_an_invalid_message_is_permanent_so_it_is_not_retried() -> None:
     "message",
     [
         ResearchTask(job_id=JOB),
-        SummarizeTask(job_id=JOB, index=19, expected=20),
-        CombineTask(job_id=JOB),
+        SummarizeTask(job_id=JOB, index=19, expected=20, input_digest="f" * 64),
+        CombineTask(job_id=JOB, indexes=tuple(range(20))),
     ],
     ids=lambda m: type(m).__name__,
 )
 def test_a_message_is_a_few_keys_far_below_the_sqs_size_limit(message: BaseModel) -> None:
     encoded = message.model_dump_json().encode()
 
-    assert len(encoded) < 200 < SQS_MAX_BYTES
-    assert set(json.loads(encoded)) <= {"v", "kind", "job_id", "index", "expected"}
+    assert len(encoded) < 300 < SQS_MAX_BYTES
+    keys = {"v", "kind", "job_id", "index", "expected", "input_digest", "indexes"}
+    assert set(json.loads(encoded)) <= keys
+
+
+def test_a_digest_is_a_sha256_and_indexes_are_source_positions() -> None:
+    with pytest.raises(ValidationError):
+        SummarizeTask(job_id=JOB, index=0, expected=1, input_digest="the whole text")
+    with pytest.raises(ValidationError):
+        CombineTask(job_id=JOB, indexes=(-1,))
 
 
 def test_a_message_cannot_be_made_to_carry_content() -> None:

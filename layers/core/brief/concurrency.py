@@ -33,3 +33,8 @@ async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     """Two results of different types, with `all_of`'s cancellation on failure."""
     results: list[object] = await all_of(first, second)
     return results[0], results[1]  # type: ignore[return-value]
+
+
+async def nothing() -> None:
+    """An awaitable of None: the place of a read that is not needed, in `both` or `all_of`."""
+    return None

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from brief.concurrency import all_of, both
+from brief.concurrency import all_of, both, nothing
 from brief.errors import BatchNotFound, JobNotFound
 from brief.ids import batch_job_id, owner_key
 from brief.models import (
@@ -131,17 +131,19 @@ class JobStore:
         """Whether the combine message is known to have been sent."""
         return await self._blobs.get(f"{job_prefix(job_id)}combine.sent") is not None
 
-    async def put_report(self, report: Report) -> Report:
+    async def put_report(self, report: Report, *, markdown: bool = True) -> Report:
         """Store the report; if another worker stored one first, return that one instead.
 
         `report.json` is the commit point; `report.md` is always written from the winning
-        JSON, so the two can never disagree.
+        JSON (here, or by the caller with `put_markdown` when `markdown` is False), so the
+        two can never disagree.
         """
         if not await self._put(f"{job_prefix(report.job_id)}report.json", report):
             stored = await self.report(report.job_id)
             assert stored is not None  # it was there a moment ago; S3 is consistent
             report = stored
-        await self.put_markdown(report)
+        if markdown:
+            await self.put_markdown(report)
         return report
 
     async def put_markdown(self, report: Report) -> None:
@@ -286,8 +288,8 @@ class JobStore:
         record, keys = await both(self.job(job_id, owner=owner), self._blobs.list(prefix))
         present = {k.removeprefix(prefix) for k in keys}
         retrieval, failure = await both(
-            self.retrieval(job_id) if "retrieval.json" in present else _none(),
-            self.failure(job_id) if "failed.json" in present else _none(),
+            self.retrieval(job_id) if "retrieval.json" in present else nothing(),
+            self.failure(job_id) if "failed.json" in present else nothing(),
         )
         summaries = sum(1 for k in present if k.startswith("summaries/"))
         expected = len(retrieval.usable) if retrieval else None
@@ -438,15 +440,16 @@ def state_from_keys(present: set[str]) -> JobState:
 
 def text_key(model: str, *parts: str) -> str:
     """The cache key of a model's output: the model (with its prompt version) and every input."""
-    digest = hashlib.sha256(model.encode())
+    return digest(model, *parts)
+
+
+def digest(first: str, *parts: str) -> str:
+    """SHA-256 of the parts, each kept apart from the next (no two lists share a digest)."""
+    hashed = hashlib.sha256(first.encode())
     for part in parts:
-        digest.update(b"\x00")
-        digest.update(part.encode())
-    return digest.hexdigest()
-
-
-async def _none() -> None:
-    return None
+        hashed.update(b"\x00")
+        hashed.update(part.encode())
+    return hashed.hexdigest()
 
 
 def timings_from_keys(

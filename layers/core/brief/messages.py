@@ -29,19 +29,33 @@ class ResearchTask(_Message):
 
 
 class SummarizeTask(_Message):
-    """Summarize source `index`; `expected` is how many summaries complete the job."""
+    """Summarize source `index`; `expected` is how many summaries complete the job.
+
+    `input_digest` (`brief.jobstore.digest` of the question, the source's title and text)
+    lets the summary cache be read in the same round as the source itself; the stage checks
+    it against the source it reads, so a wrong or missing digest costs a round, never a
+    wrong summary.
+    """
 
     kind: Literal["summarize"] = "summarize"
     job_id: JobId
     index: Annotated[int, Field(ge=0)]
     expected: Annotated[int, Field(ge=1)]
+    input_digest: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
 
 
 class CombineTask(_Message):
-    """Combine every summary of a job into its report."""
+    """Combine every summary of a job into its report.
+
+    `indexes` are the summaries the fan-in saw, so the combine reads them in its first round
+    of reads; it still reads any usable source's summary the list lacks.
+    """
 
     kind: Literal["combine"] = "combine"
     job_id: JobId
+    indexes: Annotated[tuple[Annotated[int, Field(ge=0)], ...], Field(max_length=10_000)] | None = (
+        None
+    )
 
 
 class SubmitTask(_Message):

@@ -11,13 +11,13 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from brief import metrics
-from brief.concurrency import both
+from brief.concurrency import both, nothing
 from brief.errors import (
     InvalidMessage,
     JobFinished,
@@ -26,7 +26,7 @@ from brief.errors import (
     RetryableError,
 )
 from brief.ids import batch_job_id, new_batch_id, new_job_id
-from brief.jobstore import JobStore, text_key
+from brief.jobstore import JobStore, digest, text_key
 from brief.logs import bind_job
 from brief.messages import (
     CombineTask,
@@ -45,6 +45,7 @@ from brief.models import (
     DeadMessage,
     DeadQueue,
     EventKind,
+    Expansion,
     FailedStage,
     JobFailure,
     JobRecord,
@@ -113,8 +114,10 @@ async def create_job(store: JobStore, record: JobRecord) -> bool:
     """Store a new job, list it under its owner, and say so in its events (once)."""
     created = await store.create(record)
     if created:
-        await store.index_for_owner(record)
-        await store.event(record.job_id, "job_created", record.created_at)
+        await both(
+            store.index_for_owner(record),
+            store.event(record.job_id, "job_created", record.created_at),
+        )
     return created
 
 
@@ -139,25 +142,45 @@ class Research:
         if isinstance(task, SubmitTask):
             task = await self._create_from_batch(task)
         bind_job(task.job_id)
-        # One round of reads (each is a round trip to S3, on the job's critical path).
-        (job, failure), (cancelled, retrieval) = await both(
+        # One round of reads (each is a round trip to S3, on the job's critical path): what a
+        # redelivery must resume from is listed in it too, though a first delivery finds none.
+        (job, failure), ((cancelled, retrieval), (stored, expansions)) = await both(
             both(self.store.job(task.job_id), self.store.failure(task.job_id)),
-            both(self.store.cancelled(task.job_id), self.store.retrieval(task.job_id)),
+            both(
+                both(self.store.cancelled(task.job_id), self.store.retrieval(task.job_id)),
+                both(self.store.sources(task.job_id), self.store.expansions(task.job_id)),
+            ),
         )
         if failure is not None or cancelled:
             return
+        digests: dict[int, str] = {}
+        done: Awaitable[None] | None = (
+            None  # the retrieval_done event, when this delivery retrieved
+        )
         if retrieval is None:
-            retrieval = await self._retrieve(job)
+            retrieval = await self._retrieve(job, stored, expansions, digests)
+            ok, total = len(retrieval.usable), len(retrieval.sources)
+            done = self.store.event(
+                job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
+            )
         usable = retrieval.usable
         if not usable:
+            if done is not None:
+                await done
             reasons = "; ".join(f"{s.url}: {s.reason}" for s in retrieval.sources)
             reason = f"no source could be used ({reasons})"
             await fail_job(self.store, job.job_id, "research", reason, self.clock())
             return
-        await self.queue.send(
-            "summarize",
-            [SummarizeTask(job_id=job.job_id, index=s.index, expected=len(usable)) for s in usable],
-        )
+        tasks = [
+            SummarizeTask(
+                job_id=job.job_id,
+                index=s.index,
+                expected=len(usable),
+                input_digest=digests.get(s.index),
+            )
+            for s in usable
+        ]
+        await both(done or nothing(), self.queue.send("summarize", tasks))
 
     async def _create_from_batch(self, task: SubmitTask) -> ResearchTask:
         """Create job `n` of a batch (idempotently: its id derives from the batch's)."""
@@ -176,16 +199,18 @@ class Research:
         await create_job(self.store, record)
         return ResearchTask(job_id=job_id)
 
-    async def _retrieve(self, job: JobRecord) -> Retrieval:
+    async def _retrieve(
+        self,
+        job: JobRecord,
+        stored: Sequence[SourceRecord],
+        expansions: dict[int, Expansion],
+        digests: dict[int, str],
+    ) -> Retrieval:
+        """Gather the sources not `stored` yet; `digests` gets each usable source's
+        `summary_input` as it is stored."""
         started = self.clock()
-        (_, stored), expansions = await both(
-            both(
-                self.store.event(job.job_id, "retrieval_started", started),
-                self.store.sources(job.job_id),
-            ),
-            self.store.expansions(job.job_id),
-        )
         records = {s.outcome.index: s for s in stored}
+        question = job.request.question
 
         async def store(record: SourceRecord) -> None:
             await self.store.put_source(record)
@@ -197,13 +222,19 @@ class Research:
             )
             records[outcome.index] = record
 
-        await self.gatherer.gather(
-            job.job_id,
-            job.request.sources,
-            done=set(records),
-            expansions=expansions,
-            on_expansion=self.store.put_expansion,
-            on_record=store,
+        await both(
+            self.store.event(job.job_id, "retrieval_started", started),
+            self.gatherer.gather(
+                job.job_id,
+                job.request.sources,
+                done=set(records),
+                expansions=expansions,
+                on_expansion=self.store.put_expansion,
+                on_record=store,
+            ),
+        )
+        digests.update(
+            (i, summary_input(question, r)) for i, r in records.items() if r.outcome.usable
         )
         retrieval = Retrieval(
             job_id=job.job_id,
@@ -215,9 +246,6 @@ class Research:
             retrieval = await self.store.retrieval(job.job_id) or retrieval
         ok = len(retrieval.usable)
         total = len(retrieval.sources)
-        await self.store.event(
-            job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
-        )
         metrics.duration(
             "StageDuration", _ms(retrieval.started_at, retrieval.finished_at), stage="retrieval"
         )
@@ -239,21 +267,30 @@ class Summarize:
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id)
-        # Every read this message may need goes at once, and so does every write: each is a
-        # round trip to S3, and the warm overhead of a message is mostly these (4 rounds, not
-        # 7; a redelivery wastes two reads).
-        (cancelled, existing), (job, source) = await both(
+        # Every read this message may need goes at once — the cache entry too, when the
+        # message names its input — and the writes that follow the model are only those the
+        # fan-in needs: each is a round trip to S3 on the job's critical path.
+        named = summary_key(self.summarizer.name, task.input_digest) if task.input_digest else None
+        (cancelled, existing), ((job, source), hinted) = await both(
             both(self.store.cancelled(task.job_id), self.store.summary(task.job_id, task.index)),
-            both(self.store.job(task.job_id), self.store.source(task.job_id, task.index)),
+            both(
+                both(self.store.job(task.job_id), self.store.source(task.job_id, task.index)),
+                self.store.cached_text(named) if named else nothing(),
+            ),
         )
         if cancelled:
             return
         written: SummaryRecord | None = None
+        cache: tuple[str, CachedText] | None = None
         if existing is None:
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
-            summary, cache = await self._summarize(job, source)
-            stored, _ = await both(self.store.put_summary(summary), self._cache(cache))
+            summary, cache = await self._summarize(job, source, named, hinted)
+            try:
+                stored = await self.store.put_summary(summary)
+            except Exception:
+                await self._cache(cache)  # the model's work outlives a failed write
+                raise
             if stored:
                 written = summary
                 metrics.duration(
@@ -264,26 +301,36 @@ class Summarize:
         indexes = self.store.summary_indexes(task.job_id)
         if written is None:
             await self._fan_in(task, await indexes)
-            return
-        kind: EventKind = "summary_done" if written.state == "ok" else "summary_failed"
-        event = self.store.event(
-            task.job_id, kind, written.finished_at, index=task.index, detail=written.reason
-        )
-        _, done = await both(event, indexes)
-        await self._fan_in(task, done)
+        else:
+            kind: EventKind = "summary_done" if written.state == "ok" else "summary_failed"
+            event = self.store.event(
+                task.job_id, kind, written.finished_at, index=task.index, detail=written.reason
+            )
+            _, done = await both(event, indexes)
+            await self._fan_in(task, done)
+        # The cache serves later jobs, not this one: it is written once the combine is on its way.
+        await self._cache(cache)
 
     async def _cache(self, entry: tuple[str, CachedText] | None) -> None:
         if entry is not None:
             await self.store.cache_text(*entry)
 
     async def _summarize(
-        self, job: JobRecord, source: SourceRecord
+        self,
+        job: JobRecord,
+        source: SourceRecord,
+        named: str | None,
+        hinted: CachedText | None,
     ) -> tuple[SummaryRecord, tuple[str, CachedText] | None]:
-        """The summary, and the cache entry to write beside it (None: nothing new to cache)."""
+        """The summary, and the cache entry to write (None: nothing new to cache).
+
+        `hinted` is the entry read under the key the message named (`named`); it is used
+        only if that key is this source's own.
+        """
         started = self.clock()
         model, question = self.summarizer.name, job.request.question
-        key = text_key(model, "summarize", question, source.outcome.title or "", source.text)
-        cached = await self.store.cached_text(key)
+        key = summary_key(model, summary_input(question, source))
+        cached = hinted if key == named else await self.store.cached_text(key)
         if cached is not None:
             hit = SummaryRecord(
                 job_id=job.job_id,
@@ -346,7 +393,8 @@ class Summarize:
                     "the combine claim is held by a delivery still in flight",
                     retry_after=self.claim_timeout_s - age_s,
                 )
-        await self.queue.send("combine", [CombineTask(job_id=task.job_id)])
+        combine = CombineTask(job_id=task.job_id, indexes=tuple(sorted(done)))
+        await self.queue.send("combine", [combine])
         await self.store.mark_combine_sent(task.job_id)
 
 
@@ -358,16 +406,17 @@ class Combine:
     summarizer: Summarizer
     clock: Clock = utcnow
 
-    async def _combine(self, question: str, numbered: Sequence[SourceText]) -> ModelText:
-        return await _cached_combine(self.store, self.summarizer, question, numbered, self.clock)
-
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
         bind_job(task.job_id)
-        # One round of reads, not four: the combine is on every job's critical path.
-        (existing, cancelled), (job, retrieval) = await both(
+        # One round of reads, the summaries the fan-in saw included: the combine is on every
+        # job's critical path.
+        (existing, cancelled), ((job, retrieval), listed) = await both(
             both(self.store.report(task.job_id), self.store.cancelled(task.job_id)),
-            both(self.store.job(task.job_id), self.store.retrieval(task.job_id)),
+            both(
+                both(self.store.job(task.job_id), self.store.retrieval(task.job_id)),
+                self.store.summaries(task.job_id, task.indexes or ()),
+            ),
         )
         if existing is not None:
             # A delivery that stored report.json may have failed before report.md: finish it.
@@ -378,9 +427,10 @@ class Combine:
         if retrieval is None:
             raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
         started = self.clock()
-        _, summaries = await both(
-            self.store.event(task.job_id, "combine_started", started),
-            self.store.summaries(task.job_id, [s.index for s in retrieval.usable]),
+        read = {s.index for s in listed}
+        unread = [s.index for s in retrieval.usable if s.index not in read]
+        summaries = (
+            [*listed, *await self.store.summaries(task.job_id, unread)] if unread else listed
         )
         by_index = {s.index: s for s in summaries if s.state == "ok"}
         cited = [s for s in retrieval.usable if s.index in by_index]
@@ -393,7 +443,12 @@ class Combine:
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
             for n, s in enumerate(cited, start=1)
         ]
-        combined = await self._combine(job.request.question, numbered)
+        _, (combined, cache) = await both(
+            self.store.event(task.job_id, "combine_started", started),
+            _cached_combine(
+                self.store, self.summarizer, job.request.question, numbered, self.clock
+            ),
+        )
         citations = [
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
             for t, s in zip(numbered, cited, strict=True)
@@ -422,12 +477,21 @@ class Combine:
             },
             created_at=self.clock(),
         )
-        report = await self.store.put_report(report)
-        await self.store.event(task.job_id, "report_ready", self.clock())
+        # The cache entry beside the report; report.md beside the event (the API serves the
+        # report from report.json, which is the commit point).
+        report, _ = await both(self.store.put_report(report, markdown=False), self._cache(cache))
+        await both(
+            self.store.put_markdown(report),
+            self.store.event(task.job_id, "report_ready", self.clock()),
+        )
         metrics.count("JobsCompleted")
         metrics.record_usage(combined.usage)
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
+
+    async def _cache(self, entry: tuple[str, CachedText] | None) -> None:
+        if entry is not None:
+            await self.store.cache_text(*entry)
 
 
 async def _cached_combine(
@@ -436,19 +500,30 @@ async def _cached_combine(
     question: str,
     numbered: Sequence[SourceText],
     at: Clock,
-) -> ModelText:
-    """The combined answer, from the cache when these exact summaries were combined before."""
+) -> tuple[ModelText, tuple[str, CachedText] | None]:
+    """The combined answer, from the cache when these exact summaries were combined before,
+    and the cache entry to write (None: nothing new)."""
     parts = [f"[{t.n}] {t.title or ''} {t.url}\n{t.text}" for t in numbered]
     key = text_key(summarizer.name, "combine", question, *parts)
     cached = await store.cached_text(key)
     if cached is not None:
-        return ModelText(cached.text)
+        return ModelText(cached.text), None
     combined = await summarizer.combine(question, numbered)
     entry = CachedText(
         model=summarizer.name, text=combined.text, usage=combined.usage, created_at=at()
     )
-    await store.cache_text(key, entry)
-    return combined
+    return combined, (key, entry)
+
+
+def summary_input(question: str, source: SourceRecord) -> str:
+    """What a source's summary depends on besides the model: research names it in the
+    summarize message, so the summary cache is read with the source (`SummarizeTask`)."""
+    return digest(question, source.outcome.title or "", source.text)
+
+
+def summary_key(model: str, input_digest: str) -> str:
+    """The summary cache's key for `model` (with its prompt version) and an input digest."""
+    return text_key(model, "summarize", input_digest)
 
 
 def render_markdown(
