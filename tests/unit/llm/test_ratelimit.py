@@ -127,6 +127,60 @@ async def test_a_429_pauses_every_caller_until_its_retry_after() -> None:
     assert all(start >= 30.5 for start, _ in calls.starts)
 
 
+async def test_callers_a_pause_held_all_resume_when_it_ends_even_if_one_is_throttled_again() -> (
+    None
+):
+    # As each would after its own Retry-After: the first caller's next 429 must not hold
+    # back the others that were already waiting (in a storm, that halved the throughput).
+    time = VirtualTime()
+    limiter = RateLimiter(10, clock=time.clock, sleep=time.sleep)
+    limiter.pause(1.0)
+    starts: list[float] = []
+
+    async def call(n: int) -> None:
+        async with limiter.slot(10):
+            starts.append(time.now)
+            if n == 0:
+                raise ModelRetryable("429", retry_after=1.0, throttled=True)
+            await time.sleep(0.3)
+
+    outcomes = await time.run(asyncio.gather(*(call(n) for n in range(5)), return_exceptions=True))
+    assert sum(isinstance(o, ModelRetryable) for o in outcomes) == 1
+    assert starts == pytest.approx([1.0] * 5)
+    assert limiter.paused_until == pytest.approx(2.0)  # new calls still wait for the new pause
+
+
+async def test_a_new_caller_waits_for_the_pause_it_found_not_for_every_extension() -> None:
+    # In a storm every 429 extends the pause; a caller that waited for each extension would
+    # wait for as long as anyone kept being throttled.
+    time = VirtualTime()
+    limiter = RateLimiter(10, clock=time.clock, sleep=time.sleep)
+    limiter.pause(1.0)
+    starts: list[float] = []
+
+    async def extend() -> None:
+        for _ in range(4):
+            await time.sleep(0.5)
+            limiter.pause(1.0)
+
+    async def call() -> None:
+        async with limiter.slot(10):
+            starts.append(time.now)
+
+    await time.run(asyncio.gather(extend(), call()))
+    assert starts == pytest.approx([1.0])
+    assert limiter.paused_until == pytest.approx(3.0)
+
+
+async def test_the_retry_of_a_throttled_call_is_not_held_by_the_pause_others_extended() -> None:
+    # It already waited the Retry-After the provider gave it, as an SDK's retry would.
+    time = VirtualTime()
+    limiter = RateLimiter(10, clock=time.clock, sleep=time.sleep)
+    limiter.pause(1.0)
+    async with limiter.slot(10, after_throttle=True):
+        assert time.now == 0.0
+
+
 async def test_a_throttle_without_retry_after_still_pauses_briefly() -> None:
     time = VirtualTime()
     limiter = RateLimiter(2, clock=time.clock, sleep=time.sleep)

@@ -331,11 +331,18 @@ class LLMSummarizer:
         limiter = stage.limiter
         model = stage.model
 
+        throttled = False  # the last attempt was throttled (and its retry waits its Retry-After)
+
         async def attempt() -> Completion:
-            async with limiter.slot(estimate + max_tokens) as slot:
-                completion = await model.complete(system, prompt, max_tokens=max_tokens)
-                slot.settle(completion.input_tokens + completion.output_tokens)
-                return completion
+            nonlocal throttled
+            try:
+                async with limiter.slot(estimate + max_tokens, after_throttle=throttled) as slot:
+                    completion = await model.complete(system, prompt, max_tokens=max_tokens)
+                    slot.settle(completion.input_tokens + completion.output_tokens)
+                    return completion
+            except Exception as exc:
+                throttled = bool(getattr(exc, "throttled", False))
+                raise
 
         base_s, cap_s, max_wait_s = self._retry
         completion = await call_with_retries(
