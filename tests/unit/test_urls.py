@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from collections.abc import Callable
 
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from brief import urls
 from brief.urls import dedupe, is_tracking_param, normalize_url
 
 
@@ -118,3 +125,96 @@ def test_dedupe_keeps_the_first_spelling_of_each_page_in_order() -> None:
 
 def test_dedupe_of_nothing_is_nothing() -> None:
     assert dedupe([]) == []
+
+
+# Edges of the parser, which follows httpx's step for step (the key is the URL httpx requests).
+@pytest.mark.parametrize(
+    ("url", "normalized"),
+    [
+        pytest.param("http://ß.example/", "http://xn--zca.example/", id="idna-2008-keeps-sharp-s"),
+        pytest.param("http://[::FFFF:1.2.3.4]/", "http://[::ffff:1.2.3.4]/", id="ipv6-case"),
+        pytest.param("http://[fe80::1%25eth0]/", "http://[fe80::1%25eth0]/", id="ipv6-zone"),
+        pytest.param("http://example.org:080/", "http://example.org/", id="port-leading-zero"),
+        pytest.param("http://example.org/a b?c d", "http://example.org/a%20b?c%20d", id="spaces"),
+        pytest.param("http://example.org/é", "http://example.org/%C3%A9", id="non-ascii-path"),
+        pytest.param("http://u@v:p@example.org/", "http://u%40v:p@example.org/", id="at-in-user"),
+        pytest.param("http://example.org/?%75tm_id=1&a=2", "http://example.org/?a=2", id="utm-esc"),
+        pytest.param("http://example.org/a/..%2f", "http://example.org/a/..%2F", id="esc-slash"),
+    ],
+)
+def test_normalize_url_edges(url: str, normalized: str) -> None:
+    assert normalize_url(url) == normalized
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://01.2.3.4/", "Invalid IPv4 address"),
+        ("http://example.org:http/", "Invalid port"),
+        ("http://exa\tmple.org/", "non-printable"),
+        ("http://example.org" + "/a" * 40_000, "URL too long"),
+        ("http://a!b.example/", "not a URL with a valid host"),
+        ("http://㎉.example/", "Invalid IDNA hostname"),
+        ("http:relative", "not a URL with a scheme and a host"),
+    ],
+)
+def test_a_malformed_url_is_a_value_error_that_says_why(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        normalize_url(url)
+
+
+def _over_httpx(url: str) -> str:
+    """normalize_url as it was written over `httpx.URL`: the oracle for its own parser."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a valid URL: {url!r} ({exc})") from exc
+    host = parsed.raw_host.decode("ascii").lower().removesuffix(".")
+    if not parsed.scheme or not host:
+        raise ValueError(f"not a URL with a scheme and a host: {url!r}")
+    if not urls._HOST.fullmatch(host):
+        raise ValueError(f"not a URL with a valid host: {url!r}")
+    host = f"[{host}]" if ":" in host else host
+    userinfo = parsed.userinfo.decode("ascii")
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    scheme = parsed.scheme.lower()
+    if parsed.port is not None and {"http": 80, "https": 443}.get(scheme) != parsed.port:
+        netloc += f":{parsed.port}"
+    raw_path = parsed.raw_path.split(b"?", 1)[0].decode("ascii")
+    path = urls._remove_dot_segments(urls._escapes(raw_path))
+    query = urls._query(parsed.query.decode("ascii"))
+    return f"{scheme}://{netloc}{path or '/'}{'?' + query if query else ''}"
+
+
+def _outcome(normalize: Callable[[str], str], url: str) -> str:
+    try:
+        return normalize(url)
+    except ValueError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+_PIECE = st.sampled_from(
+    [
+        *"aZ09-._~:/?#[]@!$&'()*+,;=% \"<>`{}|\\^\t",
+        *("é", "中", "%2e", "%2E%2E", "%7E", "%2f", "%zz", ".", "..", "/..", "/.", "utm_x=1", "&"),
+    ]
+)
+_PIECES = st.lists(_PIECE, max_size=8).map("".join)
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(
+    st.sampled_from(["http://", "HTTPS://", "ws://", "WS://", "mailto:", "//", " ", ""]),
+    st.sampled_from(["example.org", "Ex.ORG.", "u:p@h", "[::1]", "[::1", "ß.de", "01.2.3.4", ""]),
+    st.sampled_from(["", ":", ":80", ":443", ":8080", ":+80", ":x"]),
+    st.lists(_PIECES, max_size=4).map("/".join),
+    st.none() | _PIECES,
+    st.none() | _PIECES,
+)
+def test_every_url_normalizes_as_it_did_over_httpx(
+    scheme: str, host: str, port: str, path: str, query: str | None, fragment: str | None
+) -> None:
+    """The key is of the URL httpx requests, and a URL httpx refuses is refused alike."""
+    url = scheme + host + port + ("/" if path else "") + path
+    url += ("" if query is None else "?" + query) + ("" if fragment is None else "#" + fragment)
+    assert _outcome(normalize_url, url) == _outcome(_over_httpx, url)

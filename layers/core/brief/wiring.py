@@ -12,20 +12,19 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from brief.adapters.s3 import S3BlobStore
-from brief.jobstore import JobStore
-from brief.settings import Settings
-
-# Everything else is imported where it is built: a function's cold start pays only for the
-# adapters it uses (the dead-letter function never loads httpx, a PDF reader or a model).
+# Everything is imported where it is built: a function's cold start pays only for the
+# adapters it uses (the dead-letter function never loads httpx, a PDF reader or a model), and
+# its import pays for none of them.
 if TYPE_CHECKING:
     import httpx
 
     from brief.adapters.uploads import S3UploadGrants
     from brief.egress import EgressPolicy
+    from brief.jobstore import JobStore
     from brief.llm.config import StageConfig
     from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
     from brief.ports import (
+        BlobStore,
         DocumentStore,
         Fetcher,
         RecordReleaser,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
         TaskQueue,
         VectorIndex,
     )
+    from brief.settings import Settings
     from brief.sweeper import Sweeper
 
 
@@ -61,6 +61,8 @@ class Wiring:
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> Wiring:
         """Wiring for a container: settings from the function's environment (the process's
         in Lambda; the mapping the local stack gives each of its containers)."""
+        from brief.settings import Settings
+
         if environment is not None:
             return cls(Settings.from_mapping(environment))
         return cls(Settings())  # bucket comes from the environment
@@ -97,9 +99,17 @@ class Wiring:
                     hook(service, self._clients[service])
         return self._clients[service]
 
+    async def _blobs(self) -> BlobStore:
+        """The configured bucket, as a blob store."""
+        from brief.adapters.s3 import S3BlobStore
+
+        return S3BlobStore(await self._aws("s3"), self.settings.bucket)
+
     async def store(self) -> JobStore:
         """The job store on the configured bucket."""
-        return JobStore(S3BlobStore(await self._aws("s3"), self.settings.bucket))
+        from brief.jobstore import JobStore
+
+        return JobStore(await self._blobs())
 
     async def queue(self) -> TaskQueue:
         """The pipeline's queues."""
@@ -179,11 +189,7 @@ class Wiring:
         )
         if not s.page_cache:
             return http
-        return CachingFetcher(
-            http,
-            S3BlobStore(await self._aws("s3"), s.bucket),
-            max_fresh_s=s.page_cache_max_fresh_s,
-        )
+        return CachingFetcher(http, await self._blobs(), max_fresh_s=s.page_cache_max_fresh_s)
 
     def services_http(self) -> httpx.AsyncClient:
         """The client for the operator's own services (search, vector index): not users' URLs,

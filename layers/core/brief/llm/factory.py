@@ -12,24 +12,26 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from brief.extractive import ExtractiveSummarizer
-from brief.llm.chat import ChatModel
 from brief.llm.config import ModelConfig, StageConfig
-from brief.llm.pricing import PriceTable
-from brief.llm.ratelimit import RateLimiter
-from brief.llm.summarizer import LLMSummarizer
 from brief.ports import ModelText, SourceText, Summarizer
+
+# The model machinery is imported once a stage names a model, and httpx only by the providers
+# that use it: with the default (extractive) configuration summarize and combine load neither.
+if TYPE_CHECKING:
+    import httpx
+
+    from brief.llm.chat import ChatModel
+    from brief.llm.ratelimit import RateLimiter
 
 __all__ = ["ModelConfig", "StageConfig", "StagedSummarizer", "build_summarizer"]
 
 BedrockClientFactory = Callable[[], Awaitable[Any]]
 SecretClients = Callable[[str], Awaitable[Any]]
 # The client itself, or a function that makes it (called only when an HTTP provider is used).
-HttpClient = httpx.AsyncClient | Callable[[], httpx.AsyncClient]
+HttpClient: TypeAlias = "httpx.AsyncClient | Callable[[], httpx.AsyncClient]"
 
 
 class StagedSummarizer:
@@ -76,8 +78,12 @@ async def build_summarizer(
     map_config, reduce_config = config.summarize, config.reduce
     if map_config.provider == "extractive" and reduce_config.provider == "extractive":
         return offline
+    from brief.llm.pricing import PriceTable
+    from brief.llm.ratelimit import RateLimiter
+    from brief.llm.summarizer import LLMSummarizer
+
     resolver = _Resolver(secret_clients)
-    if http is not None and not isinstance(http, httpx.AsyncClient):
+    if callable(http):  # a function that makes it (a client is not callable)
         http = functools.cache(http)  # one client for every model, made on first need
     models: dict[tuple[object, ...], tuple[ChatModel, RateLimiter]] = {}
 
@@ -186,4 +192,4 @@ async def _chat_model(
 def _need(http: HttpClient | None, provider: str) -> httpx.AsyncClient:
     if http is None:
         raise ValueError(f"provider {provider!r} needs an httpx.AsyncClient")
-    return http if isinstance(http, httpx.AsyncClient) else http()
+    return http() if callable(http) else http
