@@ -127,8 +127,11 @@ async def _repeat(api: httpx.AsyncClient, servers: Any) -> Figures:
 async def scale(n_jobs: int) -> Figures:
     """Scenario 2: N jobs of 5 sources at once vs one job, with short latencies; loop stalls."""
     with serving(SHORT) as servers:
+        # Each function container in a process of its own, as in Lambda: on threads they
+        # share this process's GIL with the loop watched here, which then mostly waits.
+        options = servers.stack_options(function_processes=True)
         async with (
-            LocalStack(servers.stack_options()) as stack,
+            LocalStack(options) as stack,
             httpx.AsyncClient(
                 base_url=stack.api_url,
                 timeout=60,

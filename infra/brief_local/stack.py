@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brief_local import service_models
 from brief_local.esm import EventSourceMapping
 from brief_local.functions import FunctionPool, load_module
 from brief_local.schedule import Schedule
@@ -64,6 +66,11 @@ class StackOptions:
     # itself instead of sharing this process's GIL with the API and every container (the
     # benchmark's scale runs); a thread starts faster (tests).
     moto_process: bool = False
+    # Each function container in a process of its own rather than on a thread of this one, as
+    # Lambda runs them: the API's loop and the pollers then share this process's GIL with no
+    # container (the benchmark's scale runs). Threads start faster (tests), and only they let
+    # `brief.wiring.CLIENT_HOOKS` reach the functions' clients (chaos runs, bench.trace).
+    function_processes: bool = False
 
 
 class MotoProcess:
@@ -138,6 +145,7 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self.function_environment: dict[str, str] = {}
         self._exit = contextlib.AsyncExitStack()
+        self._frozen = False
 
     async def __aenter__(self) -> LocalStack:
         try:
@@ -152,6 +160,8 @@ class LocalStack:
 
     async def start(self) -> None:
         """Start moto, create the resources, start the pollers and the API."""
+        if self.options.faults is not None and self.options.function_processes:
+            raise ValueError("faults reach the functions' clients only when they run on threads")
         if self.options.moto_process:
             self._moto = await asyncio.to_thread(MotoProcess(self.options.host).start)
         else:
@@ -181,6 +191,8 @@ class LocalStack:
         )
         import aioboto3
 
+        # Every container's sessions parse the same service models: once per process here.
+        self._exit.enter_context(service_models.shared())
         session = aioboto3.Session()
         s3 = await self._exit.enter_async_context(
             session.client("s3", region_name=REGION, endpoint_url=self.endpoint)
@@ -201,6 +213,11 @@ class LocalStack:
         await self._start_mappings(session, attrs)
         self._start_schedules(refs, attrs)
         await self._start_api()
+        # What the stack keeps for its life (modules, template, clients, server) is built now:
+        # frozen, it is out of every later full collection's walk (see `brief.runtime`);
+        # `stop` unfreezes it, garbage included, for the collector to take.
+        gc.freeze()
+        self._frozen = True
 
     async def _create_resources(
         self, s3: Any, sqs: Any
@@ -274,6 +291,7 @@ class LocalStack:
                 function,
                 concurrency=min(limit, self.options.max_pollers),
                 environment=self.function_environment,
+                processes=self.options.function_processes,
             )
             self._pools.append(pool)
             for event in function.sqs_events:
@@ -311,7 +329,12 @@ class LocalStack:
             events = [e for e in function.schedules if e.enabled]
             if not events:
                 continue
-            pool = FunctionPool(function, concurrency=1, environment=self.function_environment)
+            pool = FunctionPool(
+                function,
+                concurrency=1,
+                environment=self.function_environment,
+                processes=self.options.function_processes,
+            )
             self._pools.append(pool)
             for event in events:
                 every_s = self.options.schedule_every_s or rate_seconds(
@@ -397,6 +420,9 @@ class LocalStack:
             else:
                 os.environ[name] = value
         self._saved_env.clear()
+        if self._frozen:
+            gc.unfreeze()  # what the stack held can be collected again
+            self._frozen = False
 
     def _set_env(self, values: Mapping[str, str]) -> None:
         for name, value in values.items():

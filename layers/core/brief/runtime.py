@@ -8,13 +8,16 @@ holds builds each client on first use, on that loop, and keeps it.
 Each invocation runs inside `Container.invocation(context)`: its log lines carry Lambda's
 request id (and each SQS record's lines its message id), and its metrics are flushed as
 CloudWatch EMF when it ends. In Lambda the first use also turns on Powertools' JSON logger
-and the metrics; elsewhere (tests, the local stack) both stay as they are.
+and the metrics; elsewhere (tests, the local stack) both stay as they are. The first
+invocation ends by freezing what the cold start built (`gc.freeze`), out of the collector's
+reach for the rest of the container's life.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -39,6 +42,8 @@ class Container:
         # The function's variables when they are not the process's (the local stack runs
         # many functions in one process); None in Lambda.
         self.environment: Mapping[str, str] | None = None
+        # Whether the cold invocation ends with `gc.freeze()`; None: only in Lambda.
+        self.freeze_after_cold_start: bool | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -82,6 +87,19 @@ class Container:
             yield
         finally:
             metrics.flush()
+            if cold:
+                self._freeze()
+
+    def _freeze(self) -> None:
+        """Keep the collector off what the cold start built: modules, settings, clients and
+        their service models (~130k objects in the summarize function) live as long as the
+        container, yet every full collection of a warm invocation would walk them all again
+        (~60 ms on the benchmark's machine). Frozen, it walks only what came after."""
+        freeze = self.freeze_after_cold_start
+        if freeze is None:
+            freeze = "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+        if freeze:
+            gc.freeze()
 
     async def aclose_wiring(self) -> None:
         """Close the clients when they were built on another loop (uvicorn's, locally)."""

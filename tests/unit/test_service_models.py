@@ -1,0 +1,50 @@
+"""While a local stack runs, every botocore session of the process reads the service models
+through one loader: an emulated container's clients do not parse them again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aioboto3
+import botocore.session
+
+from brief_local import service_models
+
+
+def _loader(session: Any) -> Any:
+    return session.get_component("data_loader")
+
+
+def test_sessions_share_one_loader_only_while_shared() -> None:
+    with service_models.shared():
+        first, second = botocore.session.Session(), botocore.session.Session()
+        assert _loader(first) is _loader(second)
+    after = botocore.session.Session()
+
+    assert _loader(after) is not _loader(first)
+    assert _loader(after) is not _loader(botocore.session.Session())
+
+
+def test_models_are_parsed_once_for_every_session() -> None:
+    with service_models.shared():
+        first = _loader(botocore.session.Session())
+        model = first.load_service_model("sqs", "service-2")
+        again = _loader(botocore.session.Session())
+        assert again.load_service_model("sqs", "service-2") is model
+
+
+def test_boto3_sessions_do_not_grow_the_shared_search_path() -> None:
+    with service_models.shared():
+        sessions = [aioboto3.Session() for _ in range(3)]
+        paths = _loader(sessions[0]._session).search_paths
+
+        assert len(paths) == len(set(paths))
+        assert any(path.endswith("boto3/data") for path in paths)
+
+
+def test_a_stack_stopping_leaves_another_one_sharing() -> None:
+    with service_models.shared():
+        with service_models.shared():
+            pass
+        assert _loader(botocore.session.Session()) is _loader(botocore.session.Session())
+    assert _loader(botocore.session.Session()) is not _loader(botocore.session.Session())
