@@ -161,7 +161,7 @@ def test_dlq_show_lists_what_died_with_its_job_reason_and_body(
     stack: LocalStack, aws: dict[str, Any]
 ) -> None:
     job_id = store_job(stack, aws)
-    body = SummarizeTask(job_id=job_id, index=4, expected=5).model_dump_json()
+    body = SummarizeTask(job_id=job_id, index=4, expected=5).model_dump_json(exclude_none=True)
     url = stack.queue_urls["SummarizeQueue"]
     message_id = aws["sqs"].send_message(QueueUrl=url, MessageBody=body)["MessageId"]
     kept(stack, aws, {f"dead/summarize/{message_id}.json"})

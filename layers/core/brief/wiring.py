@@ -53,6 +53,7 @@ class Wiring:
         self._stack = AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._session: Any = None  # aioboto3.Session, made with the first client
         self._http: httpx.AsyncClient | None = None
         self._model_http: httpx.AsyncClient | None = None
         self._summarizer: Summarizer | None = None
@@ -87,7 +88,11 @@ class Wiring:
                         **options,
                     }
                 )
-                client = aioboto3.Session().client(
+                # One session for every client: each session loads and parses the service
+                # models anew (S3's alone is ~37k objects and 60-100 ms).
+                if self._session is None:
+                    self._session = aioboto3.Session()
+                client = self._session.client(
                     service,
                     region_name=self.settings.region,
                     endpoint_url=self.settings.aws_endpoint_url,

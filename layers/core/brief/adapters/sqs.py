@@ -65,7 +65,7 @@ class SQSTaskQueue:
 
     async def _send_batch(self, url: str, batch: Sequence[BaseModel]) -> None:
         entries = [
-            {"Id": str(i), "MessageBody": message.model_dump_json()}
+            {"Id": str(i), "MessageBody": message.model_dump_json(exclude_none=True)}
             for i, message in enumerate(batch)
         ]
         try:
