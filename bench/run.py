@@ -117,7 +117,8 @@ def table(r: Figures) -> str:
         + (f" ({scale['all_over_single']:.2f}x one job)" if scale["all_over_single"] else ""),
         f"   per job: median {_fmt(scale['per_job_median_s'])}, p95 "
         f"{_fmt(scale['per_job_p95_s'])}; submitting all took {_fmt(scale['submit_all_s'])}",
-        f"   the stack's one process used {scale['process_cpu_per_wall']:.2f} cores "
+        f"   the stack's own process (API, pollers; each function container is a process of "
+        f"its own) used {scale['process_cpu_per_wall']:.2f} cores "
         f"({scale['process_cpu_s']:.0f} s CPU) meanwhile, of {r['machine']['nproc']}",
         f"   largest gap of a 10 ms ticker on the stack's loop: "
         f"{scale['max_loop_gap_ms']:.0f} ms (one job alone: "
