@@ -56,6 +56,15 @@ async def five_sources(world: World) -> list[str]:
     ]
 
 
+async def researched(world: World) -> tuple[str, list[SummarizeTask]]:
+    """A five-source job, retrieved: its id and the summarize messages research sent."""
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    research = world.research()
+    for task in world.queue.take("intake"):
+        await research.run(task)  # type: ignore[arg-type]
+    return job_id, [t for t in world.queue.take("summarize") if isinstance(t, SummarizeTask)]
+
+
 async def report_of(world: World, job_id: str) -> Report:
     report = await world.store.report(job_id)
     assert report is not None, (await world.store.view(job_id)).model_dump()
@@ -147,16 +156,12 @@ async def test_job_whose_sources_all_fail_ends_failed_with_the_reasons(world: Wo
 async def test_duplicate_and_simultaneous_summaries_send_exactly_one_combine(
     world: World,
 ) -> None:
-    job_id = await world.submit(QUESTION, await five_sources(world))
-    research = world.research()
-    for task in world.queue.take("intake"):
-        await research.run(task)  # type: ignore[arg-type]
-    tasks = world.queue.take("summarize")
+    job_id, tasks = await researched(world)
     assert len(tasks) == 5
     summarize = world.summarize()
     # Every message twice, all at the same moment: SQS's at-least-once at its worst.
     outcomes = await asyncio.gather(
-        *(summarize.run(t) for t in [*tasks, *tasks]),  # type: ignore[arg-type]
+        *(summarize.run(t) for t in [*tasks, *tasks]),
         return_exceptions=True,
     )
     # A twin of the claim's winner cannot know whether the winner will send, so its message
@@ -165,9 +170,9 @@ async def test_duplicate_and_simultaneous_summaries_send_exactly_one_combine(
     assert all(isinstance(o, RetryableError) for o in outcomes if o is not None)
     assert len(retried) <= 1
     for task in retried:
-        await summarize.run(task)  # type: ignore[arg-type]
+        await summarize.run(task)
     # And a late redelivery after everything finished.
-    await summarize.run(tasks[2])  # type: ignore[arg-type]
+    await summarize.run(tasks[2])
 
     combines = world.queue.take("combine")
     assert combines == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
@@ -181,11 +186,7 @@ async def test_duplicate_and_simultaneous_summaries_send_exactly_one_combine(
 
 
 async def test_a_crash_between_claim_and_send_is_healed_by_the_redelivery(world: World) -> None:
-    job_id = await world.submit(QUESTION, await five_sources(world))
-    research = world.research()
-    for task in world.queue.take("intake"):
-        await research.run(task)  # type: ignore[arg-type]
-    tasks = [t for t in world.queue.take("summarize") if isinstance(t, SummarizeTask)]
+    job_id, tasks = await researched(world)
     summarize = world.summarize()
     for task in tasks[:-1]:
         await summarize.run(task)
@@ -300,11 +301,7 @@ async def test_a_combine_redelivered_after_its_markdown_write_failed_writes_it(
 async def test_summarize_messages_name_their_input_so_the_cache_is_read_with_the_source(
     world: World,
 ) -> None:
-    job_id = await world.submit(QUESTION, await five_sources(world))
-    research = world.research()
-    for task in world.queue.take("intake"):
-        await research.run(task)  # type: ignore[arg-type]
-    tasks = [t for t in world.queue.take("summarize") if isinstance(t, SummarizeTask)]
+    job_id, tasks = await researched(world)
     for task in tasks:
         source = await world.store.source(job_id, task.index)
         assert source is not None
@@ -344,12 +341,10 @@ async def test_a_message_naming_another_input_still_gets_its_own_sources_summary
 async def test_a_combine_reads_every_usable_summary_even_if_its_message_lists_fewer(
     world: World,
 ) -> None:
-    job_id = await world.submit(QUESTION, await five_sources(world))
-    research, summarize = world.research(), world.summarize()
-    for task in world.queue.take("intake"):
-        await research.run(task)  # type: ignore[arg-type]
-    for task in world.queue.take("summarize"):
-        await summarize.run(task)  # type: ignore[arg-type]
+    job_id, tasks = await researched(world)
+    summarize = world.summarize()
+    for task in tasks:
+        await summarize.run(task)
     assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
 
     report = await world.combine().run(CombineTask(job_id=job_id, indexes=(1, 3)))
