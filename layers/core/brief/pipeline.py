@@ -154,9 +154,8 @@ class Research:
         if failure is not None or cancelled:
             return
         digests: dict[int, str] = {}
-        done: Awaitable[None] | None = (
-            None  # the retrieval_done event, when this delivery retrieved
-        )
+        # The retrieval_done event, when this delivery retrieved: written beside the send.
+        done: Awaitable[None] | None = None
         if retrieval is None:
             retrieval = await self._retrieve(job, stored, expansions, digests)
             ok, total = len(retrieval.usable), len(retrieval.sources)
