@@ -157,11 +157,16 @@ class Research:
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
         if retrieval is None:
-            retrieval = await self._retrieve(job, stored, expansions, digests)
+            retrieval, digests = await self._retrieve(job, stored, expansions)
             ok, total = len(retrieval.usable), len(retrieval.sources)
             done = self.store.event(
                 job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
             )
+            metrics.duration(
+                "StageDuration", _ms(retrieval.started_at, retrieval.finished_at), stage="retrieval"
+            )
+            if total > ok:
+                metrics.count("FetchFailures", total - ok)
         usable = retrieval.usable
         if not usable:
             if done is not None:
@@ -203,10 +208,9 @@ class Research:
         job: JobRecord,
         stored: Sequence[SourceRecord],
         expansions: dict[int, Expansion],
-        digests: dict[int, str],
-    ) -> Retrieval:
-        """Gather the sources not `stored` yet; `digests` gets each usable source's
-        `summary_input` as it is stored."""
+    ) -> tuple[Retrieval, dict[int, str]]:
+        """Gather the sources not `stored` yet: the retrieval, and each usable source's
+        `summary_input` by index."""
         started = self.clock()
         records = {s.outcome.index: s for s in stored}
         question = job.request.question
@@ -232,9 +236,7 @@ class Research:
                 on_record=store,
             ),
         )
-        digests.update(
-            (i, summary_input(question, r)) for i, r in records.items() if r.outcome.usable
-        )
+        digests = {i: summary_input(question, r) for i, r in records.items() if r.outcome.usable}
         retrieval = Retrieval(
             job_id=job.job_id,
             sources=[records[i].outcome for i in sorted(records)],
@@ -243,14 +245,7 @@ class Research:
         )
         if not await self.store.put_retrieval(retrieval):
             retrieval = await self.store.retrieval(job.job_id) or retrieval
-        ok = len(retrieval.usable)
-        total = len(retrieval.sources)
-        metrics.duration(
-            "StageDuration", _ms(retrieval.started_at, retrieval.finished_at), stage="retrieval"
-        )
-        if total > ok:
-            metrics.count("FetchFailures", total - ok)
-        return retrieval
+        return retrieval, digests
 
 
 @dataclass(frozen=True)
@@ -288,7 +283,7 @@ class Summarize:
             try:
                 stored = await self.store.put_summary(summary)
             except Exception:
-                await self._cache(cache)  # the model's work outlives a failed write
+                await _keep(self.store, cache)  # the model's work outlives a failed write
                 raise
             if stored:
                 written = summary
@@ -308,11 +303,7 @@ class Summarize:
             _, done = await both(event, indexes)
             await self._fan_in(task, done)
         # The cache serves later jobs, not this one: it is written once the combine is on its way.
-        await self._cache(cache)
-
-    async def _cache(self, entry: tuple[str, CachedText] | None) -> None:
-        if entry is not None:
-            await self.store.cache_text(*entry)
+        await _keep(self.store, cache)
 
     async def _summarize(
         self,
@@ -478,7 +469,9 @@ class Combine:
         )
         # The cache entry beside the report; report.md beside the event (the API serves the
         # report from report.json, which is the commit point).
-        report, _ = await both(self.store.put_report(report, markdown=False), self._cache(cache))
+        report, _ = await both(
+            self.store.put_report(report, markdown=False), _keep(self.store, cache)
+        )
         await both(
             self.store.put_markdown(report),
             self.store.event(task.job_id, "report_ready", self.clock()),
@@ -488,9 +481,11 @@ class Combine:
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
 
-    async def _cache(self, entry: tuple[str, CachedText] | None) -> None:
-        if entry is not None:
-            await self.store.cache_text(*entry)
+
+async def _keep(store: JobStore, entry: tuple[str, CachedText] | None) -> None:
+    """Write a model-output cache entry, if the stage made one."""
+    if entry is not None:
+        await store.cache_text(*entry)
 
 
 async def _cached_combine(
