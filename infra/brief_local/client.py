@@ -165,7 +165,8 @@ class BriefClient:
     def events(
         self, job_id: str, *, after: str | None = None, max_failures: int = 8
     ) -> Iterator[StreamedEvent]:
-        """The job's events, live, until its terminal event.
+        """The job's events, live, until its terminal event (or none, when `after` is already
+        at or past it: the server answers 204).
 
         Streams server-sent events and reconnects after the last event seen when the
         connection drops or the server ends a stream early; falls back to the cursor page
@@ -189,6 +190,8 @@ class BriefClient:
                     if response.status_code >= 400:
                         response.read()
                         raise _problem(response)
+                    if response.status_code == 204:  # resumed after the end: nothing will come
+                        return
                     failures = 0
                     if not response.headers.get("content-type", "").startswith(EVENT_STREAM):
                         response.read()

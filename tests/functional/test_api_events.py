@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from brief.adapters.memory import MemoryBlobStore
 from brief.api import create_app
 from brief.api.events import StreamPolicy, get_stream_policy, wants_event_stream
+from brief_local.client import BriefClient
 
 from .api_world import WorldWiring, create
 from .api_world import sources as api_sources
@@ -421,17 +422,177 @@ async def test_a_client_that_does_not_ask_for_a_stream_gets_the_page(
     assert [e["kind"] for e in response.json()["events"]] == ["job_created"]
 
 
-@pytest.mark.parametrize("bad", ["../../other/x", "UPPER", "a b"])
-async def test_a_malformed_last_event_id_is_a_422_problem(
-    client: httpx.AsyncClient, world: World, bad: str
+# Streams that end
+
+# Would keep a stream open for ten minutes without a word: a test that hangs has failed.
+PATIENT = StreamPolicy(poll_s=0.005, idle_poll_s=0.01, settle_s=0.0, heartbeat_s=600.0)
+
+
+@pytest.mark.parametrize("ending", ["report_ready", "job_cancelled"])
+@pytest.mark.parametrize("how", ["last-event-id", "after"])
+async def test_a_stream_resumed_after_the_terminal_event_ends_at_once_with_a_204(
+    world: World, ending: str, how: str
 ) -> None:
-    job_id = await create(client, sources(world, 1))
+    """What an EventSource does when the server closes the stream after the last event: it
+    reconnects with that event's id. 204 is how SSE tells it not to come back."""
+    app = app_with(world, PATIENT)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://brief.test"
+    ) as client:
+        job_id = await create(client, sources(world, 1))
+        if ending == "job_cancelled":
+            assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 202
+        else:
+            await world.drain()
+        whole = frames(
+            (await asyncio.wait_for(client.get(f"/jobs/{job_id}/events", headers=SSE), 5)).text
+        )
+        assert whole[-1].event == ending
 
-    response = await client.get(f"/jobs/{job_id}/events", headers={**SSE, "Last-Event-ID": bad})
+        headers, params = dict(SSE), {}
+        if how == "last-event-id":
+            headers["Last-Event-ID"] = whole[-1].id
+        else:
+            params["after"] = whole[-1].id
+        started = time.monotonic()
+        again = await asyncio.wait_for(
+            client.get(f"/jobs/{job_id}/events", headers=headers, params=params), 5
+        )
 
-    assert response.status_code == 422
+    assert again.status_code == 204
+    assert again.content == b""
+    assert time.monotonic() - started < 2
+
+
+async def test_a_stream_resumed_after_events_written_past_the_end_also_ends_at_once(
+    world: World,
+) -> None:
+    """A worker still in flight when the job was cancelled may write an event after
+    job_cancelled; a cursor at that event is past the end too."""
+    app = app_with(world, PATIENT)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://brief.test"
+    ) as client:
+        job_id = await create(client, sources(world, 1))
+        assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 202
+        await world.store.event(job_id, "summary_done", world.clock(), index=0)
+        late = (await poll_all(client, job_id))[-1]
+        assert late["kind"] == "summary_done"
+        cursor = (await client.get(f"/jobs/{job_id}/events")).json()["cursor"]
+
+        again = await asyncio.wait_for(
+            client.get(f"/jobs/{job_id}/events", headers={**SSE, "Last-Event-ID": cursor}), 5
+        )
+
+    assert again.status_code == 204
+
+
+async def test_a_failed_job_that_was_redriven_streams_on_after_its_failure(world: World) -> None:
+    """`brief dlq redrive` lifts a failure: the job runs again, so a cursor at its job_failed
+    event is not the end of it."""
+    app = app_with(world, StreamPolicy(poll_s=0.005, settle_s=0.0, max_duration_s=0.2))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://brief.test"
+    ) as client:
+        job_id = await create(client, sources(world, 1))
+        now = world.clock()
+        await world.store.event(job_id, "job_failed", now, detail="the model was down")
+        await world.store.event(job_id, "job_redriven", now + timedelta(milliseconds=1))
+        failed = (await poll_all(client, job_id))[-2]
+        assert failed["kind"] == "job_failed"
+        cursor = (await client.get(f"/jobs/{job_id}/events")).json()["events"]
+        ids = frames((await client.get(f"/jobs/{job_id}/events", headers=SSE)).text)
+        assert [f.event for f in ids] == ["job_created", "job_failed"]  # it ends there...
+
+        again = await client.get(
+            f"/jobs/{job_id}/events", headers={**SSE, "Last-Event-ID": ids[-1].id}
+        )
+
+    assert cursor[-1]["kind"] == "job_redriven"
+    assert again.status_code == 200  # ...but resuming after it goes on
+    assert [f.event for f in frames(again.text)] == ["job_redriven"]
+
+
+BAD_CURSORS = [
+    "garbage",
+    "../../other/x",
+    "UPPER",
+    "a b",
+    "x" * 5_000,
+    "1717171717171717-no_such_kind.json",  # well formed, but no event is of that kind
+    "0000000000000001-job_created.json",  # long before the job was created
+    "9999999999999999-report_ready.json",  # centuries after now
+]
+
+
+@pytest.mark.parametrize("bad", BAD_CURSORS)
+@pytest.mark.parametrize("form", ["stream, Last-Event-ID", "stream, after", "page, after"])
+async def test_a_cursor_that_names_no_event_of_the_job_is_a_400_problem(
+    world: World, bad: str, form: str
+) -> None:
+    app = app_with(world, PATIENT)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://brief.test"
+    ) as client:
+        job_id = await create(client, sources(world, 1))
+        headers, params = dict(SSE) if form.startswith("stream") else {}, {}
+        if form.endswith("Last-Event-ID"):
+            headers["Last-Event-ID"] = bad
+        else:
+            params["after"] = bad
+
+        response = await asyncio.wait_for(
+            client.get(f"/jobs/{job_id}/events", headers=headers, params=params), 5
+        )
+
+    assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"].startswith("Last-Event-ID:")
+    problem = response.json()
+    assert problem["status"] == 400
+    assert problem["detail"].startswith("Last-Event-ID " if "Last" in form else "after ")
+    assert len(problem["detail"]) < 200  # it does not echo what it was sent
+
+
+async def test_an_empty_after_is_a_400_and_an_empty_last_event_id_is_no_cursor(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """EventSource sends no Last-Event-ID before its first event; an empty one means the same."""
+    job_id = await create(client, sources(world, 1))
+    await world.drain()
+
+    page = await client.get(f"/jobs/{job_id}/events", params={"after": ""})
+    stream = await client.get(f"/jobs/{job_id}/events", headers={**SSE, "Last-Event-ID": ""})
+
+    assert page.status_code == 400
+    assert frames(stream.text)[0].event == "job_created"
+
+
+async def test_a_cursor_of_another_job_is_refused_when_it_predates_this_one(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    older = await create(client, sources(world, 1))
+    cursor = (await client.get(f"/jobs/{older}/events")).json()["cursor"]
+    world.clock.advance(120)
+    newer = await create(client, sources(world, 1))
+
+    response = await client.get(f"/jobs/{newer}/events", params={"after": cursor})
+
+    assert response.status_code == 400
+    assert "before the job was created" in response.json()["detail"]
+
+
+def test_the_command_line_stops_following_a_job_when_the_stream_is_a_204() -> None:
+    asked: list[str | None] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("last-event-id"))
+        return httpx.Response(204)
+
+    cursor = "1717171717171717-report_ready.json"
+    with BriefClient("http://brief.test", transport=httpx.MockTransport(api)) as client:
+        assert list(client.events("0" * 32, after=cursor)) == []
+
+    assert asked == [cursor]  # once: no reconnecting
 
 
 async def test_a_stream_of_an_unknown_job_is_a_404_problem_not_a_stream(

@@ -282,6 +282,11 @@ class JobStore:
         found = await all_of(*(self._get(k, Event) for k in keys))
         return [(k.removeprefix(prefix), e) for k, e in zip(keys, found, strict=True) if e]
 
+    async def event_cursors(self, job_id: str) -> list[str]:
+        """Every event's cursor, in order, from one listing (no event is read)."""
+        prefix = f"{job_prefix(job_id)}events/"
+        return [k.removeprefix(prefix) for k in await self._blobs.list(prefix)]
+
     async def view(self, job_id: str, *, owner: str | None = None) -> JobView:
         """The job's state, per-source outcomes and stage timings, from one listing."""
         prefix = job_prefix(job_id)

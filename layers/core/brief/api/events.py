@@ -14,6 +14,17 @@ after the job's terminal event or after at most 10 minutes (the client reconnect
 stream. Behind API Gateway (Mangum buffers the whole response) a stream makes one pass and
 ends, with `retry: 1000`, so an EventSource there polls once a second on its own.
 
+A stream whose cursor is at or past the job's terminal event has nothing more to send: it is
+answered `204 No Content`, which is how SSE tells an EventSource to stop reconnecting (it
+would otherwise come back after the terminal event forever). One listing of the job's event
+keys, when the stream opens, tells; the polls that follow list only what is after the cursor.
+
+A cursor is an event key: `{16-digit µs}-{kind}[-{index}].json`. One that is not, or whose
+time falls outside the job's lifetime (before it was created, or after now, give or take a
+minute of clock skew between writers), names no event of this job: a `400` problem, for the
+page and the stream alike, rather than a page that is always empty or a stream that waits
+ten minutes for events that cannot come.
+
 Events are written by many workers, each stamping its event's key before its write lands,
 so an event can appear just *behind* a newer one that landed first. A cursor that had
 already passed it would skip it. The stream therefore holds back events younger than
@@ -25,11 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -37,10 +49,10 @@ from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, StoreDep
 from brief.api.negotiation import prefers
-from brief.api.problems import problems
+from brief.api.problems import problem, problems
 from brief.errors import RetryableError
 from brief.jobstore import JobStore
-from brief.models import Event, utcnow
+from brief.models import Event, EventKind, JobRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +60,11 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problems(401, 422, 5
 
 EVENT_STREAM = "text/event-stream"
 TERMINAL_EVENTS: frozenset[str] = frozenset({"report_ready", "job_failed", "job_cancelled"})
-_CURSOR = r"^[0-9a-z_\-.]+$"
+REVIVED = "job_redriven"  # after a terminal job_failed, the job runs again
+CURSOR_PATTERN = r"^[0-9]{16}-[a-z_]{1,40}(-[0-9]{1,6})?\.json$"
+_CURSOR = re.compile(r"(?P<micros>[0-9]{16})-(?P<kind>[a-z_]{1,40})(?:-[0-9]{1,6})?\.json")
+_EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
+CLOCK_SKEW_S = 60.0  # how far writers' clocks may stray from the API's and still be believed
 
 JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
 
@@ -87,7 +103,11 @@ class EventPage(BaseModel):
     response_model=EventPage,
     responses={
         200: {"content": {EVENT_STREAM: {"schema": {"type": "string"}}}},
-        **problems(404),
+        204: {
+            "description": "A stream's cursor is at or past the job's terminal event: nothing "
+            "more will come (an EventSource stops reconnecting)."
+        },
+        **problems(400, 404),
     },
 )
 async def get_events(
@@ -98,15 +118,17 @@ async def get_events(
     policy: StreamPolicyDep,
     after: Annotated[
         str | None,
-        Query(max_length=200, pattern=_CURSOR, description="Only events after this cursor."),
+        Query(
+            description="Only events after this cursor (an event's id).",
+            json_schema_extra={"pattern": CURSOR_PATTERN},  # checked below: a 400, not a 422
+        ),
     ] = None,
     last_event_id: Annotated[
         str | None,
         Header(
             alias="Last-Event-ID",
-            max_length=200,
-            pattern=_CURSOR,
             description="Resume a stream after this event (it takes precedence over `after`).",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
         ),
     ] = None,
     accept: Annotated[str, Header()] = "application/json",
@@ -116,21 +138,64 @@ async def get_events(
     With `Accept: text/event-stream`, a live stream of server-sent events instead: `id` is
     the event's cursor, `event` its kind, `data` the event as JSON. It resumes after
     `Last-Event-ID` (or `after`) and ends after `report_ready`, `job_failed` or
-    `job_cancelled`.
+    `job_cancelled`; a stream that resumes after one of those is a `204`. A cursor that is
+    not an event id of this job is a `400`.
     """
-    await store.job(job_id, owner=caller)
-    if not wants_event_stream(accept):
-        events = await store.events(job_id, after=after)
-        cursor = events[-1][0] if events else after
-        return EventPage(events=[e for _, e in events], cursor=cursor)
+    record = await store.job(job_id, owner=caller)
+    streaming = wants_event_stream(accept)
+    # The stream resumes after the header (EventSource adds it to its first URL); the page
+    # reads only `after`.
+    name, cursor = (
+        ("Last-Event-ID", last_event_id) if streaming and last_event_id else ("after", after)
+    )
+    if cursor is not None and (wrong := cursor_fault(cursor, record, policy.clock())):
+        return problem(400, "Unknown event cursor", f"{name} {wrong}.")
+    if not streaming:
+        events = await store.events(job_id, after=cursor)
+        return EventPage(events=[e for _, e in events], cursor=events[-1][0] if events else cursor)
+    if (
+        cursor is not None
+        and (end := ended_at(await store.event_cursors(job_id)))
+        and cursor >= end
+    ):
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
     # Mangum (API Gateway) buffers a response until it ends: there, make one pass and end.
     buffered = "aws.event" in request.scope
     stream = EventStream(store, job_id, policy, single_pass=buffered)
     return StreamingResponse(
-        stream.frames(last_event_id or after),
+        stream.frames(cursor),
         media_type=EVENT_STREAM,
         headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
     )
+
+
+def cursor_fault(cursor: str, record: JobRecord, now: datetime) -> str | None:
+    """Why `cursor` cannot name an event of the job (None when it can): not an event key,
+    or a time outside the job's lifetime. No storage is read."""
+    match = _CURSOR.fullmatch(cursor)
+    if match is None or match["kind"] not in _EVENT_KINDS:
+        return "is not an event id (they look like 1717171717171717-job_created.json)"
+    micros = int(match["micros"])
+    skew = int(CLOCK_SKEW_S * 1_000_000)
+    if micros < int(record.created_at.timestamp() * 1_000_000) - skew:
+        return "names no event of this job: it is from before the job was created"
+    if micros > int(now.timestamp() * 1_000_000) + skew:
+        return "names no event of this job: it is from the future"
+    return None
+
+
+def ended_at(cursors: Sequence[str]) -> str | None:
+    """The cursor of the event that ended the job (its last terminal event, unless the job
+    was revived after it), or None while the job has not ended."""
+    end: str | None = None
+    for cursor in cursors:
+        match = _CURSOR.fullmatch(cursor)
+        kind = match["kind"] if match else ""
+        if kind in TERMINAL_EVENTS:
+            end = cursor
+        elif kind == REVIVED:
+            end = None
+    return end
 
 
 class EventStream:

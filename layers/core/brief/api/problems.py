@@ -28,7 +28,8 @@ TITLES: dict[int, str] = {
 
 # What each status means on the routes that declare it (the description in the schema).
 _MEANINGS: dict[int, str] = {
-    400: "The body cannot be read (not JSON, or not UTF-8), or the request cannot be processed.",
+    400: "The body cannot be read (not JSON, or not UTF-8), an event cursor names no event of "
+    "the job, or the request cannot be processed.",
     401: "No valid API key (see `WWW-Authenticate`).",
     404: "No such job or batch for this caller (another caller's is not found either).",
     409: "The job is not in a state that allows this (no report yet, or already ended).",

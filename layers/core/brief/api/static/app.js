@@ -97,6 +97,10 @@
     if (state.lastId) extra["Last-Event-ID"] = state.lastId;
     const response = await fetch(`/jobs/${jobId}/events`, { headers: headers(extra), signal, cache: "no-store" });
     if (!response.ok) throw await failure(response);
+    if (response.status === 204) { // resumed after the job's last event: nothing more will come
+      state.done = true;
+      return;
+    }
     if (!(response.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
       deliverPage(await response.json(), state, onEvent); // a proxy answered the page instead
       return;
