@@ -491,3 +491,43 @@ async def test_a_body_over_the_limit_is_a_413_problem_before_it_is_read(
     )
     problem = assert_problem(response, 413)
     assert "limit" in problem["detail"]
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413_problem_and_is_not_read_to_its_end(
+    client: httpx.AsyncClient,
+) -> None:
+    """No Content-Length to go by: the body is counted as it arrives, and reading stops at
+    the limit (the client's 20 MB are never all read)."""
+    from brief.api.app import MAX_BODY_BYTES
+
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(20):
+            sent += 1
+            yield b" " * 1_000_000
+
+    response = await client.post(
+        "/jobs", content=body(), headers={"content-type": "application/json"}
+    )
+
+    problem = assert_problem(response, 413)
+    assert f"{MAX_BODY_BYTES:,}" in problem["detail"]
+    assert sent <= MAX_BODY_BYTES // 1_000_000 + 1
+
+
+async def test_a_chunked_body_within_the_limit_is_read_whole(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    request = json.dumps({"question": "Why do glaciers move?", "sources": sources(world)})
+
+    async def body() -> AsyncIterator[bytes]:
+        for start in range(0, len(request), 7):
+            yield request[start : start + 7].encode()
+
+    response = await client.post(
+        "/jobs", content=body(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 202, response.text

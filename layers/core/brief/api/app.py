@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brief.api import batches, events, jobs, uploads, web
 from brief.api.deps import get_caller
+from brief.api.limits import BodyLimit
 from brief.api.problems import PROBLEM, TITLES, problem, problems, schemas
 from brief.errors import (
     BatchNotFound,
@@ -58,20 +59,8 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(web.router)
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Refuse a body over MAX_BODY_BYTES before reading it (a batch of 1,000 requests
-        fits; API Gateway's own limit is 10 MB)."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return problem(
-                413,
-                "Request too large",
-                f"The body is {int(declared):,} bytes; the limit is {MAX_BODY_BYTES:,}.",
-            )
-        return await call_next(request)
+    # A batch of 1,000 requests fits; API Gateway's own limit is 10 MB.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
