@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +30,72 @@ from brief.urls import normalize_url
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
 MAX_QUESTION_CHARS = 2_000
+MAX_URL_CHARS = 4_096
+"""The longest URL a source may be (before and after it is normalized), and the longest URL
+or query label a status shows."""
+MAX_S3_KEY_BYTES = 1_024  # S3's own limit on a key
+MAX_REASON_CHARS = 500
+"""A failure reason (of a source, a summary or a job) or an event's detail is cut to this."""
+MAX_TITLE_CHARS = 300
+"""A source's title or content type, as a status shows it, is cut to this."""
+
+_REFUSED = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{_REFUSED}]")
+"""C0 and C1 controls but tab and line breaks, DEL, and the bidirectional overrides and
+isolates (which can make text read differently from what it holds): refused in what a caller
+writes, replaced in what a status shows."""
+_UNSHOWABLE = re.compile(rf"[{_REFUSED}\ud800-\udfff]")  # also lone surrogates: not UTF-8
+_URI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"\\')
+
+
+def _no_controls(value: str) -> str:
+    """`value`, if it holds no character `_CONTROL` refuses; else a ValueError naming one."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(
+            f"U+{ord(found.group()):04X} at character {found.start() + 1} is refused: no control"
+            " characters but tab and line breaks, no bidirectional overrides or isolates"
+            " (U+202A-U+202E, U+2066-U+2069)"
+        )
+    return value
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` as a status shows it: controls, bidirectional overrides and lone surrogates
+    replaced by U+FFFD, and cut to `limit` characters (the last an ellipsis) when longer.
+
+    What a server or a model sent is bounded here, once, so nothing it sends can blow up a
+    status past Lambda's 6 MB response limit. Shortening twice changes nothing.
+    """
+    text = _UNSHOWABLE.sub("\ufffd", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reason(text: str) -> str:
+    return shorten(text, MAX_REASON_CHARS)
+
+
+def _label(text: str) -> str:
+    return shorten(text, MAX_TITLE_CHARS)
+
+
+def _shown_url(text: str) -> str:
+    return shorten(text, MAX_URL_CHARS)
+
+
+def _link(url: str | None) -> str | None:
+    """A URL a server named (a redirect's target, a canonical link) as a URI: printable ASCII,
+    non-ASCII and unsafe characters percent-encoded; None when longer than MAX_URL_CHARS."""
+    if url is None:
+        return None
+    encoded = quote(url, safe=_URI_SAFE, errors="replace")
+    return encoded if len(encoded) <= MAX_URL_CHARS else None
+
+
+Reason = Annotated[str, AfterValidator(_reason)]
+Label = Annotated[str, AfterValidator(_label)]
+ShownURL = Annotated[str, AfterValidator(_shown_url)]
+Link = Annotated[str | None, AfterValidator(_link)]
 
 
 def utcnow() -> datetime:
@@ -71,21 +138,33 @@ def _same_source(uri: str) -> str:
 
 
 def _source_uri(value: str) -> str:
-    """An http(s) URL (normalized by pydantic) or an `s3://bucket/key` URI."""
+    """An http(s) URL (normalized by pydantic) or an `s3://bucket/key` URI, at most
+    MAX_URL_CHARS long (an S3 key at most 1,024 bytes)."""
     value = value.strip()
+    if len(value) > MAX_URL_CHARS:
+        raise ValueError(f"the URL is {len(value):,} characters; the limit is {MAX_URL_CHARS:,}")
     if value.startswith("s3://"):
         match = _S3_URI.match(value)
         if match is None or ".." in match.group(2).split("/"):
             raise ValueError("an s3:// source must look like s3://bucket/key")
+        if len(match.group(2).encode()) > MAX_S3_KEY_BYTES:
+            raise ValueError(f"an S3 key is at most {MAX_S3_KEY_BYTES:,} bytes")
         return value
     try:
-        return str(_HTTP_URL.validate_python(value))
+        url = str(_HTTP_URL.validate_python(value))
     except ValidationError as exc:
         reason = exc.errors(include_url=False)[0]["msg"]
         raise ValueError(f"not an http(s) URL or s3:// URI ({reason})") from None
+    if len(url) > MAX_URL_CHARS:
+        raise ValueError(
+            f"the URL is {len(url):,} characters once encoded; the limit is {MAX_URL_CHARS:,}"
+        )
+    return url
 
 
-_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/([^\x00-\x1f]+)$")
+_S3_URI = re.compile(
+    r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/([^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+)$"
+)
 _HTTP_URL = TypeAdapter(AnyHttpUrl)
 
 SourceURI = Annotated[str, AfterValidator(_source_uri)]
@@ -94,7 +173,11 @@ SourceURI = Annotated[str, AfterValidator(_source_uri)]
 class SearchSource(Strict):
     """A web search: its top `limit` results are fetched like URLs, all at once."""
 
-    search: Annotated[str, Field(min_length=2, max_length=400, description="The query.")]
+    search: Annotated[
+        str,
+        Field(min_length=2, max_length=400, description="The query."),
+        AfterValidator(_no_controls),
+    ]
     limit: Annotated[int, Field(ge=1, le=10)] = 5
     provider: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = None
 
@@ -102,7 +185,11 @@ class SearchSource(Strict):
 class VectorSource(Strict):
     """A vector search: the `top_k` passages nearest to `vector` in `collection`."""
 
-    vector: Annotated[str, Field(min_length=2, max_length=2_000, description="The query.")]
+    vector: Annotated[
+        str,
+        Field(min_length=2, max_length=2_000, description="The query."),
+        AfterValidator(_no_controls),
+    ]
     collection: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
     top_k: Annotated[int, Field(ge=1, le=20)] = 5
 
@@ -151,7 +238,7 @@ class ResearchRequest(Strict):
     @field_validator("question")
     @classmethod
     def _question_has_words(cls, value: str) -> str:
-        value = " ".join(value.split())
+        value = " ".join(_no_controls(value).split())
         if len(value) < 3:
             raise ValueError("the question needs at least a few words")
         return value
@@ -225,15 +312,15 @@ class SourceOutcome(Strict):
     """
 
     index: int
-    url: str
+    url: ShownURL
     state: SourceState
     kind: SourceKind = "url"
-    via: str | None = None
-    reason: str | None = None
-    final_url: str | None = None
-    canonical_url: str | None = None
-    title: str | None = None
-    content_type: str | None = None
+    via: ShownURL | None = None
+    reason: Reason | None = None
+    final_url: Link = None
+    canonical_url: Link = None
+    title: Label | None = None
+    content_type: Label | None = None
     bytes: int = 0
     chars: int = 0
     fetch_ms: int = 0
@@ -302,7 +389,7 @@ class SummaryRecord(Strict):
     index: int
     state: SourceState
     text: str = ""
-    reason: str | None = None
+    reason: Reason | None = None
     model: str
     usage: Usage = Usage()
     cached: bool = False  # identical content was summarized before: no model call this time
@@ -372,7 +459,7 @@ class JobFailure(Strict):
     v: Literal[1] = 1
     job_id: JobId
     stage: FailedStage
-    reason: str
+    reason: Reason
     at: datetime
 
 
@@ -400,7 +487,7 @@ class Event(Strict):
     kind: EventKind
     at: datetime
     index: int | None = None
-    detail: str | None = None
+    detail: Reason | None = None
 
 
 JobState = Literal[
@@ -419,7 +506,7 @@ class JobView(Strict):
     sources: list[SourceOutcome]
     summaries_done: int
     summaries_expected: int | None
-    reason: str | None = None
+    reason: Reason | None = None
     timings: StageTimings
     usage: Usage | None = None  # tokens and cost, once the report is written
     stage_usage: dict[str, Usage] = Field(default_factory=dict)
