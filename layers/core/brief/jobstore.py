@@ -47,7 +47,10 @@ from brief.ports import BlobStore
 
 M = TypeVar("M", bound=BaseModel)
 
-_EVENT_KEY = re.compile(r"/events/(\d{16})-([a-z_]+)(?:-(\d+))?\.json$")
+EVENT_CURSOR = re.compile(r"(\d{16})-([a-z_]+)(?:-(\d+))?\.json")
+"""An event's cursor: its key under `jobs/{job}/events/`, time (µs) first, so cursors sort
+as the events happened."""
+_EVENT_KEY = re.compile(rf"/events/{EVENT_CURSOR.pattern}$")
 _INDEX_KEY = re.compile(r"/(\d+)\.json$")
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ from brief.api.deps import CallerDep, StoreDep
 from brief.api.negotiation import prefers
 from brief.api.problems import problem, problems
 from brief.errors import RetryableError
-from brief.jobstore import JobStore
+from brief.jobstore import EVENT_CURSOR, JobStore
 from brief.models import Event, EventKind, JobRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,8 +60,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problems(401, 422, 5
 EVENT_STREAM = "text/event-stream"
 TERMINAL_EVENTS: frozenset[str] = frozenset({"report_ready", "job_failed", "job_cancelled"})
 REVIVED = "job_redriven"  # after a terminal job_failed, the job runs again
-CURSOR_PATTERN = r"^[0-9]{16}-[a-z_]{1,40}(-[0-9]{1,6})?\.json$"
-_CURSOR = re.compile(r"(?P<micros>[0-9]{16})-(?P<kind>[a-z_]{1,40})(?:-[0-9]{1,6})?\.json")
+CURSOR_PATTERN = f"^{EVENT_CURSOR.pattern}$"
 _EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
 CLOCK_SKEW_S = 60.0  # how far writers' clocks may stray from the API's and still be believed
 
@@ -172,10 +170,10 @@ async def get_events(
 def cursor_fault(cursor: str, record: JobRecord, now: datetime) -> str | None:
     """Why `cursor` cannot name an event of the job (None when it can): not an event key,
     or a time outside the job's lifetime. No storage is read."""
-    match = _CURSOR.fullmatch(cursor)
-    if match is None or match["kind"] not in _EVENT_KINDS:
+    match = EVENT_CURSOR.fullmatch(cursor)
+    if match is None or match.group(2) not in _EVENT_KINDS:
         return "is not an event id (they look like 1717171717171717-job_created.json)"
-    micros = int(match["micros"])
+    micros = int(match.group(1))
     skew = int(CLOCK_SKEW_S * 1_000_000)
     if micros < int(record.created_at.timestamp() * 1_000_000) - skew:
         return "names no event of this job: it is from before the job was created"
@@ -189,8 +187,8 @@ def ended_at(cursors: Sequence[str]) -> str | None:
     was revived after it), or None while the job has not ended."""
     end: str | None = None
     for cursor in cursors:
-        match = _CURSOR.fullmatch(cursor)
-        kind = match["kind"] if match else ""
+        match = EVENT_CURSOR.fullmatch(cursor)
+        kind = match.group(2) if match else ""
         if kind in TERMINAL_EVENTS:
             end = cursor
         elif kind == REVIVED:
