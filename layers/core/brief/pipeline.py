@@ -25,8 +25,10 @@ from brief.errors import (
     PermanentError,
     RetryableError,
 )
+from brief.extractive import by_source
 from brief.ids import batch_job_id, new_batch_id, new_job_id
 from brief.jobstore import JobStore, digest, text_key
+from brief.llm.citations import check_citations, cited
 from brief.logs import bind_job
 from brief.messages import (
     CombineTask,
@@ -66,7 +68,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_CITATION = re.compile(r"\[(\d+)\]")
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -443,6 +444,7 @@ class Combine:
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
             for t, s in zip(numbered, cited, strict=True)
         ]
+        body, warnings = check_answer(combined.text, numbered)
         reasons = {s.index: s.reason for s in summaries if s.state == "failed"}
         missing = [
             s
@@ -456,7 +458,9 @@ class Combine:
         report = Report(
             job_id=job.job_id,
             question=job.request.question,
-            markdown=render_markdown(job.request.question, combined.text, citations, missing),
+            markdown=render_markdown(
+                job.request.question, body, citations, missing, warnings=warnings
+            ),
             citations=citations,
             missing=missing,
             model=self.summarizer.name,
@@ -466,6 +470,7 @@ class Combine:
                 "combine": combined.usage,
             },
             created_at=self.clock(),
+            warnings=warnings,
         )
         # The cache entry beside the report; report.md beside the event (the API serves the
         # report from report.json, which is the commit point).
@@ -520,13 +525,49 @@ def summary_key(model: str, input_digest: str) -> str:
     return text_key(model, "summarize", input_digest)
 
 
+UNCITED_ANSWER = (
+    "The model's answer cites none of the sources it was given, so its claims cannot be "
+    'traced to them; each source\'s summary, with its citation, is under "By source".'
+)
+
+
+def check_answer(answer: str, numbered: Sequence[SourceText]) -> tuple[str, list[str]]:
+    """The model's answer as the report shows it, and what its reader must be told.
+
+    Only `[n]` of a source the model was given survives; the report says how many others were
+    removed, and when none survives, that the answer cites nothing (it then gets each
+    source's summary under its citation, so the reader still has cited material).
+    """
+    body, removed = check_citations(answer, {t.n for t in numbered})
+    warnings: list[str] = []
+    if removed:
+        count = len(removed)
+        numbers = sorted(set(removed))
+        # Numbers without brackets: the note itself must not read as a citation.
+        warnings.append(
+            f"{count} citation{'s' if count > 1 else ''} in the model's answer named no "
+            f"source it was given (number{'s' if len(numbers) > 1 else ''} "
+            f"{', '.join(map(str, numbers))}) and {'were' if count > 1 else 'was'} removed."
+        )
+    if not cited(body):
+        warnings.append(UNCITED_ANSWER)
+        body = f"{body.rstrip()}\n\n{by_source(numbered)}"
+    return body, warnings
+
+
 def render_markdown(
-    question: str, body: str, citations: Sequence[Citation], missing: Sequence[SourceOutcome]
+    question: str,
+    body: str,
+    citations: Sequence[Citation],
+    missing: Sequence[SourceOutcome],
+    *,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """The report as a reader sees it; a citation to a source that was not retrieved is dropped."""
-    valid = {c.n for c in citations}
-    body = _CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", body)
-    lines = [f"# {question}", "", body.strip(), "", "## Sources", ""]
+    """The report as a reader sees it: a note for each warning above the checked body."""
+    lines = [f"# {question}", ""]
+    for warning in warnings:
+        lines += [f"> **Note:** {warning}", ""]
+    lines += [body.strip(), "", "## Sources", ""]
     for c in citations:
         lines.append(f"{c.n}. [{c.title or c.url}]({c.url})")
     if missing:
