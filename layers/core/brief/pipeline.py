@@ -12,11 +12,13 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from brief import metrics
+from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import both, nothing
 from brief.errors import (
     InvalidMessage,
@@ -102,13 +104,18 @@ class Intake:
         return batch
 
     async def cancel(self, job_id: str, owner: str) -> None:
-        """Stop a job: no further fetches or model calls; its state becomes `cancelled`."""
+        """Stop a job: no further fetches or model calls; its state becomes `cancelled`.
+
+        JobFinished if it has already ended: done, failed, or cancelled before (also by a
+        concurrent cancel, whose marker was written first).
+        """
         view = await self.store.view(job_id, owner=owner)
-        if view.state in TERMINAL_STATES and view.state != "cancelled":
+        if view.state in TERMINAL_STATES:
             raise JobFinished(f"the job has already ended: it is {view.state}")
         at = self.clock()
-        if await self.store.cancel(job_id, at):
-            await self.store.event(job_id, "job_cancelled", at)
+        if not await self.store.cancel(job_id, at):
+            raise JobFinished("the job has already ended: it is cancelled")
+        await self.store.event(job_id, "job_cancelled", at)
 
 
 async def create_job(store: JobStore, record: JobRecord) -> bool:
@@ -130,6 +137,7 @@ class Research:
     queue: TaskQueue
     gatherer: Gatherer
     clock: Clock = utcnow
+    cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
     async def run(self, task: ResearchTask | SubmitTask) -> None:
         """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
@@ -158,7 +166,15 @@ class Research:
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
         if retrieval is None:
-            retrieval, digests = await self._retrieve(job, stored, expansions)
+            try:  # fetches in flight stop soon after a cancel, and nothing more is stored
+                retrieved = await self.cancel_watch.run(
+                    partial(self.store.cancelled, job.job_id),
+                    self._retrieve(job, stored, expansions),
+                )
+            except StoppedByCancel:
+                log.info("job cancelled: retrieval stopped")
+                return
+            retrieval, digests = retrieved
             ok, total = len(retrieval.usable), len(retrieval.sources)
             done = self.store.event(
                 job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
@@ -258,6 +274,7 @@ class Summarize:
     summarizer: Summarizer
     claim_timeout_s: float = 120.0
     clock: Clock = utcnow
+    cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
@@ -280,7 +297,14 @@ class Summarize:
         if existing is None:
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
-            summary, cache = await self._summarize(job, source, named, hinted)
+            try:  # a model call in flight stops soon after a cancel; nothing is written
+                summary, cache = await self.cancel_watch.run(
+                    partial(self.store.cancelled, task.job_id),
+                    self._summarize(job, source, named, hinted),
+                )
+            except StoppedByCancel:
+                log.info("job cancelled: summary stopped")
+                return
             try:
                 stored = await self.store.put_summary(summary)
             except Exception:
@@ -396,6 +420,7 @@ class Combine:
     store: JobStore
     summarizer: Summarizer
     clock: Clock = utcnow
+    cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
@@ -434,12 +459,13 @@ class Combine:
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
             for n, s in enumerate(cited, start=1)
         ]
-        _, (combined, cache) = await both(
+        _, answered = await both(
             self.store.event(task.job_id, "combine_started", started),
-            _cached_combine(
-                self.store, self.summarizer, job.request.question, numbered, self.clock
-            ),
+            self._answer(task.job_id, job.request.question, numbered),
         )
+        if answered is None:
+            return None
+        combined, cache = answered
         citations = [
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
             for t, s in zip(numbered, cited, strict=True)
@@ -485,6 +511,20 @@ class Combine:
         metrics.record_usage(combined.usage)
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
+
+    async def _answer(
+        self, job_id: str, question: str, numbered: Sequence[SourceText]
+    ) -> tuple[ModelText, tuple[str, CachedText] | None] | None:
+        """The combined answer and its cache entry; None when the job was cancelled while
+        the model worked (the call is stopped, and the event beside it still completes)."""
+        try:
+            return await self.cancel_watch.run(
+                partial(self.store.cancelled, job_id),
+                _cached_combine(self.store, self.summarizer, question, numbered, self.clock),
+            )
+        except StoppedByCancel:
+            log.info("job cancelled: combine stopped")
+            return None
 
 
 async def _keep(store: JobStore, entry: tuple[str, CachedText] | None) -> None:
