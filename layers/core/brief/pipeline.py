@@ -449,15 +449,15 @@ class Combine:
             [*listed, *await self.store.summaries(task.job_id, unread)] if unread else listed
         )
         by_index = {s.index: s for s in summaries if s.state == "ok"}
-        cited = [s for s in retrieval.usable if s.index in by_index]
-        if not cited:
+        summarized = [s for s in retrieval.usable if s.index in by_index]
+        if not summarized:
             await fail_job(
                 self.store, job.job_id, "combine", "no source could be summarized", self.clock()
             )
             return None
         numbered = [
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
-            for n, s in enumerate(cited, start=1)
+            for n, s in enumerate(summarized, start=1)
         ]
         _, answered = await both(
             self.store.event(task.job_id, "combine_started", started),
@@ -468,9 +468,11 @@ class Combine:
         combined, cache = answered
         citations = [
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
-            for t, s in zip(numbered, cited, strict=True)
+            for t, s in zip(numbered, summarized, strict=True)
         ]
         body, warnings = check_answer(combined.text, numbered)
+        if warnings:
+            log.warning("the report's answer needed notes", extra={"warnings": warnings})
         reasons = {s.index: s.reason for s in summaries if s.state == "failed"}
         missing = [
             s
