@@ -321,6 +321,7 @@ def format_view(view: JSON) -> str:
     lines = [f"Job {view['job_id']}: {view['state']}", f"Question: {view['question']}"]
     if view.get("reason"):
         lines.append(f"Reason: {view['reason']}")
+    lines += [f"Warning: {w}" for w in view.get("warnings") or []]
     sources = view.get("sources") or []
     if sources:
         lines.append("Sources:")

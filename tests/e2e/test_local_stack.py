@@ -152,4 +152,6 @@ def test_a_cancelled_job_stops_and_says_so(api: httpx.Client, pages: PageServer)
     assert view["state"] == "cancelled"
     assert view["summaries_done"] == 0
     again = api.post(f"/jobs/{job_id}/cancel")
-    assert again.status_code == 202
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["detail"] == "the job has already ended: it is cancelled"

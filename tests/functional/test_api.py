@@ -261,6 +261,21 @@ async def test_the_report_of_a_failed_job_is_a_409_problem_with_the_reason(
     assert "404" in detail
 
 
+async def test_a_second_cancel_is_a_409_problem_as_the_job_has_already_ended(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    job_id = await create(client, sources(world))
+
+    first = await client.post(f"/jobs/{job_id}/cancel")
+    second = await client.post(f"/jobs/{job_id}/cancel")
+
+    assert first.status_code == 202
+    assert first.json()["state"] == "cancelled"
+    detail = assert_problem(second, 409)["detail"]
+    assert detail == "the job has already ended: it is cancelled"
+    assert (await client.get(f"/jobs/{job_id}")).json()["state"] == "cancelled"
+
+
 async def test_a_finished_job_shows_done_with_every_source(
     client: httpx.AsyncClient, world: World
 ) -> None:

@@ -62,6 +62,17 @@ async def test_a_finished_job_cannot_be_cancelled_and_strangers_cannot_cancel(
         await world.intake().cancel(job_id, owner="alice")
 
 
+async def test_a_second_cancel_is_refused_because_the_job_has_already_ended(
+    world: World,
+) -> None:
+    job_id = await world.submit(QUESTION, serve_two(world))
+    await world.intake().cancel(job_id, owner="alice")
+    with pytest.raises(JobFinished, match="already ended: it is cancelled"):
+        await world.intake().cancel(job_id, owner="alice")
+    kinds = [e.kind for _, e in await world.store.events(job_id)]
+    assert kinds.count("job_cancelled") == 1
+
+
 async def test_a_batch_creates_each_job_from_its_message_and_reports_progress(
     world: World,
 ) -> None:

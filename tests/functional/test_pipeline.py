@@ -18,6 +18,8 @@ from brief.ports import ModelText, SourceText
 
 from .world import HOST, World, page
 
+HOST_URL = f"http://{HOST}"
+
 QUESTION = "Why do glaciers move downhill?"
 
 PARAGRAPHS = [
@@ -351,3 +353,92 @@ async def test_a_combine_reads_every_usable_summary_even_if_its_message_lists_fe
     assert report is not None
     assert [c.index for c in report.citations] == [0, 1, 2, 3, 4]
     assert world.blobs.objects[f"jobs/{job_id}/report.md"] == report.markdown.encode()
+
+
+class ScriptedCombine:
+    """The extractive model for summaries; its combine answers with a set text."""
+
+    def __init__(self, answer: str) -> None:
+        self.inner = ExtractiveSummarizer()
+        self.answer = answer
+
+    @property
+    def name(self) -> str:
+        return "scripted-combine"
+
+    async def summarize(self, question: str, source: SourceText) -> ModelText:
+        return await self.inner.summarize(question, source)
+
+    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+        return ModelText(self.answer)
+
+
+def combine_with(world: World, answer: str) -> None:
+    model = ScriptedCombine(answer)
+    world.combine = lambda: Combine(world.store, model, clock=world.clock)  # type: ignore[method-assign]
+
+
+async def test_an_answer_that_cites_no_given_source_says_so_and_keeps_each_sources_summary(
+    world: World,
+) -> None:
+    # Five sources; the model cites only numbers it was not given (or copied from a page).
+    combine_with(world, "Ice deforms under its own weight [7], and meltwater helps [9][7].")
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    await world.drain()
+
+    report = await report_of(world, job_id)
+    uncited = (
+        "The model's answer cites none of the sources it was given, so its claims cannot be "
+        'traced to them; each source\'s summary, with its citation, is under "By source".'
+    )
+    removed = (
+        "3 citations in the model's answer named no source it was given (numbers 7, 9) "
+        "and were removed."
+    )
+    assert report.warnings == [removed, uncited]
+    markdown = world.blobs.objects[f"jobs/{job_id}/report.md"].decode()
+    assert markdown == report.markdown
+    assert f"> **Note:** {uncited}" in markdown
+    assert f"> **Note:** {removed}" in markdown
+    assert "Ice deforms under its own weight, and meltwater helps." in markdown
+    assert "[7]" not in markdown
+    assert "[9]" not in markdown
+    by_source = markdown.split("## By source", 1)[1].split("## Sources", 1)[0]
+    for n in range(1, 6):
+        assert f"**[{n}] Glacier article {n - 1}** — " in by_source
+    assert PARAGRAPHS[0][0] in by_source  # the source's summary, under its citation
+    view = await world.store.view(job_id)
+    assert view.state == "done"
+    assert view.warnings == [removed, uncited]
+
+
+async def test_an_answer_with_some_invented_citations_says_how_many_were_removed(
+    world: World,
+) -> None:
+    combine_with(world, "Ice deforms [1][12]. Meltwater lubricates the bed [2, 6].")
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    await world.drain()
+
+    report = await report_of(world, job_id)
+    removed = (
+        "2 citations in the model's answer named no source it was given (numbers 6, 12) "
+        "and were removed."
+    )
+    assert report.warnings == [removed]
+    assert report.markdown == (
+        f"# {QUESTION}\n\n> **Note:** {removed}\n\n"
+        "Ice deforms [1]. Meltwater lubricates the bed [2].\n\n## Sources\n\n"
+        + "".join(
+            f"{n}. [Glacier article {n - 1}]({HOST_URL}/page{n - 1}.html)\n" for n in range(1, 6)
+        )
+    )
+    assert (await world.store.view(job_id)).warnings == [removed]
+
+
+async def test_a_well_cited_report_carries_no_warning(world: World) -> None:
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    await world.drain()
+    report = await report_of(world, job_id)
+    assert report.warnings == []
+    assert "**Note:**" not in report.markdown
+    assert (await world.store.view(job_id)).warnings == []

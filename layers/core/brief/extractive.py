@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from brief.ports import SourceText
 
-__all__ = ["ExtractiveSummarizer", "split_sentences"]
+__all__ = ["ExtractiveSummarizer", "by_source", "split_sentences"]
 
 MIN_WORDS = 5
 MAX_WORDS = 80
@@ -217,11 +217,7 @@ class ExtractiveSummarizer:
             lines += [f"- {_markdown(f.text)} {f.citations}" for f in findings]
         else:
             lines.append(NO_FINDINGS)
-        lines += ["", "## By source", ""]
-        for source in sorted(summaries, key=lambda s: s.n):
-            title = _markdown(" ".join((source.title or source.url).split()))
-            text = _markdown(" ".join(_FOOTNOTE.sub("", source.text).split()))
-            lines += [f"**[{source.n}] {title}** — {text or 'No summary text.'}", ""]
+        lines += ["", by_source(summaries)]
         return ModelText("\n".join(lines).rstrip() + "\n")
 
     def _findings_for(self, question: str, summaries: Sequence[SourceText]) -> list[_Finding]:
@@ -251,6 +247,21 @@ class ExtractiveSummarizer:
         chosen = _round_robin(relevant, self._findings)
         chosen += _round_robin(rest, self._findings - len(chosen))
         return chosen
+
+
+def by_source(summaries: Sequence[SourceText]) -> str:
+    """`## By source`: each summary under its citation, `**[n] Title** — text`, by `n`.
+
+    The combine stage adds it to a model's answer that cites no source, so the reader still
+    has cited material. Text is Markdown-escaped and stripped of footnote markers, so no
+    `[n]` appears but the source's own.
+    """
+    lines = ["## By source", ""]
+    for source in sorted(summaries, key=lambda s: s.n):
+        title = _markdown(" ".join((source.title or source.url).split()))
+        text = _markdown(" ".join(_FOOTNOTE.sub("", source.text).split()))
+        lines += [f"**[{source.n}] {title}** — {text or 'No summary text.'}", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 @dataclass(slots=True)

@@ -320,6 +320,7 @@ class JobStore:
             timings=timings_from_keys(record.created_at, keys, reported_at=reported_at),
             usage=report.usage if report else None,
             stage_usage=report.stage_usage if report else {},
+            warnings=report.warnings if report else [],
         )
 
     async def batch_view(self, batch_id: str, *, owner: str | None = None) -> BatchView:

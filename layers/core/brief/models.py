@@ -448,6 +448,9 @@ class Report(Strict):
     usage: Usage = Usage()
     stage_usage: dict[str, Usage] = Field(default_factory=dict)  # "summarize", "combine"
     created_at: datetime
+    # What the reader must know about the answer: it cites no source, or citations of
+    # sources the model was not given were removed. Each is also a note in `markdown`.
+    warnings: list[str] = Field(default_factory=list)
 
 
 FailedStage = Literal["research", "summarize", "combine", "deadletter"]
@@ -510,6 +513,7 @@ class JobView(Strict):
     timings: StageTimings
     usage: Usage | None = None  # tokens and cost, once the report is written
     stage_usage: dict[str, Usage] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)  # the report's, once it is written
 
 
 class BatchJob(Strict):

@@ -12,11 +12,13 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from brief import metrics
+from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import both, nothing
 from brief.errors import (
     InvalidMessage,
@@ -25,8 +27,10 @@ from brief.errors import (
     PermanentError,
     RetryableError,
 )
+from brief.extractive import by_source
 from brief.ids import batch_job_id, new_batch_id, new_job_id
 from brief.jobstore import JobStore, digest, text_key
+from brief.llm.citations import check_citations, cited
 from brief.logs import bind_job
 from brief.messages import (
     CombineTask,
@@ -66,7 +70,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_CITATION = re.compile(r"\[(\d+)\]")
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -101,13 +104,18 @@ class Intake:
         return batch
 
     async def cancel(self, job_id: str, owner: str) -> None:
-        """Stop a job: no further fetches or model calls; its state becomes `cancelled`."""
+        """Stop a job: no further fetches or model calls; its state becomes `cancelled`.
+
+        JobFinished if it has already ended: done, failed, or cancelled before (also by a
+        concurrent cancel, whose marker was written first).
+        """
         view = await self.store.view(job_id, owner=owner)
-        if view.state in TERMINAL_STATES and view.state != "cancelled":
+        if view.state in TERMINAL_STATES:
             raise JobFinished(f"the job has already ended: it is {view.state}")
         at = self.clock()
-        if await self.store.cancel(job_id, at):
-            await self.store.event(job_id, "job_cancelled", at)
+        if not await self.store.cancel(job_id, at):
+            raise JobFinished("the job has already ended: it is cancelled")
+        await self.store.event(job_id, "job_cancelled", at)
 
 
 async def create_job(store: JobStore, record: JobRecord) -> bool:
@@ -129,6 +137,7 @@ class Research:
     queue: TaskQueue
     gatherer: Gatherer
     clock: Clock = utcnow
+    cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
     async def run(self, task: ResearchTask | SubmitTask) -> None:
         """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
@@ -157,7 +166,15 @@ class Research:
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
         if retrieval is None:
-            retrieval, digests = await self._retrieve(job, stored, expansions)
+            try:  # fetches in flight stop soon after a cancel, and nothing more is stored
+                retrieved = await self.cancel_watch.run(
+                    partial(self.store.cancelled, job.job_id),
+                    self._retrieve(job, stored, expansions),
+                )
+            except StoppedByCancel:
+                log.info("job cancelled: retrieval stopped")
+                return
+            retrieval, digests = retrieved
             ok, total = len(retrieval.usable), len(retrieval.sources)
             done = self.store.event(
                 job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
@@ -257,6 +274,7 @@ class Summarize:
     summarizer: Summarizer
     claim_timeout_s: float = 120.0
     clock: Clock = utcnow
+    cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
@@ -279,7 +297,14 @@ class Summarize:
         if existing is None:
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
-            summary, cache = await self._summarize(job, source, named, hinted)
+            try:  # a model call in flight stops soon after a cancel; nothing is written
+                summary, cache = await self.cancel_watch.run(
+                    partial(self.store.cancelled, task.job_id),
+                    self._summarize(job, source, named, hinted),
+                )
+            except StoppedByCancel:
+                log.info("job cancelled: summary stopped")
+                return
             try:
                 stored = await self.store.put_summary(summary)
             except Exception:
@@ -395,6 +420,7 @@ class Combine:
     store: JobStore
     summarizer: Summarizer
     clock: Clock = utcnow
+    cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
@@ -423,26 +449,30 @@ class Combine:
             [*listed, *await self.store.summaries(task.job_id, unread)] if unread else listed
         )
         by_index = {s.index: s for s in summaries if s.state == "ok"}
-        cited = [s for s in retrieval.usable if s.index in by_index]
-        if not cited:
+        summarized = [s for s in retrieval.usable if s.index in by_index]
+        if not summarized:
             await fail_job(
                 self.store, job.job_id, "combine", "no source could be summarized", self.clock()
             )
             return None
         numbered = [
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
-            for n, s in enumerate(cited, start=1)
+            for n, s in enumerate(summarized, start=1)
         ]
-        _, (combined, cache) = await both(
+        _, answered = await both(
             self.store.event(task.job_id, "combine_started", started),
-            _cached_combine(
-                self.store, self.summarizer, job.request.question, numbered, self.clock
-            ),
+            self._answer(task.job_id, job.request.question, numbered),
         )
+        if answered is None:
+            return None
+        combined, cache = answered
         citations = [
             Citation(n=t.n, index=s.index, url=t.url, title=t.title)
-            for t, s in zip(numbered, cited, strict=True)
+            for t, s in zip(numbered, summarized, strict=True)
         ]
+        body, warnings = check_answer(combined.text, numbered)
+        if warnings:
+            log.warning("the report's answer needed notes", extra={"warnings": warnings})
         reasons = {s.index: s.reason for s in summaries if s.state == "failed"}
         missing = [
             s
@@ -456,7 +486,9 @@ class Combine:
         report = Report(
             job_id=job.job_id,
             question=job.request.question,
-            markdown=render_markdown(job.request.question, combined.text, citations, missing),
+            markdown=render_markdown(
+                job.request.question, body, citations, missing, warnings=warnings
+            ),
             citations=citations,
             missing=missing,
             model=self.summarizer.name,
@@ -466,6 +498,7 @@ class Combine:
                 "combine": combined.usage,
             },
             created_at=self.clock(),
+            warnings=warnings,
         )
         # The cache entry beside the report; report.md beside the event (the API serves the
         # report from report.json, which is the commit point).
@@ -480,6 +513,20 @@ class Combine:
         metrics.record_usage(combined.usage)
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
+
+    async def _answer(
+        self, job_id: str, question: str, numbered: Sequence[SourceText]
+    ) -> tuple[ModelText, tuple[str, CachedText] | None] | None:
+        """The combined answer and its cache entry; None when the job was cancelled while
+        the model worked (the call is stopped, and the event beside it still completes)."""
+        try:
+            return await self.cancel_watch.run(
+                partial(self.store.cancelled, job_id),
+                _cached_combine(self.store, self.summarizer, question, numbered, self.clock),
+            )
+        except StoppedByCancel:
+            log.info("job cancelled: combine stopped")
+            return None
 
 
 async def _keep(store: JobStore, entry: tuple[str, CachedText] | None) -> None:
@@ -520,13 +567,49 @@ def summary_key(model: str, input_digest: str) -> str:
     return text_key(model, "summarize", input_digest)
 
 
+UNCITED_ANSWER = (
+    "The model's answer cites none of the sources it was given, so its claims cannot be "
+    'traced to them; each source\'s summary, with its citation, is under "By source".'
+)
+
+
+def check_answer(answer: str, numbered: Sequence[SourceText]) -> tuple[str, list[str]]:
+    """The model's answer as the report shows it, and what its reader must be told.
+
+    Only `[n]` of a source the model was given survives; the report says how many others were
+    removed, and when none survives, that the answer cites nothing (it then gets each
+    source's summary under its citation, so the reader still has cited material).
+    """
+    body, removed = check_citations(answer, {t.n for t in numbered})
+    warnings: list[str] = []
+    if removed:
+        count = len(removed)
+        numbers = sorted(set(removed))
+        # Numbers without brackets: the note itself must not read as a citation.
+        warnings.append(
+            f"{count} citation{'s' if count > 1 else ''} in the model's answer named no "
+            f"source it was given (number{'s' if len(numbers) > 1 else ''} "
+            f"{', '.join(map(str, numbers))}) and {'were' if count > 1 else 'was'} removed."
+        )
+    if not cited(body):
+        warnings.append(UNCITED_ANSWER)
+        body = f"{body.rstrip()}\n\n{by_source(numbered)}"
+    return body, warnings
+
+
 def render_markdown(
-    question: str, body: str, citations: Sequence[Citation], missing: Sequence[SourceOutcome]
+    question: str,
+    body: str,
+    citations: Sequence[Citation],
+    missing: Sequence[SourceOutcome],
+    *,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """The report as a reader sees it; a citation to a source that was not retrieved is dropped."""
-    valid = {c.n for c in citations}
-    body = _CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", body)
-    lines = [f"# {question}", "", body.strip(), "", "## Sources", ""]
+    """The report as a reader sees it: a note for each warning above the checked body."""
+    lines = [f"# {question}", ""]
+    for warning in warnings:
+        lines += [f"> **Note:** {warning}", ""]
+    lines += [body.strip(), "", "## Sources", ""]
     for c in citations:
         lines.append(f"{c.n}. [{c.title or c.url}]({c.url})")
     if missing:

@@ -164,5 +164,6 @@ class Summarizer(Protocol):
         ...
 
     async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
-        """A Markdown answer whose claims cite summaries by `[n]`."""
+        """A Markdown answer whose claims cite summaries by `[n]`; the combine stage keeps
+        only the `[n]` of summaries it gave, and says so when that leaves none."""
         ...

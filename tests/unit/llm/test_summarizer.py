@@ -110,7 +110,7 @@ async def test_a_source_longer_than_the_chunk_cap_is_summarized_in_part_with_a_n
     assert "were left out" in result.text
 
 
-async def test_combine_numbers_the_sources_and_cites_only_those_given() -> None:
+async def test_combine_numbers_the_sources_and_leaves_invented_citations_to_the_stage() -> None:
     def invents(system: str, prompt: str, max_tokens: int) -> str:
         return "Scouts dance for sites [1]. The quorum decides [2][7]. Honey matters [1, 9]."
 
@@ -120,7 +120,8 @@ async def test_combine_numbers_the_sources_and_cites_only_those_given() -> None:
         source("A quorum of fifteen scouts at a site decides the move [12].", 2),
     ]
     result = await summarizer(model).combine(QUESTION, summaries)
-    assert result.text == "Scouts dance for sites [1]. The quorum decides [2]. Honey matters [1]."
+    # The combine stage removes [7] and [9] and tells the report's reader it did.
+    assert result.text == invents("", "", 0)
     prompt = model.calls[0].prompt
     assert "[1] Swarm notes 1 (https://bees.test/1)" in prompt
     assert "[12]" not in prompt  # a page's own footnote is not one of our sources

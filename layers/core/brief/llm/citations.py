@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-__all__ = ["cited", "keep_citations", "strip_citations"]
+__all__ = ["check_citations", "cited", "keep_citations", "strip_citations"]
 
 # "[3]", "[1, 2]", "[1; 4]", "[2-4]" (or with an en dash); numbers of at most four digits.
 _GROUP = re.compile(r"\[\s*(\d{1,4}(?:\s*[,;\-\u2013\u2014]\s*\d{1,4})*)\s*\]")
@@ -33,33 +33,43 @@ def _numbers(group: str) -> list[int] | None:
     return numbers
 
 
-def keep_citations(text: str, allowed: Collection[int]) -> tuple[str, set[int]]:
+def check_citations(text: str, allowed: Collection[int]) -> tuple[str, list[int]]:
     """`text` with every marker rewritten as `[a][b]` for allowed numbers only.
 
-    Returns the new text and the numbers that were dropped (cited but not given).
+    Returns the new text and every number removed (cited but not given), in order, once per
+    time it was cited: what a report tells its reader it removed.
     """
     allowed = set(allowed)
-    dropped: set[int] = set()
+    removed: list[int] = []
 
     def rewrite(match: re.Match[str]) -> str:
         kept: list[int] = []
         numbers = _numbers(match.group(1))
         if numbers is None:
-            dropped.update(int(n) for n in re.findall(r"\d+", match.group(1)))
+            removed.extend(int(n) for n in re.findall(r"\d+", match.group(1)))
             return ""
         for number in numbers:
             if number in allowed:
                 if number not in kept:
                     kept.append(number)
             else:
-                dropped.add(number)
+                removed.append(number)
         return "".join(f"[{n}]" for n in kept)
 
     result = _GROUP.sub(rewrite, text)
-    if dropped:
+    if removed:
         result = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", result)
         result = _DOUBLE_SPACE.sub(" ", result)
-    return result, dropped
+    return result, removed
+
+
+def keep_citations(text: str, allowed: Collection[int]) -> tuple[str, set[int]]:
+    """`text` with every marker rewritten as `[a][b]` for allowed numbers only.
+
+    Returns the new text and the numbers that were dropped (cited but not given).
+    """
+    result, removed = check_citations(text, allowed)
+    return result, set(removed)
 
 
 def strip_citations(text: str) -> str:

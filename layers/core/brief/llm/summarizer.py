@@ -9,7 +9,9 @@ of notes that fit, concurrently, until the rest fits.
 combine: the reduce model sees numbered sources ("[n] Title (url)" and the summary) and is
 told to cite every claim with [n]. Summaries that do not fit are collapsed the same way:
 groups that fit are condensed concurrently, keeping their [n] markers, until the rest fits.
-Markers for numbers that were not given are removed from every answer.
+Markers for numbers that were not given are removed from every condensed group (an invented
+[n] must not spread); the final answer's are left for the combine stage, which removes them
+and tells the report's reader how many there were.
 
 Neither loop can run away with the bill: each round must shrink the material, a round only
 runs while fewer than `max_rounds` have, and after that (or when a round cannot shrink it)
@@ -230,7 +232,8 @@ class LLMSummarizer:
     # ------------------------------------------------------------------ combine (reduce)
 
     async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
-        """A Markdown answer that cites the given summaries by [n], and only those."""
+        """A Markdown answer that cites the given summaries by [n] (numbers it invents are
+        left in, for the combine stage to count and remove)."""
         run = _Run()
         stage = self._reduce
         out = stage.max_output_tokens
@@ -265,12 +268,6 @@ class LLMSummarizer:
             prompts.combine_prompt(question, items, words=prompts.words_for(out)),
             out,
         )
-        answer, dropped = keep_citations(answer, allowed)
-        if dropped:
-            log.warning(
-                "removed citations of sources that were not given",
-                extra={"numbers": sorted(dropped)[:20]},
-            )
         if run.cut:
             answer += "\n\n" + TRUNCATED_REPORT
         self._log("combine", run)

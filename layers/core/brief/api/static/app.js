@@ -229,7 +229,8 @@
   }
 
   // Block Markdown: headings (shifted below the page's own), bullet and numbered lists,
-  // paragraphs. Returns a DocumentFragment; nothing is parsed as HTML.
+  // one-line quotes (the report's notes), paragraphs. Returns a DocumentFragment; nothing is
+  // parsed as HTML.
   function renderMarkdown(markdown, citations, headingShift = 2) {
     const root = document.createDocumentFragment();
     let paragraph = null;
@@ -245,6 +246,11 @@
         const h = document.createElement(`h${Math.min(m[1].length + headingShift, 6)}`);
         h.append(...inline(m[2], citations));
         root.append(h);
+      } else if ((m = /^>\s?(.*)$/.exec(line))) {
+        close();
+        const quote = document.createElement("blockquote");
+        quote.append(...inline(m[1], citations));
+        root.append(quote);
       } else if ((m = /^\s*[-*+]\s+(.*)$/.exec(line)) || (m = /^\s*(\d+)[.)]\s+(.*)$/.exec(line))) {
         const ordered = m.length === 3;
         const tag = ordered ? "OL" : "UL";
