@@ -14,7 +14,7 @@ from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, SummarizeTask
 from brief.models import Report
 from brief.pipeline import Combine, Summarize, summary_input
-from brief.ports import ModelText, SourceText
+from brief.ports import ModelText, OnModelRetry, SourceText
 
 from .world import HOST, World, page
 
@@ -260,11 +260,19 @@ class CountingSummarizer:
     def name(self) -> str:
         return self.inner.name
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
         self.calls += 1
         return await self.inner.summarize(question, source)
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         self.calls += 1
         return await self.inner.combine(question, summaries)
 

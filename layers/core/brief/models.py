@@ -244,6 +244,12 @@ class SourceOutcome(Strict):
         return self.state != "failed"
 
 
+def source_number(index: int) -> int:
+    """A source as a person reads it: numbered from 1, as the request and the report list
+    them (indexes in keys, messages and `index` fields count from 0)."""
+    return index + 1
+
+
 class SourceRecord(Strict):
     """`jobs/{job}/sources/{i}.json`: one source's outcome and, when usable, its text."""
 
@@ -389,7 +395,26 @@ EventKind = Literal[
     "job_failed",
     "job_cancelled",
     "job_redriven",  # an operator re-sent the job's dead messages; its failure was lifted
+    "model_retry",  # a model call failed in a way that may pass (429, 5xx, timeout)
 ]
+
+
+class ModelRetry(Strict):
+    """A model call that failed in a way that may pass, and when it is tried again."""
+
+    provider: str  # "openai"
+    model: str  # "gpt-4o-mini"
+    status: int | None = None  # the HTTP status; None for a timeout or a dropped connection
+    throttled: bool = False  # the provider said slow down (429, 529, Bedrock's throttling)
+    retry_after_s: float | None = None  # the wait the provider asked for (Retry-After)
+    retry_in_s: float | None = None  # until the next call; None: the queue brings it back later
+    attempt: int  # the call that failed, counted from 1 within one delivery
+    error: str  # the error, in the provider's words where it gave any
+
+    @property
+    def name(self) -> str:
+        """`provider:model`, as records and prices name a model."""
+        return f"{self.provider}:{self.model}"
 
 
 class Event(Strict):
