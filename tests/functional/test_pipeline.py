@@ -236,7 +236,7 @@ async def test_dead_letter_marks_the_job_failed_with_a_reason(world: World) -> N
     assert marked == job_id
     view = await world.store.view(job_id)
     assert view.state == "failed"
-    assert view.reason == "the summarize step for source 3 failed repeatedly and was given up"
+    assert view.reason == "the summarize step for source 4 failed repeatedly and was given up"
 
 
 async def test_dead_letter_ignores_bodies_that_name_no_job(world: World) -> None:

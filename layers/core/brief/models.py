@@ -426,6 +426,38 @@ class Event(Strict):
     at: datetime
     index: int | None = None
     detail: str | None = None
+    retry: ModelRetry | None = None  # a `model_retry` event's particulars
+
+
+class ModelWait(ModelRetry):
+    """What a source (or the combine) is waiting for: its latest `model_retry` event."""
+
+    at: datetime
+    detail: str
+
+
+class SourceStatus(SourceOutcome):
+    """A source as the job's status shows it: its outcome, and any wait for the model."""
+
+    waiting: ModelWait | None = None
+
+
+FailingStep = Literal["summarize", "combine"]
+
+
+class StepError(Strict):
+    """`jobs/{job}/errors/{step}[-{i}]/{µs}.json`: why one delivery of a step failed and went
+    back to its queue. The dead-letter stage reads them to say what kept going wrong."""
+
+    v: Literal[1] = 1
+    job_id: JobId
+    step: FailingStep
+    index: int | None = None
+    model: str | None = None  # `provider:model`, when a model call failed
+    answers: dict[str, int]  # what went wrong ("answered 429 Too Many Requests"), how often
+    error: str  # the error that ended the delivery
+    first_at: datetime  # the delivery's first failed call
+    at: datetime
 
 
 JobState = Literal[
@@ -441,10 +473,11 @@ class JobView(Strict):
     state: JobState
     question: str
     created_at: datetime
-    sources: list[SourceOutcome]
+    sources: list[SourceStatus]
     summaries_done: int
     summaries_expected: int | None
     reason: str | None = None
+    waiting: ModelWait | None = None  # the combine's wait for the model, while combining
     timings: StageTimings
     usage: Usage | None = None  # tokens and cost, once the report is written
     stage_usage: dict[str, Usage] = Field(default_factory=dict)
