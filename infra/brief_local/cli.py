@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from brief import logs
 from brief_local import chaos as chaos_command
 from brief_local import dlq as dlq_command
 from brief_local import invoke as invoke_command
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brief` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure_console("WARNING")  # each line names its job and source, if it has them
     run: Command = args.run
     try:
         return run(args)
@@ -329,6 +329,10 @@ def format_view(view: JSON) -> str:
             title = f"  ({s['title']})" if s.get("title") else ""
             reason = f" — {s['reason']}" if s.get("reason") else ""
             lines.append(f"  [{s['index'] + 1}] {s['state']:<7} {s['url']}{title}{reason}")
+            if s.get("waiting"):
+                lines.append(f"      waiting: {s['waiting']['detail']}")
+    if view.get("waiting"):
+        lines.append(f"Combine waiting: {view['waiting']['detail']}")
     expected = view.get("summaries_expected")
     if expected is not None:
         lines.append(f"Summaries: {view.get('summaries_done', 0)} of {expected}")

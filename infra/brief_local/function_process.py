@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from brief import logs
 from brief_local.functions import LambdaContext, load_handler_module, prepare
 
 
@@ -51,6 +52,7 @@ def main() -> None:
     """Keep stdout for answers; whatever the function writes there goes to stderr instead."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    logs.configure_console("WARNING")  # as `brief local` shows its threads' lines
     serve(sys.stdin, answers)
 
 

@@ -5,6 +5,7 @@ brings the job to its report."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -174,7 +175,7 @@ def test_dlq_show_lists_what_died_with_its_job_reason_and_body(
     assert lines[0].startswith(f"summarize  job {job_id}")
     assert "ago  (kept, received " in lines[0]
     assert lines[0].endswith(message_id)
-    assert lines[1] == "  why:  the summarize step for source 4 failed repeatedly and was given up"
+    assert lines[1] == "  why:  the summarize step for source 5 failed repeatedly and was given up"
     assert lines[2] == f"  body: {body}"
     assert lines[3] == "1 dead message (1 kept, 0 still in a DLQ)"
 
@@ -194,8 +195,9 @@ def models() -> Iterator[FakeModelServer]:
 
 @pytest.fixture(scope="module")
 def model_stack(models: FakeModelServer) -> Iterator[LocalStack]:
-    """A stack whose summaries come from the fake model, one call per delivery."""
-    stage = fake_model_stage(models.url, attempts=1)
+    """A stack whose summaries come from the fake model: one call per delivery, or as many
+    as 429s with a Retry-After of 1 s fit in 3 s of waiting."""
+    stage = fake_model_stage(models.url, attempts=1, throttle_budget_s=3)
     options = StackOptions(
         environment={
             "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
@@ -217,9 +219,11 @@ def test_redrive_after_the_model_is_fixed_brings_the_job_to_its_report(
         job_id = created.json()["job_id"]
         failed = wait_for(api, job_id, timeout_s=90)
         assert failed["state"] == "failed"
-        assert failed["reason"] == (
-            "the summarize step for source 0 failed repeatedly and was given up"
-        )
+        assert re.fullmatch(
+            r"the model openai:fake-small answered 500 Internal Server Error \d+ times"
+            r"( in \d+ seconds?)?; the summarize step for source 1 was given up",
+            failed["reason"],
+        ), failed["reason"]
         shown = brief("dlq", "show", *where, "--job", job_id)
         assert shown.stdout.startswith(f"summarize  job {job_id}"), shown.stdout
 
@@ -241,6 +245,54 @@ def test_redrive_after_the_model_is_fixed_brings_the_job_to_its_report(
         assert [c["url"] for c in report["citations"]] == pages.pages()[:1]
     after = brief("dlq", "show", *where, "--job", job_id)
     assert after.stdout == "No dead messages.\n"
+
+
+def test_a_throttling_model_shows_in_the_status_and_names_itself_when_the_job_fails(
+    model_stack: LocalStack, models: FakeModelServer, pages: PageServer
+) -> None:
+    models.set_faults(rate_limit=1.0, retry_after_s=1.0)  # the model throttles, for good
+    try:
+        with httpx.Client(base_url=model_stack.api_url, timeout=30) as api:
+            # A question no other test asks: no summary of it is in the model-output cache.
+            request = {
+                "question": f"{QUESTION} ({secrets.token_hex(4)})",
+                "sources": pages.pages()[:1],
+            }
+            job_id = api.post("/jobs", json=request).json()["job_id"]
+            view = eventually(
+                lambda: api.get(f"/jobs/{job_id}").json(),
+                lambda v: (
+                    v["state"] in ("done", "failed") or any(s["waiting"] for s in v["sources"])
+                ),
+                timeout_s=60,
+            )
+            waiting = view["sources"][0]["waiting"]
+            assert waiting is not None, view
+            assert (waiting["provider"], waiting["model"]) == ("openai", "fake-small")
+            assert (waiting["status"], waiting["retry_after_s"]) == (429, 1.0)
+            assert re.fullmatch(
+                r"openai:fake-small answered 429 Too Many Requests \(attempt \d+\); "
+                r"retrying (in 1\.\d s|later)",
+                waiting["detail"],
+            ), waiting
+
+            failed = wait_for(api, job_id, timeout_s=120)
+            assert failed["state"] == "failed"
+            assert re.fullmatch(
+                r"the model openai:fake-small answered 429 Too Many Requests \d+ times in "
+                r"\d+ seconds; the summarize step for source 1 was given up",
+                failed["reason"],
+            ), failed["reason"]
+            events = api.get(f"/jobs/{job_id}/events").json()["events"]
+            retries = [e for e in events if e["kind"] == "model_retry"]
+            assert retries
+            assert all(e["index"] == 0 for e in retries)
+            assert all(e["retry"]["status"] == 429 for e in retries)
+            assert events[-1]["kind"] == "job_failed"
+            assert events[-1]["detail"] == failed["reason"]
+            assert failed["sources"][0]["waiting"] is None  # the job has ended: no more waits
+    finally:
+        models.set_faults(rate_limit=0.0)
 
 
 def test_redrive_leaves_a_message_whose_job_is_done(

@@ -96,7 +96,7 @@ def test_a_poison_message_ends_in_the_dlq_and_fails_its_job(
 
     view = wait_for(api, job_id, timeout_s=60)
     assert view["state"] == "failed"
-    assert view["reason"] == "the summarize step for source 7 failed repeatedly and was given up"
+    assert view["reason"] == "the summarize step for source 8 failed repeatedly and was given up"
     # The deadletter function consumed both dead letters, the one naming no job included.
     dlq = stack.queue_urls["SummarizeDeadLetterQueue"]
     deadline = time.monotonic() + 30

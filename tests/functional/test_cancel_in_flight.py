@@ -17,7 +17,7 @@ import httpx
 from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.pipeline import Combine, Research, Summarize
-from brief.ports import ModelText, SourceText
+from brief.ports import ModelText, OnModelRetry, SourceText
 from brief.sources import Gatherer
 
 from .test_pipeline import PARAGRAPHS, QUESTION
@@ -48,12 +48,20 @@ class SlowModel:
             self.stopped = True
             raise
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
         if self.slow == "summarize":
             await self._wait()
         return await self.inner.summarize(question, source)
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         if self.slow == "combine":
             await self._wait()
         return await self.inner.combine(question, summaries)

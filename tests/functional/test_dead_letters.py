@@ -106,7 +106,7 @@ async def test_a_valid_message_that_kept_failing_names_its_step(world: World) ->
     body = SummarizeTask(job_id=job_id, index=2, expected=3).model_dump_json()
     await world.dead_letter().run(body, DLQ["summarize"], message_id="m-3")
     view = await world.store.view(job_id)
-    reason = "the summarize step for source 2 failed repeatedly and was given up"
+    reason = "the summarize step for source 3 failed repeatedly and was given up"
     assert view.reason == reason
     ((_, dead),) = await world.store.dead_messages()
     assert (dead.job_id, dead.reason) == (job_id, reason)

@@ -14,7 +14,7 @@ from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, SummarizeTask
 from brief.models import Report
 from brief.pipeline import Combine, Summarize, summary_input
-from brief.ports import ModelText, SourceText
+from brief.ports import ModelText, OnModelRetry, SourceText
 
 from .world import HOST, World, page
 
@@ -238,7 +238,7 @@ async def test_dead_letter_marks_the_job_failed_with_a_reason(world: World) -> N
     assert marked == job_id
     view = await world.store.view(job_id)
     assert view.state == "failed"
-    assert view.reason == "the summarize step for source 3 failed repeatedly and was given up"
+    assert view.reason == "the summarize step for source 4 failed repeatedly and was given up"
 
 
 async def test_dead_letter_ignores_bodies_that_name_no_job(world: World) -> None:
@@ -262,11 +262,19 @@ class CountingSummarizer:
     def name(self) -> str:
         return self.inner.name
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
         self.calls += 1
         return await self.inner.summarize(question, source)
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         self.calls += 1
         return await self.inner.combine(question, summaries)
 
@@ -366,10 +374,18 @@ class ScriptedCombine:
     def name(self) -> str:
         return "scripted-combine"
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
         return await self.inner.summarize(question, source)
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         return ModelText(self.answer)
 
 

@@ -61,7 +61,7 @@ async def test_a_job_whose_messages_were_lost_is_failed_with_where_it_stopped(
     view = await world.store.view(job_id)
     assert view.state == "failed"
     assert view.reason == (
-        "no progress for 41 minutes (last step: summary_done for source 0); the job was given up"
+        "no progress for 41 minutes (last step: summary_done for source 1); the job was given up"
     )
     assert (await kinds(world, job_id))[-1] == "job_failed"
     failure = await world.store.failure(job_id)

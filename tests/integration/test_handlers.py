@@ -179,7 +179,7 @@ def test_deadletter_marks_the_job_of_its_event_failed(stack: Stack, pages: PageS
     assert stack.function("DeadletterFunction")(dead) == {"batchItemFailures": []}
     view = json.loads(api(api_event("GET", f"/jobs/{job_id}"))["body"])
     assert view["state"] == "failed"
-    assert "summarize step for source 1" in view["reason"]
+    assert "summarize step for source 2" in view["reason"]
 
 
 def test_sweeper_fails_a_job_whose_research_never_ran(

@@ -23,7 +23,7 @@ from brief.ports import ModelText
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from brief.ports import SourceText
+    from brief.ports import OnModelRetry, SourceText
 
 __all__ = ["ExtractiveSummarizer", "by_source", "split_sentences"]
 
@@ -185,10 +185,13 @@ class ExtractiveSummarizer:
         """Stored with every summary and report; change it when the output would change."""
         return "extractive-v1"
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
         """The `sentences` sentences of `source` that best answer `question`, in text order.
 
-        Raises SourceError when the source has no sentence at all to choose.
+        Raises SourceError when the source has no sentence at all to choose (and never
+        retries anything, so `on_retry` is never called).
         """
         candidates = _candidates(split_sentences(source.text))
         if not candidates:
@@ -203,7 +206,13 @@ class ExtractiveSummarizer:
         chosen.sort(key=lambda s: s.position)
         return ModelText(" ".join(s.text for s in chosen))
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         """A Markdown body: `## Key findings` with `[n]` citations, then `## By source`.
 
         The caller adds the title and the list of sources. Sentence text is Markdown-escaped

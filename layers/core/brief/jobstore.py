@@ -36,11 +36,15 @@ from brief.models import (
     JobState,
     JobSummary,
     JobView,
+    ModelRetry,
+    ModelWait,
     Report,
     ResearchRequest,
     Retrieval,
     SourceRecord,
+    SourceStatus,
     StageTimings,
+    StepError,
     SummaryRecord,
 )
 from brief.ports import BlobStore
@@ -219,13 +223,26 @@ class JobStore:
         *,
         index: int | None = None,
         detail: str | None = None,
+        retry: ModelRetry | None = None,
     ) -> None:
         """Append a progress event; its key sorts by time, so a listing is the timeline."""
         micros = _micros(at)
         suffix = f"-{index}" if index is not None else ""
         key = f"{job_prefix(job_id)}events/{micros:016d}-{kind}{suffix}.json"
-        event = Event(job_id=job_id, kind=kind, at=at, index=index, detail=detail)
+        event = Event(job_id=job_id, kind=kind, at=at, index=index, detail=detail, retry=retry)
         await self._put(key, event)
+
+    async def put_step_error(self, error: StepError) -> None:
+        """Keep why a delivery of a step failed (one object per delivery, by time)."""
+        prefix = _errors_prefix(error.job_id, error.step, error.index)
+        key = f"{prefix}{_micros(error.at):016d}.json"
+        await self._put(key, error)
+
+    async def step_errors(self, job_id: str, step: str, index: int | None) -> list[StepError]:
+        """Why each failed delivery of a step failed, oldest first."""
+        keys = await self._blobs.list(_errors_prefix(job_id, step, index))
+        found = await all_of(*(self._get(k, StepError) for k in keys))
+        return [e for e in found if e is not None]
 
     # -- reads --------------------------------------------------------------------------
 
@@ -295,14 +312,21 @@ class JobStore:
         prefix = job_prefix(job_id)
         record, keys = await both(self.job(job_id, owner=owner), self._blobs.list(prefix))
         present = {k.removeprefix(prefix) for k in keys}
-        retrieval, failure = await both(
-            self.retrieval(job_id) if "retrieval.json" in present else nothing(),
-            self.failure(job_id) if "failed.json" in present else nothing(),
+        state = state_from_keys(present)
+        waits = _latest_waits(keys, present) if state in ("summarizing", "combining") else {}
+        (retrieval, failure), waiting = await both(
+            both(
+                self.retrieval(job_id) if "retrieval.json" in present else nothing(),
+                self.failure(job_id) if "failed.json" in present else nothing(),
+            ),
+            self._waits(waits),
         )
         summaries = sum(1 for k in present if k.startswith("summaries/"))
         expected = len(retrieval.usable) if retrieval else None
-        state = state_from_keys(present)
-        sources = list(retrieval.sources) if retrieval else []
+        sources = [
+            SourceStatus(**s.model_dump(), waiting=waiting.get(s.index))
+            for s in (retrieval.sources if retrieval else [])
+        ]
         reported_at = None
         report = await self.report(job_id) if state == "done" else None
         if report is not None and not any("-report_ready" in k for k in present):
@@ -317,6 +341,7 @@ class JobStore:
             summaries_done=summaries,
             summaries_expected=expected,
             reason=failure.reason if failure else None,
+            waiting=waiting.get(None) if state == "combining" else None,
             timings=timings_from_keys(record.created_at, keys, reported_at=reported_at),
             usage=report.usage if report else None,
             stage_usage=report.stage_usage if report else {},
@@ -379,6 +404,16 @@ class JobStore:
         found = await all_of(*(read(k) for k in keys))
         return [(k, d) for k, d in zip(keys, found, strict=True) if d is not None]
 
+    async def _waits(self, keys: dict[int | None, str]) -> dict[int | None, ModelWait]:
+        """The waits the `model_retry` events at `keys` describe, by source index (None: the
+        combine's)."""
+        events = await all_of(*(self._get(k, Event) for k in keys.values()))
+        return {
+            index: ModelWait(**event.retry.model_dump(), at=event.at, detail=event.detail or "")
+            for index, event in zip(keys, events, strict=True)
+            if event is not None and event.retry is not None
+        }
+
     # -- plumbing -----------------------------------------------------------------------
 
     async def _put(self, key: str, model: BaseModel) -> bool:
@@ -428,6 +463,28 @@ class JobStore:
     async def close_open(self, entry: OpenJob) -> None:
         """Drop an entry from the open-jobs index (its job has ended, or never existed)."""
         await self._blobs.delete(entry.key)
+
+
+def _errors_prefix(job_id: str, step: str, index: int | None) -> str:
+    suffix = f"-{index}" if index is not None else ""
+    return f"{job_prefix(job_id)}errors/{step}{suffix}/"
+
+
+def _latest_waits(keys: Sequence[str], present: set[str]) -> dict[int | None, str]:
+    """The key of each source's latest `model_retry` event, for the sources still without a
+    summary (None: the combine's), from the job's listing."""
+    latest: dict[int | None, tuple[int, str]] = {}
+    for key in keys:
+        match = _EVENT_KEY.search(key)
+        if match is None or match.group(2) != "model_retry":
+            continue
+        index = int(match.group(3)) if match.group(3) is not None else None
+        if index is not None and f"summaries/{index}.json" in present:
+            continue
+        micros = int(match.group(1))
+        if index not in latest or micros >= latest[index][0]:
+            latest[index] = (micros, key)
+    return {index: key for index, (_, key) in latest.items()}
 
 
 def state_from_keys(present: set[str]) -> JobState:

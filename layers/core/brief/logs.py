@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line, with the job, record and request they concern.
 
-Stages call `bind_job` and the runtime calls `bind_message` (per SQS record) and
+Stages call `bind_job` (with the source's number, from 1, when the work is one source's)
+and the runtime calls `bind_message` (per SQS record) and
 `bind_invocation` (per Lambda invocation): context variables, so concurrent records in one
 batch each keep their own, and so do containers on their own threads in the local stack.
 `CorrelationFilter` puts them on every record a handler emits. Document text and whole
@@ -8,8 +9,9 @@ events are never logged.
 
 In Lambda, `configure_lambda` hands every line (the `brief` package's and the libraries')
 to Powertools for AWS Lambda's Logger: JSON on stdout with its standard keys (service,
-cold_start, function_name, function_request_id, xray_trace_id, ...) plus `job_id` and
-`message_id`. Elsewhere `JsonFormatter` writes the same correlation keys without Powertools.
+cold_start, function_name, function_request_id, xray_trace_id, ...) plus `job_id`, `source`
+and `message_id`. Elsewhere `JsonFormatter` writes the same correlation keys without
+Powertools, and `TextFormatter` (the `brief` command's console) appends them to each line.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _job_id: ContextVar[str | None] = ContextVar("job_id", default=None)
+_source: ContextVar[int | None] = ContextVar("source", default=None)
 _message_id: ContextVar[str | None] = ContextVar("message_id", default=None)
 _invocation: ContextVar[dict[str, object] | None] = ContextVar("invocation", default=None)
 
@@ -31,9 +34,11 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 LIBRARY_LEVEL = logging.WARNING
 
 
-def bind_job(job_id: str) -> None:
-    """Tag every log line of the current task with `job_id`."""
+def bind_job(job_id: str, *, source: int | None = None) -> None:
+    """Tag every log line of the current task with `job_id`, and with `source` (the source's
+    number as a person reads it, from 1) when the task works on one source."""
     _job_id.set(job_id)
+    _source.set(source)
 
 
 def bind_message(message_id: str | None) -> None:
@@ -65,6 +70,9 @@ def correlation() -> dict[str, object]:
     job_id = _job_id.get()
     if job_id:
         keys["job_id"] = job_id
+        source = _source.get()
+        if source is not None:
+            keys["source"] = source
     return keys
 
 
@@ -97,6 +105,36 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """One line a person reads on a console: `LEVEL logger: message (job_id=…, source=2, …)`,
+    the correlation keys first, then the extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as text."""
+        fields: dict[str, object] = correlation()
+        fields.pop("function_request_id", None)  # noise on a console
+        fields.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+        )
+        line = f"{record.levelname} {record.name}: {record.getMessage()}"
+        if fields:
+            line += " (" + ", ".join(f"{k}={v}" for k, v in fields.items()) + ")"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_console(level: str = "WARNING") -> None:
+    """Send the process's logs to stderr as `TextFormatter` lines (the `brief` command and
+    the local stack's function processes)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        handler.setFormatter(TextFormatter())
+    root.setLevel(level.upper())
 
 
 def configure(level: str = "INFO") -> None:

@@ -331,6 +331,12 @@ class SourceOutcome(Strict):
         return self.state != "failed"
 
 
+def source_number(index: int) -> int:
+    """A source as a person reads it: numbered from 1, as the request and the report list
+    them (indexes in keys, messages and `index` fields count from 0)."""
+    return index + 1
+
+
 class SourceRecord(Strict):
     """`jobs/{job}/sources/{i}.json`: one source's outcome and, when usable, its text."""
 
@@ -479,7 +485,26 @@ EventKind = Literal[
     "job_failed",
     "job_cancelled",
     "job_redriven",  # an operator re-sent the job's dead messages; its failure was lifted
+    "model_retry",  # a model call failed in a way that may pass (429, 5xx, timeout)
 ]
+
+
+class ModelRetry(Strict):
+    """A model call that failed in a way that may pass, and when it is tried again."""
+
+    provider: str  # "openai"
+    model: str  # "gpt-4o-mini"
+    status: int | None = None  # the HTTP status; None for a timeout or a dropped connection
+    throttled: bool = False  # the provider said slow down (429, 529, Bedrock's throttling)
+    retry_after_s: float | None = None  # the wait the provider asked for (Retry-After)
+    retry_in_s: float | None = None  # until the next call; None: the queue brings it back later
+    attempt: int  # the call that failed, counted from 1 within one delivery
+    error: Reason  # the error, in the provider's words where it gave any
+
+    @property
+    def name(self) -> str:
+        """`provider:model`, as records and prices name a model."""
+        return f"{self.provider}:{self.model}"
 
 
 class Event(Strict):
@@ -491,6 +516,38 @@ class Event(Strict):
     at: datetime
     index: int | None = None
     detail: Reason | None = None
+    retry: ModelRetry | None = None  # a `model_retry` event's particulars
+
+
+class ModelWait(ModelRetry):
+    """What a source (or the combine) is waiting for: its latest `model_retry` event."""
+
+    at: datetime
+    detail: Reason
+
+
+class SourceStatus(SourceOutcome):
+    """A source as the job's status shows it: its outcome, and any wait for the model."""
+
+    waiting: ModelWait | None = None
+
+
+FailingStep = Literal["summarize", "combine"]
+
+
+class StepError(Strict):
+    """`jobs/{job}/errors/{step}[-{i}]/{µs}.json`: why one delivery of a step failed and went
+    back to its queue. The dead-letter stage reads them to say what kept going wrong."""
+
+    v: Literal[1] = 1
+    job_id: JobId
+    step: FailingStep
+    index: int | None = None
+    model: str | None = None  # `provider:model`, when a model call failed
+    answers: dict[str, int]  # what went wrong ("answered 429 Too Many Requests"), how often
+    error: Reason  # the error that ended the delivery
+    first_at: datetime  # the delivery's first failed call
+    at: datetime
 
 
 JobState = Literal[
@@ -506,10 +563,11 @@ class JobView(Strict):
     state: JobState
     question: str
     created_at: datetime
-    sources: list[SourceOutcome]
+    sources: list[SourceStatus]
     summaries_done: int
     summaries_expected: int | None
     reason: Reason | None = None
+    waiting: ModelWait | None = None  # the combine's wait for the model, while combining
     timings: StageTimings
     usage: Usage | None = None  # tokens and cost, once the report is written
     stage_usage: dict[str, Usage] = Field(default_factory=dict)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from brief import metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import both, nothing
+from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch, given_up_cause
 from brief.errors import (
     InvalidMessage,
     JobFinished,
@@ -60,9 +61,10 @@ from brief.models import (
     SourceRecord,
     SummaryRecord,
     Usage,
+    source_number,
     utcnow,
 )
-from brief.ports import ModelText, SourceText, Summarizer, TaskQueue
+from brief.ports import ModelText, OnModelRetry, SourceText, Summarizer, TaskQueue
 
 if TYPE_CHECKING:
     from brief.sources import Gatherer
@@ -275,10 +277,11 @@ class Summarize:
     claim_timeout_s: float = 120.0
     clock: Clock = utcnow
     cancel_watch: CancelWatch = field(default_factory=CancelWatch)
+    retry_event_every_s: float = RETRY_EVENT_EVERY_S
 
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
-        bind_job(task.job_id)
+        bind_job(task.job_id, source=source_number(task.index))
         # Every read this message may need goes at once — the cache entry too, when the
         # message names its input — and the writes that follow the model are only those the
         # fan-in needs: each is a round trip to S3 on the job's critical path.
@@ -360,20 +363,28 @@ class Summarize:
             return hit, None
         text, reason, usage = "", None, Usage()
         entry: tuple[str, CachedText] | None = None
+        index = source.outcome.index
+        watch = RetryWatch(
+            self.store, job.job_id, "summarize", index, self.clock, self.retry_event_every_s
+        )
         try:
             output = await self.summarizer.summarize(
                 question,
                 SourceText(
-                    n=source.outcome.index + 1,
+                    n=source_number(index),
                     title=source.outcome.title,
                     url=source.outcome.url,
                     text=source.text,
                 ),
+                on_retry=watch,
             )
             text, usage = output.text, output.usage
             entry = key, CachedText(model=model, text=text, usage=usage, created_at=self.clock())
-        except PermanentError as exc:  # retryable errors propagate: SQS brings the message back
+        except PermanentError as exc:
             reason = f"the model could not summarize this source: {exc}"
+        except RetryableError as exc:  # SQS brings the message back; the error explains a DLQ
+            await watch.keep(exc)
+            raise
         summary = SummaryRecord(
             job_id=job.job_id,
             index=source.outcome.index,
@@ -421,6 +432,7 @@ class Combine:
     summarizer: Summarizer
     clock: Clock = utcnow
     cancel_watch: CancelWatch = field(default_factory=CancelWatch)
+    retry_event_every_s: float = RETRY_EVENT_EVERY_S
 
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
@@ -459,10 +471,17 @@ class Combine:
             SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
             for n, s in enumerate(summarized, start=1)
         ]
-        _, answered = await both(
-            self.store.event(task.job_id, "combine_started", started),
-            self._answer(task.job_id, job.request.question, numbered),
+        watch = RetryWatch(
+            self.store, job.job_id, "combine", None, self.clock, self.retry_event_every_s
         )
+        try:
+            _, answered = await both(
+                self.store.event(task.job_id, "combine_started", started),
+                self._answer(task.job_id, job.request.question, numbered, watch),
+            )
+        except RetryableError as exc:  # SQS brings the message back; the error explains a DLQ
+            await watch.keep(exc)
+            raise
         if answered is None:
             return None
         combined, cache = answered
@@ -515,14 +534,14 @@ class Combine:
         return report
 
     async def _answer(
-        self, job_id: str, question: str, numbered: Sequence[SourceText]
+        self, job_id: str, question: str, numbered: Sequence[SourceText], watch: RetryWatch
     ) -> tuple[ModelText, tuple[str, CachedText] | None] | None:
         """The combined answer and its cache entry; None when the job was cancelled while
         the model worked (the call is stopped, and the event beside it still completes)."""
         try:
             return await self.cancel_watch.run(
                 partial(self.store.cancelled, job_id),
-                _cached_combine(self.store, self.summarizer, question, numbered, self.clock),
+                _cached_combine(self.store, self.summarizer, question, numbered, self.clock, watch),
             )
         except StoppedByCancel:
             log.info("job cancelled: combine stopped")
@@ -541,6 +560,7 @@ async def _cached_combine(
     question: str,
     numbered: Sequence[SourceText],
     at: Clock,
+    on_retry: OnModelRetry | None = None,
 ) -> tuple[ModelText, tuple[str, CachedText] | None]:
     """The combined answer, from the cache when these exact summaries were combined before,
     and the cache entry to write (None: nothing new)."""
@@ -549,7 +569,7 @@ async def _cached_combine(
     cached = await store.cached_text(key)
     if cached is not None:
         return ModelText(cached.text), None
-    combined = await summarizer.combine(question, numbered)
+    combined = await summarizer.combine(question, numbered, on_retry=on_retry)
     entry = CachedText(
         model=summarizer.name, text=combined.text, usage=combined.usage, created_at=at()
     )
@@ -641,7 +661,7 @@ class DeadLetter:
     ) -> str | None:
         """Keep the message, then fail its job if it names one; the job id it marked."""
         queue = _dead_queue(source_queue, body)
-        job_id, reason = await self._diagnose(body, queue)
+        job_id, reason, index = await self._diagnose(body, queue)
         await self.store.put_dead_message(
             DeadMessage(
                 message_id=message_id or _body_id(source_queue, body),
@@ -659,22 +679,25 @@ class DeadLetter:
         if job_id is None:
             log.warning("dead letter names no known job", extra={"queue": queue})
             return None
-        bind_job(job_id)
+        bind_job(job_id, source=None if index is None else source_number(index))
         if await self.store.report(job_id) is not None:
             return None
         await fail_job(self.store, job_id, "deadletter", reason, self.clock())
         return job_id
 
-    async def _diagnose(self, body: str, queue: DeadQueue) -> tuple[str | None, str]:
-        """The job the message names (None if none, or it does not exist) and why it died."""
+    async def _diagnose(self, body: str, queue: DeadQueue) -> tuple[str | None, str, int | None]:
+        """The job the message names (None if none, or it does not exist), why it died, and
+        the index of the source it was about (None if none)."""
         if not body.strip():
-            return None, f"the {queue} queue got an empty body"
+            return None, f"the {queue} queue got an empty body", None
         try:
             payload = json.loads(body)
         except ValueError:
-            return None, f"the {queue} queue got a body that is not JSON"
+            return None, f"the {queue} queue got a body that is not JSON", None
         if not isinstance(payload, dict):
-            return None, f"the {queue} queue got a body that is not a Brief message"
+            return None, f"the {queue} queue got a body that is not a Brief message", None
+        index = payload.get("index")
+        index = index if isinstance(index, int) else None
         job_id = payload.get("job_id")
         batch_id, n = payload.get("batch_id"), payload.get("n")
         if isinstance(batch_id, str) and _ID.fullmatch(batch_id) and isinstance(n, int):
@@ -682,7 +705,7 @@ class DeadLetter:
             # known, and its failure is what the batch's status must show.
             job_id = batch_job_id(batch_id, n)
         elif not isinstance(job_id, str) or not _ID.fullmatch(job_id):
-            return None, f"the {queue} queue got a message that names no job"
+            return None, f"the {queue} queue got a message that names no job", None
         else:
             try:
                 await self.store.job(job_id)
@@ -690,14 +713,22 @@ class DeadLetter:
                 return (
                     None,
                     f"the {queue} queue got a message for job {job_id}, which is unknown",
+                    index,
                 )
         try:
             _parse_for(queue, body)
         except InvalidMessage as exc:
-            return job_id, f"a message on the {queue} queue was given up: {exc}"
+            return job_id, f"a message on the {queue} queue was given up: {exc}", index
         kind = payload.get("kind", "unknown")
-        where = f" for source {payload['index']}" if "index" in payload else ""
-        return job_id, f"the {kind} step{where} failed repeatedly and was given up"
+        step = f"the {kind} step" + ("" if index is None else f" for source {source_number(index)}")
+        # What kept failing, when the step's deliveries kept it (a model step): else only that
+        # it failed.
+        cause = None
+        if kind in ("summarize", "combine"):
+            cause = await given_up_cause(self.store, job_id, kind, index)
+        if cause is not None:
+            return job_id, f"{cause}; {step} was given up", index
+        return job_id, f"{step} failed repeatedly and was given up", index
 
 
 _QUEUE_OF_KIND: dict[object, DeadQueue] = {

@@ -6,13 +6,13 @@ hand them in-memory fakes and an `httpx.MockTransport`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from brief.models import Usage
+from brief.models import ModelRetry, Usage
 
 QueueRole = Literal["intake", "summarize", "combine"]
 
@@ -143,6 +143,11 @@ class SourceText:
     text: str
 
 
+OnModelRetry = Callable[[ModelRetry], Awaitable[None]]
+"""Told of every model call that failed in a way that may pass (the job's stage makes it an
+event and keeps the last one); it runs while the retry waits."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModelText:
     """A model's answer and what producing it cost."""
@@ -159,11 +164,19 @@ class Summarizer(Protocol):
         """Names model and prompt in records and cache keys; changes when the output would."""
         ...
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
         """The parts of `source` that bear on `question`, as prose."""
         ...
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         """A Markdown answer whose claims cite summaries by `[n]`; the combine stage keeps
         only the `[n]` of summaries it gave, and says so when that leaves none."""
         ...

@@ -19,10 +19,11 @@ from typing import Literal, TypeVar
 
 from brief import metrics
 from brief.concurrency import all_of
+from brief.diagnosis import duration
 from brief.errors import RetryableError
 from brief.jobstore import JobStore, OpenJob, Progress
 from brief.logs import bind_job
-from brief.models import TERMINAL_STATES, FailedStage, JobState, utcnow
+from brief.models import TERMINAL_STATES, FailedStage, JobState, source_number, utcnow
 
 # The pipeline's own failure path: the same record, metric and `job_failed` event.
 from brief.pipeline import fail_job
@@ -127,18 +128,8 @@ def stalled_reason(idle_s: float, progress: Progress) -> str:
     """Why a stalled job failed, for its owner: how long it waited and where it stopped."""
     step = progress.last_kind or "job_created"
     if progress.last_index is not None:
-        step += f" for source {progress.last_index}"
-    return f"no progress for {_duration(idle_s)} (last step: {step}); the job was given up"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        n, unit = int(seconds), "second"
-    elif seconds < 2 * 3600:
-        n, unit = int(seconds // 60), "minute"
-    else:
-        n, unit = int(seconds // 3600), "hour"
-    return f"{n} {unit}" + ("" if n == 1 else "s")
+        step += f" for source {source_number(progress.last_index)}"
+    return f"no progress for {duration(idle_s)} (last step: {step}); the job was given up"
 
 
 async def each_bounded(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from brief.errors import PermanentError, RetryableError
@@ -120,3 +122,30 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_full_jitter() -> None:
 async def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="attempts"):
         await call_with_retries(Flaky(), attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("errors", "heard"),
+    [
+        # Retried, then answered: the failure with the wait before its retry.
+        ([ModelRetryable("503")], [("503", 1, 0.25)]),
+        # Every attempt used up: the last failure is heard too, with no retry to come.
+        ([ModelRetryable("500")] * 2, [("500", 1, 0.25), ("500", 2, None)]),
+        # A wait the function cannot afford: heard, and given back to the queue.
+        ([ModelRetryable("429", retry_after=3600.0, throttled=True)], [("429", 1, None)]),
+    ],
+)
+async def test_every_retryable_failure_is_heard_with_its_number_and_wait(
+    errors: list[Exception], heard: list[tuple[str, int, float | None]]
+) -> None:
+    told: list[tuple[str, int, float | None]] = []
+
+    async def on_failure(exc: RetryableError, number: int, retry_in_s: float | None) -> None:
+        told.append((str(exc), number, retry_in_s))
+
+    fn, sleep = Flaky(*errors), Sleeps()
+    with contextlib.suppress(RetryableError):  # the cases that give up raise the last error
+        await call_with_retries(
+            fn, attempts=2, max_wait_s=60.0, sleep=sleep, random=lambda: 0.5, on_failure=on_failure
+        )
+    assert told == heard

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from brief.extractive import ExtractiveSummarizer
 from brief.llm.config import ModelConfig, StageConfig
-from brief.ports import ModelText, SourceText, Summarizer
+from brief.ports import ModelText, OnModelRetry, SourceText, Summarizer
 
 # The model machinery is imported once a stage names a model, and httpx only by the providers
 # that use it: with the default (extractive) configuration summarize and combine load neither.
@@ -47,11 +47,19 @@ class StagedSummarizer:
     def name(self) -> str:
         return self._name
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
-        return await self._map.summarize(question, source)
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
+        return await self._map.summarize(question, source, on_retry=on_retry)
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
-        return await self._reduce.combine(question, summaries)
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
+        return await self._reduce.combine(question, summaries, on_retry=on_retry)
 
 
 async def build_summarizer(

@@ -7,6 +7,9 @@ when to come back, and going back to the queue costs far more than the wait it a
 throttled calls are retried beyond `attempts` while their waits fit in `throttle_budget_s`.
 A wait the provider asks for that is longer than `max_wait_s` is not slept in a Lambda's
 limited time: the error is raised at once, for the same reason.
+
+`on_failure` hears of every retryable failure, the last one too, so a job can show what it
+is waiting for; it runs beside the wait, which it therefore does not lengthen.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ import random as _random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from brief.concurrency import both
 from brief.errors import RetryableError
 
-__all__ = ["backoff_delay", "call_with_retries"]
+__all__ = ["OnFailure", "backoff_delay", "call_with_retries"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+OnFailure = Callable[[RetryableError, int, float | None], Awaitable[None]]
+"""Told of (the error, the failed call's number from 1, seconds until the next call or None
+when the error is raised instead)."""
 
 
 def backoff_delay(
@@ -57,6 +65,7 @@ async def call_with_retries(
     throttle_budget_s: float = 0.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     random: Callable[[], float] = _random.random,
+    on_failure: OnFailure | None = None,
 ) -> T:
     """`await fn()`, retrying `RetryableError`s; at most `attempts` failed calls count.
 
@@ -75,19 +84,23 @@ async def call_with_retries(
             return await fn()
         except RetryableError as exc:
             retry_after: float | None = getattr(exc, "retry_after", None)
+            retries += 1
             if retry_after is not None and retry_after > max_wait_s:
                 log.warning(
                     "giving the retry back to the queue",
-                    extra={"retry_after_s": retry_after, "attempt": retries + 1},
+                    extra={"retry_after_s": retry_after, "attempt": retries},
                 )
+                if on_failure is not None:
+                    await on_failure(exc, retries, None)
                 raise
-            retries += 1
             delay = backoff_delay(
                 retries, base_s=base_s, cap_s=cap_s, retry_after=retry_after, random=random
             )
             if getattr(exc, "throttled", False) and throttle_waited + delay <= throttle_budget_s:
                 throttle_waited += delay
             elif counted >= attempts:
+                if on_failure is not None:
+                    await on_failure(exc, retries, None)
                 raise
             else:
                 counted += 1
@@ -95,4 +108,7 @@ async def call_with_retries(
                 "retrying a model call",
                 extra={"attempt": retries, "delay_s": round(delay, 3), "error": str(exc)},
             )
-            await sleep(delay)
+            if on_failure is None:
+                await sleep(delay)
+            else:  # the listener first: it reads the time the wait begins
+                await both(on_failure(exc, retries, delay), sleep(delay))

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from brief.errors import PermanentError
+from brief.errors import PermanentError, RetryableError
 from brief.llm import prompts
 from brief.llm.chat import MAX_TOKENS, ChatModel, Completion
 from brief.llm.citations import keep_citations, strip_citations
@@ -40,8 +40,8 @@ from brief.llm.pricing import PriceTable
 from brief.llm.ratelimit import RateLimiter
 from brief.llm.retry import call_with_retries
 from brief.llm.tokens import chunk, estimate_tokens
-from brief.models import Usage
-from brief.ports import ModelText, SourceText
+from brief.models import ModelRetry, Usage
+from brief.ports import ModelText, OnModelRetry, SourceText
 
 __all__ = ["LLMSummarizer"]
 
@@ -79,11 +79,13 @@ class _Stage:
 
 @dataclass(slots=True)
 class _Run:
-    """One summarize or combine: its calls' usage, the rounds it took, whether it cut."""
+    """One summarize or combine: its calls' usage, the rounds it took, whether it cut, and
+    who hears of its calls' retryable failures."""
 
     usage: Usage = field(default_factory=Usage)
     rounds: int = 0
     cut: bool = False
+    on_retry: OnModelRetry | None = None
 
 
 class LLMSummarizer:
@@ -147,9 +149,13 @@ class LLMSummarizer:
 
     # ------------------------------------------------------------------ summarize (map)
 
-    async def summarize(self, question: str, source: SourceText) -> ModelText:
-        """What `source` says that bears on `question`, in as few calls as its length allows."""
-        run = _Run()
+    async def summarize(
+        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
+    ) -> ModelText:
+        """What `source` says that bears on `question`, in as few calls as its length allows.
+
+        `on_retry` hears of every call that failed in a way that may pass (the last too)."""
+        run = _Run(on_retry=on_retry)
         stage = self._map
         out = stage.max_output_tokens
         text = source.text.strip()
@@ -231,10 +237,16 @@ class LLMSummarizer:
 
     # ------------------------------------------------------------------ combine (reduce)
 
-    async def combine(self, question: str, summaries: Sequence[SourceText]) -> ModelText:
+    async def combine(
+        self,
+        question: str,
+        summaries: Sequence[SourceText],
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> ModelText:
         """A Markdown answer that cites the given summaries by [n] (numbers it invents are
         left in, for the combine stage to count and remove)."""
-        run = _Run()
+        run = _Run(on_retry=on_retry)
         stage = self._reduce
         out = stage.max_output_tokens
         allowed = {s.n for s in summaries}
@@ -341,6 +353,12 @@ class LLMSummarizer:
                 throttled = bool(getattr(exc, "throttled", False))
                 raise
 
+        on_retry = run.on_retry
+
+        async def failed(exc: RetryableError, number: int, retry_in_s: float | None) -> None:
+            if on_retry is not None:
+                await on_retry(_model_retry(model.name, exc, number, retry_in_s))
+
         base_s, cap_s, max_wait_s = self._retry
         completion = await call_with_retries(
             attempt,
@@ -351,6 +369,7 @@ class LLMSummarizer:
             throttle_budget_s=self._throttle_budget_s,
             sleep=self._sleep,
             random=self._random,
+            on_failure=failed if on_retry is not None else None,
         )
         run.usage += Usage(
             input_tokens=completion.input_tokens,
@@ -419,6 +438,24 @@ class LLMSummarizer:
                 "cut": run.cut,
             },
         )
+
+
+def _model_retry(
+    name: str, exc: RetryableError, attempt: int, retry_in_s: float | None
+) -> ModelRetry:
+    """A failed call as a job reports it: `name` is `provider:model`."""
+    provider, _, model = name.partition(":")
+    status = getattr(exc, "status", None)
+    return ModelRetry(
+        provider=provider,
+        model=model or provider,
+        status=status if isinstance(status, int) else None,
+        throttled=bool(getattr(exc, "throttled", False)),
+        retry_after_s=exc.retry_after,
+        retry_in_s=None if retry_in_s is None else round(retry_in_s, 3),
+        attempt=attempt,
+        error=str(exc),
+    )
 
 
 def _first_error(failure: BaseExceptionGroup[BaseException]) -> BaseException:
