@@ -20,11 +20,12 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from brief.ids import BatchId, JobId
-from brief.urls import normalize_url
+from brief.urls import normalize_url, unusable
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
@@ -70,8 +71,10 @@ def _same_source(uri: str) -> str:
         return uri
 
 
-def _source_uri(value: str) -> str:
-    """An http(s) URL (normalized by pydantic) or an `s3://bucket/key` URI."""
+def _source_uri(value: str, info: ValidationInfo) -> str:
+    """An http(s) URL (normalized by pydantic) that httpx can request, or an `s3://bucket/key`
+    URI. A record read back from the store (context `{"stored": True}`) is taken as it was
+    accepted: a rule added for new requests must not make an older record unreadable."""
     value = value.strip()
     if value.startswith("s3://"):
         match = _S3_URI.match(value)
@@ -79,10 +82,19 @@ def _source_uri(value: str) -> str:
             raise ValueError("an s3:// source must look like s3://bucket/key")
         return value
     try:
-        return str(_HTTP_URL.validate_python(value))
+        url = str(_HTTP_URL.validate_python(value))
     except ValidationError as exc:
         reason = exc.errors(include_url=False)[0]["msg"]
         raise ValueError(f"not an http(s) URL or s3:// URI ({reason})") from None
+    if info.context and info.context.get("stored"):
+        return url
+    # What is stored is pydantic's spelling, which httpx may still not request (a host that
+    # browsers encode and IDNA 2008 refuses, `http://☃.net/`): refused now, not as a failed
+    # source later; the reason names the part as the caller wrote it, where it can.
+    problem = unusable(url)
+    if problem is not None:
+        raise ValueError(f"not a URL that can be fetched: {unusable(value) or problem}")
+    return url
 
 
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/([^\x00-\x1f]+)$")
