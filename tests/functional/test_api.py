@@ -198,6 +198,35 @@ async def test_an_invalid_request_is_a_422_problem_naming_the_field(
     assert world.queue.sent["intake"] == []
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        pytest.param(
+            "http://☃.net/",
+            "the host name ☃.net cannot be encoded (Codepoint U+2603 at position 1 of '☃' "
+            "not allowed)",
+            id="symbol-host",
+        ),
+        pytest.param(
+            "http://xn--n3h.net/",
+            "the host name xn--n3h.net cannot be decoded (Codepoint U+2603 at position 1 of "
+            "'☃' not allowed)",
+            id="undecodable-punycode",
+        ),
+        pytest.param("http://example.org:0/", "port 0 is out of range", id="port-zero"),
+    ],
+)
+async def test_a_source_no_request_could_fetch_is_a_422_naming_it(
+    client: httpx.AsyncClient, world: World, url: str, why: str
+) -> None:
+    body = {"question": QUESTION, "sources": ["https://example.org/", url]}
+    response = await client.post("/jobs", json=body)
+
+    problem = assert_problem(response, 422)
+    assert problem["detail"] == f"sources.1.uri: Value error, not a URL that can be fetched: {why}"
+    assert world.queue.sent["intake"] == []
+
+
 async def test_a_body_that_is_not_json_is_a_422_problem(
     client: httpx.AsyncClient, world: World
 ) -> None:

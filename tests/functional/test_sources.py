@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from brief.errors import SourceError
+import pytest
+from pydantic import ValidationError
+
+from brief.errors import SourceError, StorageUnavailable
 from brief.messages import ResearchTask
 from brief.models import Expansion, ResearchRequest, SourceRecord
-from brief.ports import FetchedPage, Passage, SearchHit
+from brief.ports import FetchedPage, Fetcher, Passage, SearchHit
 from brief.sources import Gatherer, SourceAdapters, plan
 
 from .world import HOST, World, page
@@ -210,3 +214,157 @@ async def test_retrieval_runs_every_kind_at_once(world: World) -> None:
     )
     assert order[0] == "search started"
     assert order.index("record 5") < order.index("search answered")
+
+
+class CrashingFetcher:
+    """Fetches through `inner`, but one URL's fetch raises `error`: a bug one source meets."""
+
+    def __init__(self, inner: Fetcher, url: str, error: BaseException) -> None:
+        self.inner = inner
+        self.url = url
+        self.error = error
+        self.started = asyncio.Event()
+
+    async def fetch(self, url: str) -> FetchedPage:
+        if url != self.url:
+            return await self.inner.fetch(url)
+        self.started.set()
+        raise self.error
+
+    async def settle(self) -> None:
+        await self.inner.settle()
+
+
+async def test_a_source_whose_retrieval_crashes_fails_alone_and_is_logged(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = world.serve("/a.html", page("Glacier A", "Glaciers move downhill under their weight."))
+    bad = f"http://{HOST}/crash"
+    fetcher = CrashingFetcher(world.adapters().fetcher, bad, OverflowError("port must be 0-65535"))
+    world.adapters = lambda: SourceAdapters(fetcher=fetcher)  # type: ignore[method-assign]
+    job_id = await world.submit("Why do glaciers move?", [bad, good])
+
+    with caplog.at_level(logging.ERROR, logger="brief.sources"):
+        await world.drain()
+
+    view = await world.store.view(job_id)
+    assert view.state == "done"
+    assert [(s.state, s.reason) for s in view.sources] == [
+        ("failed", "an unexpected error stopped its retrieval (OverflowError); logged"),
+        ("ok", None),
+    ]
+    report = await world.store.report(job_id)
+    assert report is not None
+    assert [c.url for c in report.citations] == [good]
+    [crash] = caplog.records
+    assert (crash.__dict__["job_id"], crash.__dict__["source"]) == (job_id, 1)
+    assert crash.exc_info is not None
+    assert crash.exc_info[0] is OverflowError
+
+
+class UnavailableDocuments:
+    async def read(self, uri: str) -> FetchedPage:
+        raise StorageUnavailable("S3 is throttling requests (SlowDown)")
+
+
+async def test_a_storage_error_still_fails_the_delivery_so_sqs_retries_it(world: World) -> None:
+    url = world.serve("/a.html", page("Glacier A", "Glaciers move downhill under their weight."))
+    adapters = SourceAdapters(fetcher=world.adapters().fetcher, documents=UnavailableDocuments())
+    records: list[SourceRecord] = []
+
+    async def keep(record: SourceRecord) -> None:
+        records.append(record)
+
+    async def stored(expansion: Expansion) -> Expansion:
+        return expansion
+
+    with pytest.raises(StorageUnavailable):
+        await Gatherer(adapters, concurrency=4, deadline_s=5).gather(
+            "a" * 32,
+            ["s3://docs/x.txt", url],
+            done=set(),
+            expansions={},
+            on_expansion=stored,
+            on_record=keep,
+        )
+    assert all(r.outcome.index != 0 for r in records)  # the document is not marked failed
+
+
+async def test_cancelling_retrieval_records_nothing_for_the_sources_in_flight(
+    world: World,
+) -> None:
+    hung = asyncio.Event()
+
+    class Hanging:
+        async def fetch(self, url: str) -> FetchedPage:
+            hung.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never answers")
+
+        async def settle(self) -> None:
+            return None
+
+    records: list[SourceRecord] = []
+
+    async def keep(record: SourceRecord) -> None:
+        records.append(record)
+
+    async def stored(expansion: Expansion) -> Expansion:
+        return expansion
+
+    gathering = asyncio.create_task(
+        Gatherer(SourceAdapters(fetcher=Hanging()), concurrency=4, deadline_s=60).gather(
+            "a" * 32,
+            [f"http://{HOST}/a", f"http://{HOST}/b"],
+            done=set(),
+            expansions={},
+            on_expansion=stored,
+            on_record=keep,
+        )
+    )
+    await hung.wait()
+    gathering.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gathering
+    assert records == []
+
+
+async def test_a_job_accepted_with_a_url_no_request_can_fetch_still_runs(world: World) -> None:
+    """Submitted before the API refused such hosts: read back, it fails only that source."""
+    good = world.serve("/a.html", page("Glacier A", "Glaciers move downhill under their weight."))
+    request = ResearchRequest.model_validate(
+        {"question": "Why do glaciers move?", "sources": ["http://xn--n3h.net/", good]},
+        context={"stored": True},
+    )
+    job_id = (await world.intake().submit(request, owner="alice")).job_id
+
+    await world.drain()
+
+    view = await world.store.view(job_id)
+    assert view.state == "done"
+    assert [(s.state, s.reason) for s in view.sources] == [
+        (
+            "failed",
+            "not a valid URL: the host name xn--n3h.net cannot be decoded "
+            "(Codepoint U+2603 at position 1 of '☃' not allowed)",
+        ),
+        ("ok", None),
+    ]
+
+
+async def test_a_job_stored_before_the_size_and_character_rules_still_reads(world: World) -> None:
+    """A URL over today's length limit and a NUL in the question were accepted once: the
+    stored job still reads back, and the API's own rules still refuse both in a request."""
+    good = world.serve("/a.html", page("Glacier A", "Glaciers move downhill under their weight."))
+    long_url = good + "?" + "q" * 5_000
+    fields = {"question": "Why do\x00 glaciers move?", "sources": [long_url]}
+    with pytest.raises(ValidationError):
+        ResearchRequest.model_validate(fields)
+    request = ResearchRequest.model_validate(fields, context={"stored": True})
+    job_id = (await world.intake().submit(request, owner="alice")).job_id
+
+    view = await world.store.view(job_id)
+    stored = await world.store.job(job_id)
+
+    assert view.state == "queued"
+    assert stored.request.sources == [long_url]

@@ -27,6 +27,7 @@ from brief.adapters.memory import MemoryBlobStore
 from brief.adapters.s3 import S3BlobStore
 from brief.egress import EgressPolicy, guarded_client
 from brief.errors import SourceError, StorageUnavailable
+from brief.models import Expansion, SourceRecord
 from brief.pagecache import (
     BODIES,
     PAGES,
@@ -37,7 +38,8 @@ from brief.pagecache import (
     page_key,
 )
 from brief.ports import FetchedPage
-from brief.retrieval import FetchLimits, HttpFetcher, retrieve_all
+from brief.retrieval import FetchLimits, HttpFetcher
+from brief.sources import Gatherer, SourceAdapters
 from brief_local.pages import SAMPLES, PageServer, gzip_bomb
 
 LOOPBACK = "127.0.0.1"
@@ -292,23 +294,36 @@ async def test_a_binary_type_is_refused_from_its_headers(
     )
 
 
-async def test_retrieve_all_keeps_each_failure_beside_the_successes(
+async def test_gathering_keeps_each_failure_beside_the_successes(
     client: httpx.AsyncClient, pages: PageServer
 ) -> None:
     sources = [
-        (0, f"{pages.url}/{FIRST}"),
-        (1, f"{pages.url}/redirect-loop"),
-        (2, f"{pages.url}/content-type/image/png"),
-        (3, f"{pages.url}/gzip-bomb?size=50000000"),
+        f"{pages.url}/{FIRST}",
+        f"{pages.url}/redirect-loop",
+        f"{pages.url}/content-type/image/png",
+        f"{pages.url}/gzip-bomb?size=50000000",
     ]
-    results = await retrieve_all(sources, fetcher(client), concurrency=4, deadline_s=5)
+    gatherer = Gatherer(SourceAdapters(fetcher(client)), concurrency=4, deadline_s=5)
+    records: list[SourceRecord] = []
 
-    assert [r.page is not None for r in results] == [True, False, False, False]
-    assert [r.reason for r in results[1:]] == [
+    async def keep(record: SourceRecord) -> None:
+        records.append(record)
+
+    await gatherer.gather(
+        "f" * 32, sources, done=set(), expansions={}, on_expansion=_unused, on_record=keep
+    )
+
+    outcomes = sorted((r.outcome for r in records), key=lambda o: o.index)
+    assert [o.state for o in outcomes] == ["ok", "failed", "failed", "failed"]
+    assert [o.reason for o in outcomes[1:]] == [
         f"redirect loop: back to {pages.url}/redirect-loop",
         "unsupported content type image/png",
         "too large: more than 200,000 bytes once decompressed",
     ]
+
+
+async def _unused(expansion: Expansion) -> Expansion:
+    raise AssertionError("no search in this job")
 
 
 # content codings, decoded by the fetcher itself (MockTransport: exact bytes on the "wire")

@@ -218,3 +218,66 @@ def test_every_url_normalizes_as_it_did_over_httpx(
     url = scheme + host + port + ("/" if path else "") + path
     url += ("" if query is None else "?" + query) + ("" if fragment is None else "#" + fragment)
     assert _outcome(normalize_url, url) == _outcome(_over_httpx, url)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://example.org:8080/a?b#c", None),
+        ("http://中国.example/", None),
+        ("http://xn--fiqs8s.example/", None),
+        ("/a/relative/path?q", None),
+        (
+            "http://☃.net/",
+            "the host name ☃.net cannot be encoded (Codepoint U+2603 at position 1 of '☃' "
+            "not allowed)",
+        ),
+        (
+            "//xn--n3h.net/",
+            "the host name xn--n3h.net cannot be decoded (Codepoint U+2603 at position 1 of "
+            "'☃' not allowed)",
+        ),
+        (
+            "http://xn--zz.example/",
+            "the host name xn--zz.example cannot be decoded (Invalid A-label)",
+        ),
+        ("http://example.org:70000/", "port 70000 is out of range"),
+        ("http://example.org:-1/", "port -1 is out of range"),
+        ("http://example.org:0/", "port 0 is out of range"),
+        ("http://example.org:x/", "Invalid port: 'x'"),
+        ("http://xn--" + "a" * 300 + ".example/", "the host name xn--aaaaaaaaa"),
+    ],
+)
+def test_unusable_names_what_no_request_could_carry(url: str, problem: str | None) -> None:
+    found = urls.unusable(url)
+    if problem is None or found is None:
+        assert found == problem
+    else:
+        assert found.startswith(problem)
+        assert len(found) < 200  # a 300-character host is cut short in the reason
+
+
+_HOSTS = st.sampled_from(
+    [
+        *["example.org", "☃.net", "xn--n3h.net", "www.xn--n3h.net", "xn--zz.example", "xn--"],
+        *["ß.de", "xn--zca.de", "XN--N3H.NET", "xn--fiqs8s.a_b.example", "[::1]", "01.2.3.4"],
+        *["", "a b"],
+    ]
+)
+_PORTS = st.sampled_from(["", ":", ":80", ":0", ":-1", ":65535", ":65536", ":70000", ":x"])
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(["http://", "https://", "//", ""]), _HOSTS, _PORTS, _PIECES)
+def test_a_url_is_unusable_exactly_when_httpx_cannot_request_it(
+    scheme: str, host: str, port: str, path: str
+) -> None:
+    """httpx is the oracle: it builds the request (and its Host header) or fails, and the
+    socket takes its port or refuses it."""
+    url = f"{scheme}{host}{port}/{path}"
+    try:
+        request = httpx.Request("GET", url)
+        usable = request.url.port is None or 0 < request.url.port < 65_536
+    except (httpx.InvalidURL, UnicodeError):
+        usable = False
+    assert (urls.unusable(url) is None) == usable, urls.unusable(url)

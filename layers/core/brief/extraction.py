@@ -368,6 +368,8 @@ def _decode(body: bytes, charset: str | None) -> str:
                 return body.decode(name, errors="replace")
             except LookupError:  # a codec such as base64 that does not decode to text
                 pass
+            except UnicodeError:  # one that cannot replace what it fails on (idna, punycode)
+                pass
     return body.decode("utf-8", errors="replace")
 
 

@@ -421,7 +421,10 @@ class JobStore:
 
     async def _get(self, key: str, model: type[M]) -> M | None:
         body = await self._blobs.get(key)
-        return model.model_validate_json(body) if body is not None else None
+        if body is None:
+            return None
+        # As it was accepted: checks added for new requests since do not apply to it.
+        return model.model_validate_json(body, context={"stored": True})
 
     # -- the open-jobs index (the sweeper's: every job not known to have ended) ------------
 

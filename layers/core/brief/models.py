@@ -21,11 +21,12 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from brief.ids import BatchId, JobId
-from brief.urls import normalize_url
+from brief.urls import normalize_url, unusable
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
@@ -48,8 +49,11 @@ _UNSHOWABLE = re.compile(rf"[{_REFUSED}\ud800-\udfff]")  # also lone surrogates:
 _URI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"\\')
 
 
-def _no_controls(value: str) -> str:
-    """`value`, if it holds no character `_CONTROL` refuses; else a ValueError naming one."""
+def _no_controls(value: str, info: ValidationInfo | None = None) -> str:
+    """`value`, if it holds no character `_CONTROL` refuses; else a ValueError naming one.
+    A record read back from the store (context `{"stored": True}`) is taken as it was."""
+    if info is not None and info.context and info.context.get("stored"):
+        return value
     found = _CONTROL.search(value)
     if found is not None:
         raise ValueError(
@@ -137,11 +141,14 @@ def _same_source(uri: str) -> str:
         return uri
 
 
-def _source_uri(value: str) -> str:
-    """An http(s) URL (normalized by pydantic) or an `s3://bucket/key` URI, at most
-    MAX_URL_CHARS long (an S3 key at most 1,024 bytes)."""
+def _source_uri(value: str, info: ValidationInfo) -> str:
+    """An http(s) URL (normalized by pydantic) that httpx can request, or an `s3://bucket/key`
+    URI, at most MAX_URL_CHARS long (an S3 key at most 1,024 bytes). A record read back from
+    the store (context `{"stored": True}`) is taken as it was accepted: a rule added for new
+    requests must not make an older record unreadable."""
+    stored = bool(info.context and info.context.get("stored"))
     value = value.strip()
-    if len(value) > MAX_URL_CHARS:
+    if not stored and len(value) > MAX_URL_CHARS:
         raise ValueError(f"the URL is {len(value):,} characters; the limit is {MAX_URL_CHARS:,}")
     if value.startswith("s3://"):
         match = _S3_URI.match(value)
@@ -155,10 +162,18 @@ def _source_uri(value: str) -> str:
     except ValidationError as exc:
         reason = exc.errors(include_url=False)[0]["msg"]
         raise ValueError(f"not an http(s) URL or s3:// URI ({reason})") from None
+    if stored:
+        return url
     if len(url) > MAX_URL_CHARS:
         raise ValueError(
             f"the URL is {len(url):,} characters once encoded; the limit is {MAX_URL_CHARS:,}"
         )
+    # What is stored is pydantic's spelling, which httpx may still not request (a host that
+    # browsers encode and IDNA 2008 refuses, `http://☃.net/`): refused now, not as a failed
+    # source later; the reason names the part as the caller wrote it, where it can.
+    problem = unusable(url)
+    if problem is not None:
+        raise ValueError(f"not a URL that can be fetched: {unusable(value) or problem}")
     return url
 
 
@@ -237,8 +252,8 @@ class ResearchRequest(Strict):
 
     @field_validator("question")
     @classmethod
-    def _question_has_words(cls, value: str) -> str:
-        value = " ".join(_no_controls(value).split())
+    def _question_has_words(cls, value: str, info: ValidationInfo) -> str:
+        value = " ".join(_no_controls(value, info).split())
         if len(value) < 3:
             raise ValueError("the question needs at least a few words")
         return value

@@ -59,13 +59,18 @@ class CachedPage(BaseModel):
     fresh_until: datetime | None = None
 
     def validators(self) -> dict[str, str]:
-        """The conditional request headers that ask "has this changed?"."""
+        """The conditional request headers that ask "has this changed?" (a validator that no
+        request header can carry, not visible ASCII, is left out: it cannot be sent back)."""
         headers: dict[str, str] = {}
-        if self.etag:
+        if self.etag and _sendable(self.etag):
             headers["If-None-Match"] = self.etag
-        if self.last_modified:
+        if self.last_modified and _sendable(self.last_modified):
             headers["If-Modified-Since"] = self.last_modified
         return headers
+
+
+def _sendable(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 _DIRECTIVE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*\"?([^\",]*)\"?)?\s*")

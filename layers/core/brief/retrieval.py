@@ -1,11 +1,11 @@
-"""Retrieval: fetch every source of a job at once, within size and time limits.
+"""Retrieval: fetch one source over HTTP, within size and time limits.
 
 `HttpFetcher` follows redirects by hand so every hop passes the egress policy, and reads the
 body as it arrives on the wire: it stops the moment the body passes the size limit, and it
 inflates gzip and deflate itself, a bounded piece at a time, so a small compressed "bomb"
-never becomes a big buffer. Every failure becomes a SourceError whose reason a user can read.
-`retrieve_all` gathers all sources under a concurrency bound and an overall deadline; one
-failing source never fails the others.
+never becomes a big buffer. Every failure it knows of becomes a SourceError whose reason a
+user can read, a URL or `Location` httpx cannot request included. (`brief.sources` gathers
+a job's sources, and is where anything else one source raises becomes its failure.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
@@ -23,7 +23,8 @@ import httpx
 
 from brief.egress import EgressPolicy, GuardedClient
 from brief.errors import SourceError, UnsupportedContent
-from brief.ports import FetchedPage, Fetcher
+from brief.ports import FetchedPage
+from brief.urls import host_problem, port_problem, unusable
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,9 @@ class HttpFetcher:
         self._client = client
         self._policy = policy
         self._limits = limits
+        hooks = client.event_hooks
+        if _hold_location not in hooks["response"]:
+            client.event_hooks = {**hooks, "response": [_hold_location, *hooks["response"]]}
         guarded = isinstance(client, GuardedClient)
         self._check = policy.check if guarded else policy.check_now
 
@@ -149,17 +153,14 @@ class HttpFetcher:
                 return await self._follow(url, dict(headers or {}), started)
         except TimeoutError as exc:
             raise SourceError(f"timed out after {limits.timeout_s:g} s") from exc
-        except httpx.InvalidURL as exc:
-            raise SourceError(f"not a valid URL: {exc}") from exc
 
     async def _follow(self, first: str, headers: dict[str, str], started: float) -> HttpResult:
-        url = httpx.URL(first)
+        url = _requestable(first)
         conditional = any(name.lower() in _CONDITIONAL for name in headers)
         headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}
         seen: set[str] = set()
         hops = 0
         while True:
-            url = url.copy_with(fragment=None)
             await self._check(url)
             seen.add(str(url))
             try:
@@ -171,9 +172,9 @@ class HttpFetcher:
                     timeout=self._limits.request_timeout(),
                 ) as response:
                     status = response.status_code
-                    location = response.headers.get("location")
+                    location = response.extensions.get(_LOCATION)
                     if status in _REDIRECTS and location:
-                        target = url.join(location).copy_with(fragment=None)
+                        target = _requestable(location, base=url)
                         if str(target) in seen:
                             raise SourceError(f"redirect loop: back to {target}")
                         if hops >= self._limits.max_redirects:
@@ -225,7 +226,7 @@ class HttpFetcher:
         """The body, decoded, never holding more than the limit plus one piece."""
         limit = self._limits.max_bytes
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise SourceError(f"too large: more than {limit:,} bytes ({int(declared):,} declared)")
         if response.is_stream_consumed:
             # Built in memory (a MockTransport's `Response(content=...)`): httpx has already
@@ -246,6 +247,43 @@ class HttpFetcher:
                     raise SourceError(f"too large: more than {limit:,} bytes once decompressed")
                 chunks.append(piece)
         return b"".join(chunks)
+
+
+_LOCATION: Final = "brief.location"
+
+
+async def _hold_location(response: httpx.Response) -> None:
+    """Move a redirect's `Location` out of httpx's sight, into the response's extensions.
+
+    A client that does not follow redirects still builds the next request of each one, so a
+    `Location` httpx cannot parse or decode (`http://xn--n3h.net/`) raises from inside the
+    request, as a bare IDNA error or an unexplained protocol error. `HttpFetcher` resolves the
+    held value itself and names what is wrong with it. A client hook: it runs before that step.
+    """
+    if response.status_code in _REDIRECTS and "location" in response.headers:
+        response.extensions[_LOCATION] = response.headers["location"]
+        del response.headers["location"]
+
+
+def _requestable(text: str, *, base: httpx.URL | None = None) -> httpx.URL:
+    """`text` (a redirect's `Location`, resolved against `base`) as the URL to request.
+
+    Raises SourceError naming what no request could carry: what httpx refuses to parse, and
+    what it parses but would fail on later, outside any reason a user could read (an `xn--`
+    host it cannot decode, a port the socket refuses).
+    """
+    problem: str | None
+    try:
+        url = (httpx.URL(text) if base is None else base.join(text)).copy_with(fragment=None)
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError: UnicodeError, IDNAError
+        problem = unusable(text) or str(exc) or type(exc).__name__
+    else:
+        problem = host_problem(url.raw_host.decode("ascii")) or port_problem(url.port)
+        if problem is None:
+            return url
+    if base is None:
+        raise SourceError(f"not a valid URL: {problem}")
+    raise SourceError(f"redirected to an invalid URL: {problem}")
 
 
 def _status_line(response: httpx.Response) -> str:
@@ -320,49 +358,3 @@ def _decoder(content_encoding: str) -> _Identity | _Inflate:
     if len(codings) == 1 and codings[0] in {"gzip", "x-gzip", "deflate"}:
         return _Inflate(codings[0])
     raise UnsupportedContent(f"unsupported content encoding {content_encoding.strip()}")
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """One source's result: the page, or the reason it could not be fetched."""
-
-    index: int
-    url: str
-    page: FetchedPage | None
-    reason: str | None
-    elapsed_ms: int
-
-
-async def retrieve_all(
-    sources: Sequence[tuple[int, str]],
-    fetcher: Fetcher,
-    *,
-    concurrency: int,
-    deadline_s: float,
-    on_done: Callable[[Fetched], Awaitable[None]] | None = None,
-) -> list[Fetched]:
-    """Fetch every `(index, url)` at once, at most `concurrency` in flight, within `deadline_s`.
-
-    `on_done` runs as each source finishes, so its record can be stored while the slowest
-    source is still downloading.
-    """
-    bound = asyncio.Semaphore(concurrency)
-    deadline = asyncio.get_running_loop().time() + deadline_s
-
-    async def one(index: int, url: str) -> Fetched:
-        started = time.perf_counter()
-        page: FetchedPage | None = None
-        reason: str | None = None
-        try:
-            async with asyncio.timeout_at(deadline), bound:
-                page = await fetcher.fetch(url)
-        except SourceError as exc:
-            reason = exc.reason
-        except TimeoutError:
-            reason = f"retrieval deadline of {deadline_s:g} s passed"
-        result = Fetched(index, url, page, reason, int((time.perf_counter() - started) * 1000))
-        if on_done is not None:
-            await on_done(result)
-        return result
-
-    return list(await asyncio.gather(*(one(i, u) for i, u in sources)))

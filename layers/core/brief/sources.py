@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from brief.errors import PermanentError, RetryableError, SourceError
 from brief.extraction import extract
@@ -105,11 +106,12 @@ class Gatherer:
                 for position, (first, spec) in enumerate(plan(sources)):
                     if isinstance(spec, str):
                         if first not in done:
-                            group.create_task(run.uri(first, spec))
+                            run.retrieve(first, spec)
                     elif position in expansions:
                         run.expanded(spec, expansions[position])
                     elif not all(i in done for i in range(first, first + slots(spec))):
-                        group.create_task(run.expand(position, first, spec, explicit, on_expansion))
+                        work = run.expand(position, first, spec, explicit, on_expansion)
+                        run.isolate(first, _label(spec), _kind(spec), work)
         except* RetryableError as failed:
             # A storage error while recording a source: raised as itself, so the record fails
             # as retryable (SQS brings it back) instead of as a crash of unknown kind.
@@ -137,6 +139,59 @@ class _Run:
         self.claimed: set[str] = set()
         self.group: asyncio.TaskGroup | None = None
 
+    def isolate(
+        self,
+        index: int,
+        label: str,
+        kind: SourceKind,
+        work: Coroutine[Any, Any, None],
+        *,
+        via: str | None = None,
+    ) -> None:
+        """Run one source's `work` beside the others; whatever it raises fails that source
+        alone, recorded in slot `index` as `label`."""
+        assert self.group is not None
+        self.group.create_task(self._isolated(index, label, kind, work, via))
+
+    async def _isolated(
+        self,
+        index: int,
+        label: str,
+        kind: SourceKind,
+        work: Coroutine[Any, Any, None],
+        via: str | None,
+    ) -> None:
+        """The one place where a source's exception becomes that source's failure.
+
+        A PermanentError (SourceError above all) carries the reason. A RetryableError is
+        storage failing, not the source: it propagates, so the record is retried, and so does
+        cancellation. Anything else is a bug in Brief or a library met by one URL, page or
+        server: logged with the job and the source's number, recorded as this source's
+        failure, and the job goes on with the rest.
+        """
+        started = time.perf_counter()
+        try:
+            await work
+            return
+        except RetryableError:
+            raise
+        except PermanentError as exc:
+            reason = str(exc)
+        except Exception as exc:  # the boundary: one source's crash must not fail the job
+            log.exception(
+                "retrieving a source crashed",
+                extra={"job_id": self.job_id, "source": index + 1, "kind": kind},
+            )
+            reason = f"an unexpected error stopped its retrieval ({type(exc).__name__}); logged"
+        await self.fail(index, label, kind, reason, started, via=via)
+
+    def retrieve(
+        self, index: int, uri: str, *, kind: SourceKind = "url", via: str | None = None
+    ) -> None:
+        """Start retrieving a URL or an `s3://` document into slot `index`."""
+        kind = "document" if uri.startswith("s3://") else kind
+        self.isolate(index, uri, kind, self.uri(index, uri, kind, via), via=via)
+
     async def _bounded(self, work: Callable[[], Awaitable[FetchedPage]]) -> FetchedPage:
         try:
             async with asyncio.timeout_at(self.deadline), self.bound:
@@ -145,29 +200,19 @@ class _Run:
             reason = f"the retrieval deadline of {self.g.deadline_s:g} s passed"
             raise SourceError(reason) from None
 
-    async def uri(
-        self, index: int, uri: str, *, kind: SourceKind = "url", via: str | None = None
-    ) -> None:
-        """Fetch a URL or read a document, extract its text, and record the outcome."""
-        started = time.perf_counter()
-        if uri.startswith("s3://"):
-            kind = "document"
+    async def uri(self, index: int, uri: str, kind: SourceKind, via: str | None) -> None:
+        """Fetch a URL or read a document, extract its text, and record the outcome; raise
+        SourceError when it cannot be used."""
+        if kind == "document":
             documents = self.adapters.documents
             if documents is None:
-                await self.fail(index, uri, kind, "documents in S3 are not configured", started)
-                return
+                raise SourceError("documents in S3 are not configured")
             read: Callable[[], Awaitable[FetchedPage]] = lambda: documents.read(uri)  # noqa: E731
         else:
             fetcher = self.adapters.fetcher
             read = lambda: fetcher.fetch(uri)  # noqa: E731
-        try:
-            page = await self._bounded(read)
-            extracted = await asyncio.to_thread(
-                extract, page.body, page.content_type, page.final_url
-            )
-        except PermanentError as exc:
-            await self.fail(index, uri, kind, str(exc), started, via=via)
-            return
+        page = await self._bounded(read)
+        extracted = await asyncio.to_thread(extract, page.body, page.content_type, page.final_url)
         outcome = SourceOutcome(
             index=index,
             url=uri,
@@ -196,24 +241,17 @@ class _Run:
         explicit: set[str],
         on_expansion: ExpansionSink,
     ) -> None:
-        """Run a search or vector query, store what it found, then retrieve each result."""
-        started = time.perf_counter()
-        label = _label(spec)
-        kind: SourceKind = "search" if isinstance(spec, SearchSource) else "vector"
+        """Run a search or vector query, store what it found, then retrieve each result; raise
+        SourceError when it finds nothing to retrieve."""
         try:
             async with asyncio.timeout_at(self.deadline), self.bound:
                 hits = await self._query(spec)
         except TimeoutError:
-            await self.fail(first, label, kind, "the retrieval deadline passed", started)
-            return
-        except PermanentError as exc:
-            await self.fail(first, label, kind, str(exc), started)
-            return
+            raise SourceError("the retrieval deadline passed") from None
         if isinstance(spec, SearchSource):
             hits = [h for h in hits if _page_key(h.url) not in explicit]
         if not hits:
-            await self.fail(first, label, kind, "found nothing", started)
-            return
+            raise SourceError("found nothing")
         expansion = await on_expansion(
             Expansion(job_id=self.job_id, position=position, first_index=first, hits=hits)
         )
@@ -228,21 +266,15 @@ class _Run:
             if index in self.done:
                 continue
             if isinstance(spec, VectorSource):
-                self.group.create_task(self.passage(index, hit, label))
+                self.isolate(index, hit.url, "vector", self.passage(index, hit, label), via=label)
             elif _page_key(hit.url) in self.claimed:
-                self.group.create_task(
-                    self.fail(
-                        index,
-                        hit.url,
-                        "search",
-                        "also found by another search",
-                        time.perf_counter(),
-                        via=label,
-                    )
-                )
+                started = time.perf_counter()
+                reason = "also found by another search"
+                work = self.fail(index, hit.url, "search", reason, started, via=label)
+                self.isolate(index, hit.url, "search", work, via=label)
             else:
                 self.claimed.add(_page_key(hit.url))
-                self.group.create_task(self.uri(index, hit.url, kind="search", via=label))
+                self.retrieve(index, hit.url, kind="search", via=label)
 
     async def passage(self, index: int, hit: Hit, via: str) -> None:
         """A vector passage is already text: record it."""
@@ -320,6 +352,10 @@ def _page_key(url: str) -> str:
         return normalize_url(url)
     except ValueError:
         return url
+
+
+def _kind(spec: SearchSource | VectorSource) -> SourceKind:
+    return "search" if isinstance(spec, SearchSource) else "vector"
 
 
 def _label(spec: SearchSource | VectorSource) -> str:

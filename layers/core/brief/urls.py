@@ -112,6 +112,54 @@ def normalize_url(url: str) -> str:
     return f"{scheme}://{netloc}{path or '/'}{'?' + query if query else ''}"
 
 
+def unusable(url: str) -> str | None:
+    """What in `url` keeps httpx from ever requesting it, in words a user can act on; None
+    when nothing does.
+
+    `url` may be relative (a redirect's `Location`); only its own parts count. The cases: a
+    host that cannot be IDNA-encoded, an `xn--` host httpx cannot decode back (see
+    `host_problem`), a port outside 1-65535, or any other part httpx refuses (its message).
+    Whether the scheme and host may be fetched is the egress policy's question, not this one's.
+    """
+    try:
+        parsed = _parse(url)
+    except _UnencodableHost as exc:
+        return f"the host name {shown(exc.host)} cannot be encoded ({exc.why})"
+    except _InvalidURL as exc:
+        return str(exc)
+    return host_problem(parsed.host) or port_problem(parsed.port)
+
+
+def host_problem(host: str) -> str | None:
+    """Why httpx cannot carry `host` (ASCII, as httpx holds it), or None.
+
+    httpx decodes every host that starts with `xn--` back to Unicode under IDNA 2008, which
+    refuses labels that browsers' UTS 46 accepts and encodes (`☃.net` is `xn--n3h.net`), and
+    labels that are not punycode at all; such a host fails every request httpx builds.
+    """
+    if not host.startswith("xn--"):
+        return None
+    import idna  # deferred, as in `_encode_host`
+
+    try:
+        idna.decode(host)
+    except UnicodeError as exc:  # idna.IDNAError is one
+        return f"the host name {shown(host)} cannot be decoded ({exc})"
+    return None
+
+
+def port_problem(port: int | None) -> str | None:
+    """Why no connection can use `port` (ports are 1-65535), or None (no port: the default)."""
+    if port is None or 0 < port < 65_536:
+        return None
+    return f"port {shown(str(port))} is out of range"
+
+
+def shown(text: str, limit: int = 100) -> str:
+    """`text` as a reason quotes it: cut to `limit` characters (a host may be 64 KiB)."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def dedupe(urls: Iterable[str]) -> list[str]:
     """`urls` without repeats, by normalized form, each kept as first written, in order.
 
@@ -167,6 +215,15 @@ def _remove_dot_segments(path: str) -> str:
 
 class _InvalidURL(ValueError):
     """What httpx raises as `httpx.InvalidURL`, with the same messages."""
+
+
+class _UnencodableHost(_InvalidURL):
+    """A host IDNA cannot encode; `why` is what IDNA says of it."""
+
+    def __init__(self, host: str, why: str) -> None:
+        super().__init__(f"Invalid IDNA hostname: {host!r}")
+        self.host = host
+        self.why = why
 
 
 def _parse(url: str) -> _Parts:
@@ -230,8 +287,8 @@ def _encode_host(host: str) -> str:
 
     try:  # IDNA 2008, as httpx encodes a name (the stdlib's codec is IDNA 2003: ß is ss)
         return idna.encode(host.lower()).decode("ascii")
-    except idna.IDNAError:
-        raise _InvalidURL(f"Invalid IDNA hostname: {host!r}") from None
+    except idna.IDNAError as exc:
+        raise _UnencodableHost(host, str(exc)) from None
 
 
 def _port(port: str | None, scheme: str) -> int | None:
