@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from brief.errors import InvalidMessage
 from brief.llm import prompts
 from brief.llm.citations import cited
 from brief.llm.pricing import PriceTable
 from brief.llm.ratelimit import RateLimiter
 from brief.llm.summarizer import LLMSummarizer
+from brief.messages import SummarizeTask
 from brief.models import Report
 from brief.pipeline import Combine, Summarize
 from brief_local.cli import format_view
@@ -99,6 +103,10 @@ async def test_the_report_numbers_each_source_as_the_status_and_events_do(world:
     events = [(e.kind, e.index) for _, e in await world.store.events(job_id) if e.index is not None]
     assert ("source_failed", 1) in events  # shown as [2]: index + 1
     assert {i for kind, i in events if kind == "summary_done"} == {0, 2, 3}
+    # A summarize message for it (a forged or stray one) fails its record naming it so too.
+    stray = SummarizeTask(job_id=job_id, index=1, expected=3)
+    with pytest.raises(InvalidMessage, match=f"^job {job_id} has no usable source 2$"):
+        await world.summarize().run(stray)
 
 
 def with_model(world: World, model: FakeChat) -> None:

@@ -299,7 +299,9 @@ class Summarize:
         cache: tuple[str, CachedText] | None = None
         if existing is None:
             if source is None or not source.outcome.usable:
-                raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
+                raise InvalidMessage(
+                    f"job {task.job_id} has no usable source {source_number(task.index)}"
+                )
             try:  # a model call in flight stops soon after a cancel; nothing is written
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
