@@ -84,7 +84,9 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
     expect(page).to_have_title(re.compile("Brief"))
 
     page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
-    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join([*sources, broken]))
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill(
+        "\n".join([sources[0], broken, *sources[1:]])
+    )
     page.get_by_role("button", name="Research").click()
 
     # Progress: every source is listed at once and each one's state follows the job.
@@ -96,6 +98,7 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
     expect(page.locator("#event-log > li").first).to_contain_text("job created")
     expect(page.locator("#job-status")).to_have_attribute("aria-live", "polite")
     expect(items.filter(has_text="could not be used")).to_contain_text("404")
+    expect(items.filter(has_text="could not be used")).to_contain_text("[2]")
     expect(page.locator("#source-list > li[data-state=summarized]")).to_have_count(3)
     expect(page.locator("#event-log > li[data-kind=report_ready]")).to_have_count(1)
     expect(page.locator("#job-status")).to_contain_text("Report ready")
@@ -115,6 +118,9 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
         "link", name="When a Colony Splits: What Happens During a Honeybee Swarm", exact=True
     )
     expect(first_source).to_have_attribute("href", sources[0])
+    # Every source keeps the number the progress showed: the one not used is [2], with why.
+    expect(report.locator("li").filter(has_text=broken)).to_contain_text("[2]")
+    expect(report.locator("a.cite", has_text="[3]").first).to_have_attribute("href", sources[1])
     expect(page.locator("#report-heading")).to_be_focused()
 
     # My jobs lists it, done.

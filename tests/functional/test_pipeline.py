@@ -445,7 +445,7 @@ async def test_an_answer_with_some_invented_citations_says_how_many_were_removed
         f"# {QUESTION}\n\n> **Note:** {removed}\n\n"
         "Ice deforms [1]. Meltwater lubricates the bed [2].\n\n## Sources\n\n"
         + "".join(
-            f"{n}. [Glacier article {n - 1}]({HOST_URL}/page{n - 1}.html)\n" for n in range(1, 6)
+            f"- [{n}] [Glacier article {n - 1}]({HOST_URL}/page{n - 1}.html)\n" for n in range(1, 6)
         )
     )
     assert (await world.store.view(job_id)).warnings == [removed]

@@ -117,6 +117,7 @@ async def test_a_job_mixing_every_kind_of_source_cites_them_all(world: World) ->
     report = await world.store.report(job_id)
     assert report is not None
     assert [c.index for c in report.citations] == [0, 1, 4, 5, 6]
+    assert [c.n for c in report.citations] == [1, 2, 5, 6, 7]  # as the status numbers them
     assert world.fetched.count(url) == 1
 
 

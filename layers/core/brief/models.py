@@ -438,7 +438,7 @@ class CachedText(Strict):
 
 
 class Citation(Strict):
-    """A numbered source as the report cites it: `[n]`."""
+    """A source as the report cites it: `[n]`, where `n` is `source_number(index)`."""
 
     n: int
     index: int

@@ -299,7 +299,9 @@ class Summarize:
         cache: tuple[str, CachedText] | None = None
         if existing is None:
             if source is None or not source.outcome.usable:
-                raise InvalidMessage(f"job {task.job_id} has no usable source {task.index}")
+                raise InvalidMessage(
+                    f"job {task.job_id} has no usable source {source_number(task.index)}"
+                )
             try:  # a model call in flight stops soon after a cancel; nothing is written
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
@@ -467,9 +469,13 @@ class Combine:
                 self.store, job.job_id, "combine", "no source could be summarized", self.clock()
             )
             return None
+        # Each source keeps its own number (index + 1), as its status, events and logs call
+        # it: the report's numbers have gaps where a source was not used, never a renumbering.
         numbered = [
-            SourceText(n=n, title=s.title, url=s.url, text=by_index[s.index].text)
-            for n, s in enumerate(summarized, start=1)
+            SourceText(
+                n=source_number(s.index), title=s.title, url=s.url, text=by_index[s.index].text
+            )
+            for s in summarized
         ]
         watch = RetryWatch(
             self.store, job.job_id, "combine", None, self.clock, self.retry_event_every_s
@@ -625,16 +631,21 @@ def render_markdown(
     *,
     warnings: Sequence[str] = (),
 ) -> str:
-    """The report as a reader sees it: a note for each warning above the checked body."""
+    """The report as a reader sees it: a note for each warning above the checked body, then
+    the sources it used and those it could not, each as `[n]` under its own number."""
     lines = [f"# {question}", ""]
     for warning in warnings:
         lines += [f"> **Note:** {warning}", ""]
     lines += [body.strip(), "", "## Sources", ""]
-    for c in citations:
-        lines.append(f"{c.n}. [{c.title or c.url}]({c.url})")
+    # `- [n]`, not `n.`: a Markdown viewer renumbers an ordered list from its first item,
+    # which would hide the gaps the sources not used leave.
+    lines += [f"- [{c.n}] [{c.title or c.url}]({c.url})" for c in citations]
     if missing:
         lines += ["", "## Sources not used", ""]
-        lines += [f"- {s.url} — {s.reason or 'unknown reason'}" for s in missing]
+        lines += [
+            f"- [{source_number(s.index)}] {s.url} — {s.reason or 'unknown reason'}"
+            for s in missing
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -135,7 +135,8 @@ class DocumentStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SourceText:
-    """A usable source as a summarizer sees it: its citation number, title and text."""
+    """A usable source as a summarizer sees it: its number (`source_number` of its index,
+    the `[n]` it is cited by), title and text."""
 
     n: int
     title: str | None

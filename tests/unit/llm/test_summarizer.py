@@ -17,6 +17,7 @@ from brief.llm.summarizer import TRUNCATED_REPORT, LLMSummarizer
 from brief.llm.tokens import estimate_tokens
 from brief.models import Usage
 from brief.ports import SourceText
+from brief_local.fake_models import answer_for
 from tests.unit.llm.chat_fakes import FakeChat, padding, pages
 from tests.unit.llm.clock import VirtualTime
 
@@ -126,6 +127,24 @@ async def test_combine_numbers_the_sources_and_leaves_invented_citations_to_the_
     assert "[1] Swarm notes 1 (https://bees.test/1)" in prompt
     assert "[12]" not in prompt  # a page's own footnote is not one of our sources
     assert result.usage == usage_of(model)
+
+
+async def test_condensed_notes_keep_the_given_numbers_and_lose_an_invented_one() -> None:
+    # Sources 1, 3 and 4 (source 2 was not used): the numbers have a gap, and a condensed
+    # note that cites the missing number must not carry it into the answer's material.
+    def invents_2(system: str, prompt: str, max_tokens: int) -> str:
+        text = answer_for(system, prompt, max_tokens=max_tokens)[0]
+        return f"{text} Scouts also sing [2]." if system == prompts.CONDENSE_SYSTEM else text
+
+    model = FakeChat(name="fake:reduce", context_tokens=2_048, answer=invents_2)
+    summaries = [source(pages(1, words_per_page=600), n) for n in (1, 3, 4)]
+    result = await summarizer(model).combine(QUESTION, summaries)
+    condensed = [c for c in model.calls if c.system == prompts.CONDENSE_SYSTEM]
+    assert condensed, "three long summaries do not fit 2k tokens: they must be condensed"
+    (final,) = [c for c in model.calls if c.system == prompts.COMBINE_SYSTEM]
+    assert cited(final.prompt) == {1, 3, 4}
+    assert "Scouts also sing." in final.prompt
+    assert cited(result.text) <= {1, 3, 4}
 
 
 async def test_sixty_summaries_collapse_in_capped_rounds_and_keep_their_citations() -> None:

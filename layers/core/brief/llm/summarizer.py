@@ -6,8 +6,9 @@ and word boundaries; the chunks are summarized concurrently (within the rate lim
 bound), and the notes merged: directly when they fit, otherwise in rounds that merge groups
 of notes that fit, concurrently, until the rest fits.
 
-combine: the reduce model sees numbered sources ("[n] Title (url)" and the summary) and is
-told to cite every claim with [n]. Summaries that do not fit are collapsed the same way:
+combine: the reduce model sees numbered sources ("[n] Title (url)" and the summary, n being
+each source's own number, with gaps where a source was not used) and is told to cite every
+claim with [n]. Summaries that do not fit are collapsed the same way:
 groups that fit are condensed concurrently, keeping their [n] markers, until the rest fits.
 Markers for numbers that were not given are removed from every condensed group (an invented
 [n] must not spread); the final answer's are left for the combine stage, which removes them

@@ -317,15 +317,20 @@
     const list = $("source-list");
     list.replaceChildren();
     current.sources = new Map();
-    slots.forEach((slot, index) => {
+    slots.forEach((slot, position) => {
+      const index = slot.index ?? position;
       const li = document.createElement("li");
       li.className = "source";
+      li.value = index + 1; // its number, as the events and the report show it: index + 1
       const mark = document.createElement("span");
       mark.className = "mark";
       mark.setAttribute("aria-hidden", "true");
+      const number = document.createElement("span");
+      number.className = "n";
+      number.textContent = `[${index + 1}]`;
       const name = document.createElement("span");
       name.className = "name";
-      name.append(slot.url ? link(slot.title || slot.label, slot.url) : document.createTextNode(slot.label));
+      name.append(number, " ", slot.url ? link(slot.title || slot.label, slot.url) : document.createTextNode(slot.label));
       const state = document.createElement("span");
       state.className = "state";
       const reason = document.createElement("span");
@@ -333,8 +338,8 @@
       li.append(mark, name, state, reason);
       list.append(li);
       const item = { li, state, reason, value: null, reasonText: "" };
-      current.sources.set(slot.index ?? index, item);
-      setSource(slot.index ?? index, slot.state || "waiting", slot.reason);
+      current.sources.set(index, item);
+      setSource(index, slot.state || "waiting", slot.reason);
     });
   }
 
