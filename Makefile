@@ -4,6 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# What gets installed comes from lock files with hashes, made by uv (`make lock`; `make
+# upgrade` moves them to the newest releases); pyproject.toml keeps the ranges Brief works
+# with. Each venv is synced to its lock (nothing more, nothing less) whenever the lock changes.
+#   requirements/dev.txt               .venv: the project with its [dev] extra (Python 3.11+)
+#   layers/core/requirements.txt       the CoreLayer that `sam build` installs: pyproject's
+#   functions/stream/requirements.txt  dependencies, and StreamFunction's uvicorn, for the
+#                                      functions' runtime (python3.12, x86_64, glibc 2.34), at
+#                                      the versions of the dev lock: Lambda runs what was tested
+#   requirements/tools.txt             .venv/tools: the SAM CLI and cfn-lint
+#   requirements/uv.txt                .venv/uv: uv itself, at UV_VERSION
+UV_VERSION := 0.13.9
+UV := $(VENV)/uv/bin/uv
+DEV_LOCK := requirements/dev.txt
+LAYER_LOCK := layers/core/requirements.txt
+STREAM_LOCK := functions/stream/requirements.txt
+TOOLS_LOCK := requirements/tools.txt
+UV_LOCK := requirements/uv.txt
+LOCKS := $(DEV_LOCK) $(LAYER_LOCK) $(STREAM_LOCK) $(TOOLS_LOCK) $(UV_LOCK)
+LAMBDA_PLATFORM := --python-version 3.12 --python-platform x86_64-manylinux_2_34
+COMPILE = $(UV) pip compile --quiet --generate-hashes --custom-compile-command 'make lock' $(UPGRADE)
+
 # Deploy tools live in a venv of their own (inside .venv, so git and ruff ignore it): the
 # AWS SAM CLI, and cfn-lint pinned at a release that still lints SAM resources through the
 # SAM translator (1.53.x reports a wrong Runtime, FunctionResponseTypes or GetAtt on an
@@ -11,7 +32,7 @@ STAMP := $(VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.53.3
 TOOLS := $(VENV)/tools
-TOOLS_STAMP := $(TOOLS)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION)
+TOOLS_STAMP := $(TOOLS)/.installed
 SAM := $(TOOLS)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
@@ -21,23 +42,43 @@ PY312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null |
 	PYENV_VERSION=$$(pyenv latest 3.12 2>/dev/null) pyenv which python3.12 2>/dev/null)
 BUILD_DIR := .aws-sam/build
 
-.PHONY: demo test bench chaos lint typecheck unit functional integration e2e build validate invoke tools chromium clean
+.PHONY: demo test bench chaos lint typecheck unit functional integration e2e build validate invoke tools lock upgrade chromium clean
 
-$(STAMP): pyproject.toml
+$(UV): $(UV_LOCK)
+	@test -x $(VENV)/uv/bin/python || $(PYTHON) -m venv $(VENV)/uv
+	$(VENV)/uv/bin/python -m pip install --quiet --require-hashes -r $(UV_LOCK)
+	@touch $(UV)
+
+$(STAMP): $(DEV_LOCK) pyproject.toml $(UV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(DEV_LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
-$(TOOLS_STAMP):
+$(TOOLS_STAMP): $(TOOLS_LOCK) $(UV)
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet \
-		'aws-sam-cli==$(SAM_CLI_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)'
-	@rm -f $(TOOLS)/.installed-* && touch $(TOOLS_STAMP)
+	$(UV) pip sync --quiet --python $(TOOLS)/bin/python --require-hashes $(TOOLS_LOCK)
+	@touch $(TOOLS_STAMP)
 
 ## tools: the SAM CLI and the pinned cfn-lint, in .venv/tools.
 tools: $(TOOLS_STAMP)
+
+## lock: write every lock from pyproject.toml and the pins above, keeping each locked version
+## that still fits (run it after changing a dependency); commit the locks with the change.
+lock: $(UV)
+	$(COMPILE) pyproject.toml --extra dev --universal --python-version 3.11 -o $(DEV_LOCK)
+	$(COMPILE) pyproject.toml $(LAMBDA_PLATFORM) -c $(DEV_LOCK) -o $(LAYER_LOCK)
+	echo uvicorn | $(COMPILE) - $(LAMBDA_PLATFORM) -c $(DEV_LOCK) -c $(LAYER_LOCK) -o $(STREAM_LOCK)
+	printf 'aws-sam-cli==%s\ncfn-lint==%s\n' $(SAM_CLI_VERSION) $(CFN_LINT_VERSION) | \
+		$(COMPILE) - --universal --python-version 3.11 -o $(TOOLS_LOCK)
+	echo uv==$(UV_VERSION) | $(COMPILE) - --universal -o $(UV_LOCK)
+
+## upgrade: every lock to today's newest releases (within pyproject's ranges and the pins
+## above); prints the versions that changed, then runs the whole suite on them (`make test`).
+upgrade: $(UV)
+	$(MAKE) lock UPGRADE=--upgrade
+	@git diff --unified=0 -- $(LOCKS) | grep -E '^[-+][A-Za-z0-9]' || echo "upgrade: no version changed"
+	$(MAKE) test
 
 ## demo: run one research job with five bundled sources on the local stack, offline.
 demo: $(STAMP)

@@ -48,6 +48,7 @@ QUESTION = (SAMPLES / "question.txt").read_text().strip()
 TERMINAL = ("done", "failed", "cancelled")
 FETCH_TIMEOUT_S = 1.5
 MODEL_TIMEOUT_S = 2.0
+POLL_ATTEMPTS = 4  # tries of each GET /jobs/{id} before the harness gives up
 _URL = re.compile(r"https?://\S+?(?=[;:)\s]|$)")
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 
@@ -315,8 +316,8 @@ async def _wait_all(
         turn += 16
 
         async def poll(job_id: str) -> None:
-            answer = await api.get(f"/jobs/{job_id}")
-            if answer.status_code == 200:
+            answer = await _get_retrying(api, f"/jobs/{job_id}")
+            if answer is not None and answer.status_code == 200:
                 jobs[job_id] = answer.json()["state"]
 
         await asyncio.gather(*(poll(j) for j in (pending[start:] + pending[:start])[:16]))
@@ -326,6 +327,26 @@ async def _wait_all(
             _say(progress, line)
             shown = line
         await asyncio.sleep(0.5)
+
+
+async def _get_retrying(
+    api: httpx.AsyncClient, path: str, attempts: int = POLL_ATTEMPTS, backoff_s: float = 0.25
+) -> httpx.Response | None:
+    """GET `path`, again after a dropped connection or a 5xx (0.25, 0.5, 1 s later): the
+    harness only watches the run, whose invariants are read from the bucket, and must not end
+    it over one lost poll. None if the last attempt got a 5xx too; a transport error on the
+    last attempt is raised (the API is gone, not busy)."""
+    for attempt in range(attempts - 1):
+        try:
+            answer = await api.get(path)
+        except httpx.TransportError:
+            pass
+        else:
+            if answer.status_code < 500:
+                return answer
+        await asyncio.sleep(backoff_s * 2**attempt)
+    answer = await api.get(path)
+    return answer if answer.status_code < 500 else None
 
 
 async def _settle(stack: LocalStack, deadline: float, progress: TextIO | None) -> bool:

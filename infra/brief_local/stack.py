@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# How long the API keeps an idle connection open: longer than its clients pool one (httpx:
+# 5 s), so that the client is always the one to close an idle connection. uvicorn's default is
+# also 5 s: the server then sometimes closed a connection that a busy client was just reusing,
+# and the request met a reset (httpx.ReadError) instead of an answer.
+API_KEEP_ALIVE_S = 75
 
 
 @dataclass
@@ -383,6 +388,7 @@ class LocalStack:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            timeout_keep_alive=API_KEEP_ALIVE_S,
             timeout_graceful_shutdown=2,
         )
         self._uvicorn = uvicorn.Server(config)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -118,6 +120,29 @@ def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
     assert "sources.0" in response.json()["detail"]
     assert api.get("/jobs/" + "0" * 32).status_code == 404
     assert api.get("/jobs/not-a-job").status_code == 422
+
+
+def test_a_connection_a_client_has_pooled_is_still_open_when_it_reuses_it(
+    stack: LocalStack,
+) -> None:
+    # httpx keeps an idle connection for keepalive_expiry (5 s) and then reuses it without
+    # checking: the API must not close it first, or that request meets a reset.
+    pooled_s = httpx.Limits().keepalive_expiry
+    assert pooled_s is not None
+    url = urlsplit(stack.api_url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        connection.request("GET", "/health")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        time.sleep(pooled_s + 1)
+        connection.request("GET", "/health")  # the same socket: http.client does not reconnect
+        again = connection.getresponse()
+        again.read()
+        assert again.status == 200
+    finally:
+        connection.close()
 
 
 def test_a_batch_runs_through_the_intake_queue_and_reports_its_progress(

@@ -17,11 +17,14 @@ import functools
 import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from brief.api.auth import settings_entry
@@ -279,6 +282,43 @@ def test_each_built_function_handles_its_sample_event(
     ids = [r["messageId"] for r in event(name)["Records"]]
     failed = [] if logical_id == "DeadletterFunction" else ids  # no such job in this bucket
     assert response == {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+
+def test_the_stream_function_serves_the_api_with_the_uvicorn_it_brings(stack: Stack) -> None:
+    """As run.sh starts it behind the web adapter: `python -m uvicorn app:app`, with the
+    function's directory and the layer as its only paths besides the standard library."""
+    interpreter = python312()
+    if interpreter is None:
+        pytest.skip("python3.12 is not on PATH nor in pyenv")
+    task = BUILD / "StreamFunction"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["-S", "-B", "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "app:app"]
+    server = subprocess.Popen(  # noqa: S603 - the build's own interpreter and files
+        [interpreter, *command],
+        env={**lambda_env(stack, "StreamFunction"), "PYTHONPATH": f"{task}:{layer_dir()}"},
+        cwd=task,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        health = None
+        while health is None and server.poll() is None and time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"{url}/health", timeout=5)
+            except httpx.ConnectError:
+                time.sleep(0.2)
+        assert health is not None, f"StreamFunction did not start:\n{server.communicate()[0]}"
+        assert health.json() == {"status": "ok"}
+        key = {"authorization": f"Bearer {API_KEY}"}
+        assert httpx.get(f"{url}/jobs/{'0' * 32}", headers=key, timeout=30).status_code == 404
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 def test_the_built_functions_run_a_job_to_its_report(
