@@ -4,7 +4,7 @@ Submits N jobs through the HTTP API, as users would, while workers die before th
 batches are delivered twice, S3 and SQS fail at botocore's level, the model answers 429,
 500, late or half, and pages time out or reset (`brief_local.faults`). When every job has
 ended (or the deadline passed) and the queues are quiet, it reads the bucket directly and
-checks DESIGN.md's invariants:
+checks the invariants in docs/architecture.md:
 
 - every job is terminal;
 - a completed job has exactly one report and a failed one has none; no report is

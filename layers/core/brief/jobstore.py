@@ -1,4 +1,4 @@
-"""The job store: Brief's S3 layout (DESIGN.md) over any `BlobStore`.
+"""The job store: Brief's S3 layout (docs/architecture.md) over any `BlobStore`.
 
 Every object is written once; status is derived from which keys exist, so there is no
 mutable counter to race on. Event keys begin with a microsecond timestamp, so listing them
