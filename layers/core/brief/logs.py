@@ -128,12 +128,15 @@ class TextFormatter(logging.Formatter):
 
 def configure_console(level: str = "WARNING") -> None:
     """Send the process's logs to stderr as `TextFormatter` lines (the `brief` command and
-    the local stack's function processes)."""
+    the local stack's function processes). Like `logging.basicConfig`, it does nothing where
+    logging is already set up: a host (pytest, an application calling `brief.cli.main`)
+    keeps its handlers, formatters and level."""
     root = logging.getLogger()
-    if not root.handlers:
-        root.addHandler(logging.StreamHandler())
-    for handler in root.handlers:
-        handler.setFormatter(TextFormatter())
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(TextFormatter())
+    root.addHandler(handler)
     root.setLevel(level.upper())
 
 
