@@ -22,6 +22,9 @@ from brief_local.stack import LocalStack
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
 TIMEOUT_MS = 30_000
+# Assertions wait as long as actions do: Playwright's own 5 s for `expect` is less than a
+# job takes on a machine that is running other work beside the suite.
+expect.set_options(timeout=TIMEOUT_MS)
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
