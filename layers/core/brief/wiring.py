@@ -263,10 +263,12 @@ class Wiring:
 
     async def documents(self) -> DocumentStore:
         """S3 documents: the bucket's uploads/ and documents/, plus any configured places."""
+        from brief import keys
         from brief.adapters.documents import S3DocumentStore
 
         s = self.settings
-        places = {f"s3://{s.bucket}/uploads/", f"s3://{s.bucket}/documents/", *s.document_places}
+        places = {f"s3://{s.bucket}/{p}" for p in (keys.UPLOADS, keys.DOCUMENTS)}
+        places.update(s.document_places)
         return S3DocumentStore(
             await self._aws("s3"), allowed=sorted(places), max_bytes=s.max_document_bytes
         )
