@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from brief import metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
-from brief.concurrency import both, nothing
+from brief.concurrency import at_once, both, nothing
 from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch, given_up_cause
 from brief.errors import (
     InvalidMessage,
@@ -132,6 +132,19 @@ async def create_job(store: JobStore, record: JobRecord) -> bool:
 
 
 @dataclass(frozen=True)
+class _ResearchReads:
+    """Research's one round of reads: what a redelivery must resume from is in it too,
+    though a first delivery finds none."""
+
+    job: JobRecord
+    failure: JobFailure | None
+    cancelled: bool
+    retrieval: Retrieval | None
+    stored: list[SourceRecord]
+    expansions: dict[int, Expansion]
+
+
+@dataclass(frozen=True)
 class Research:
     """Retrieves every source of a job at once, stores each, and fans out the summaries."""
 
@@ -155,15 +168,18 @@ class Research:
         bind_job(task.job_id)
         # One round of reads (each is a round trip to S3, on the job's critical path): what a
         # redelivery must resume from is listed in it too, though a first delivery finds none.
-        (job, failure), ((cancelled, retrieval), (stored, expansions)) = await both(
-            both(self.store.job(task.job_id), self.store.failure(task.job_id)),
-            both(
-                both(self.store.cancelled(task.job_id), self.store.retrieval(task.job_id)),
-                both(self.store.sources(task.job_id), self.store.expansions(task.job_id)),
-            ),
+        reads = await at_once(
+            _ResearchReads,
+            job=self.store.job(task.job_id),
+            failure=self.store.failure(task.job_id),
+            cancelled=self.store.cancelled(task.job_id),
+            retrieval=self.store.retrieval(task.job_id),
+            stored=self.store.sources(task.job_id),
+            expansions=self.store.expansions(task.job_id),
         )
-        if failure is not None or cancelled:
+        if reads.failure is not None or reads.cancelled:
             return
+        job, retrieval = reads.job, reads.retrieval
         digests: dict[int, str] = {}
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
@@ -171,7 +187,7 @@ class Research:
             try:  # fetches in flight stop soon after a cancel, and nothing more is stored
                 retrieved = await self.cancel_watch.run(
                     partial(self.store.cancelled, job.job_id),
-                    self._retrieve(job, stored, expansions),
+                    self._retrieve(job, reads.stored, reads.expansions),
                 )
             except StoppedByCancel:
                 log.info("job cancelled: retrieval stopped")
@@ -268,6 +284,18 @@ class Research:
 
 
 @dataclass(frozen=True)
+class _SummarizeReads:
+    """Summarize's one round of reads; `hinted` is the cache entry under the key the message
+    named (None when it named none)."""
+
+    cancelled: bool
+    existing: SummaryRecord | None
+    job: JobRecord
+    source: SourceRecord | None
+    hinted: CachedText | None
+
+
+@dataclass(frozen=True)
 class Summarize:
     """Summarizes one source, then tries the fan-in that starts the combine."""
 
@@ -286,18 +314,20 @@ class Summarize:
         # message names its input — and the writes that follow the model are only those the
         # fan-in needs: each is a round trip to S3 on the job's critical path.
         named = summary_key(self.summarizer.name, task.input_digest) if task.input_digest else None
-        (cancelled, existing), ((job, source), hinted) = await both(
-            both(self.store.cancelled(task.job_id), self.store.summary(task.job_id, task.index)),
-            both(
-                both(self.store.job(task.job_id), self.store.source(task.job_id, task.index)),
-                self.store.cached_text(named) if named else nothing(),
-            ),
+        reads = await at_once(
+            _SummarizeReads,
+            cancelled=self.store.cancelled(task.job_id),
+            existing=self.store.summary(task.job_id, task.index),
+            job=self.store.job(task.job_id),
+            source=self.store.source(task.job_id, task.index),
+            hinted=self.store.cached_text(named) if named else nothing(),
         )
-        if cancelled:
+        if reads.cancelled:
             return
+        job, source = reads.job, reads.source
         written: SummaryRecord | None = None
         cache: tuple[str, CachedText] | None = None
-        if existing is None:
+        if reads.existing is None:
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(
                     f"job {task.job_id} has no usable source {source_number(task.index)}"
@@ -305,7 +335,7 @@ class Summarize:
             try:  # a model call in flight stops soon after a cancel; nothing is written
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
-                    self._summarize(job, source, named, hinted),
+                    self._summarize(job, source, named, reads.hinted),
                 )
             except StoppedByCancel:
                 log.info("job cancelled: summary stopped")
@@ -427,6 +457,17 @@ class Summarize:
 
 
 @dataclass(frozen=True)
+class _CombineReads:
+    """Combine's one round of reads; `listed` are the summaries the fan-in saw."""
+
+    existing: Report | None
+    cancelled: bool
+    job: JobRecord
+    retrieval: Retrieval | None
+    listed: list[SummaryRecord]
+
+
+@dataclass(frozen=True)
 class Combine:
     """Combines every summary of a job into one cited report."""
 
@@ -441,19 +482,21 @@ class Combine:
         bind_job(task.job_id)
         # One round of reads, the summaries the fan-in saw included: the combine is on every
         # job's critical path.
-        (existing, cancelled), ((job, retrieval), listed) = await both(
-            both(self.store.report(task.job_id), self.store.cancelled(task.job_id)),
-            both(
-                both(self.store.job(task.job_id), self.store.retrieval(task.job_id)),
-                self.store.summaries(task.job_id, task.indexes or ()),
-            ),
+        reads = await at_once(
+            _CombineReads,
+            existing=self.store.report(task.job_id),
+            cancelled=self.store.cancelled(task.job_id),
+            job=self.store.job(task.job_id),
+            retrieval=self.store.retrieval(task.job_id),
+            listed=self.store.summaries(task.job_id, task.indexes or ()),
         )
-        if existing is not None:
+        if reads.existing is not None:
             # A delivery that stored report.json may have failed before report.md: finish it.
-            await self.store.put_markdown(existing)
-            return existing
-        if cancelled:
+            await self.store.put_markdown(reads.existing)
+            return reads.existing
+        if reads.cancelled:
             return None
+        job, retrieval, listed = reads.job, reads.retrieval, reads.listed
         if retrieval is None:
             raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
         started = self.clock()
