@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from brief.ids import BatchId, JobId
+from brief.messages import QueueRole
 from brief.urls import normalize_url, unusable
 
 MAX_SOURCES = 20
@@ -607,7 +608,7 @@ class BatchView(Strict):
     jobs: list[BatchJob]
 
 
-DeadQueue = Literal["intake", "summarize", "combine", "unknown"]
+DeadQueue = QueueRole | Literal["unknown"]
 MAX_DEAD_BODY_CHARS = 64 * 1024
 """A dead body is kept whole up to this; a valid message is a few hundred bytes."""
 

@@ -120,13 +120,7 @@ class Wiring:
         """The pipeline's queues."""
         from brief.adapters.sqs import SQSTaskQueue
 
-        s = self.settings
-        urls = {
-            "intake": s.intake_queue_url,
-            "summarize": s.summarize_queue_url,
-            "combine": s.combine_queue_url,
-        }
-        return SQSTaskQueue(await self._aws("sqs"), urls)  # type: ignore[arg-type]
+        return SQSTaskQueue(await self._aws("sqs"), self.settings.queue_urls())
 
     async def releaser(self) -> RecordReleaser:
         """What returns a failed SQS record to its queue when it is worth retrying."""
