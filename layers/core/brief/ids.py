@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from pydantic import StringConstraints
 
@@ -19,7 +19,7 @@ JobId = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
 _ID = re.compile(ID_PATTERN)
 
 
-def is_id(value: object) -> bool:
+def is_id(value: object) -> TypeGuard[str]:
     """Whether `value` is spelled as a job's or a batch's id (for bodies that failed to parse)."""
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 

@@ -1,4 +1,5 @@
-"""The stages of a research job: intake, research, summarize, combine, dead letter.
+"""The stages of a research job: intake, research, summarize, combine (the dead-letter
+stage is `brief.deadletter`).
 
 Each stage is idempotent under SQS's at-least-once delivery: outputs are written once by key,
 a 412 means "already done, carry on", and a message is acknowledged only after its output is
@@ -7,10 +8,7 @@ durable. Each stage receives only the ports it uses.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +18,10 @@ from typing import TYPE_CHECKING
 from brief import metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import at_once, both, nothing
-from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch, given_up_cause
+from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch
 from brief.errors import (
     InvalidMessage,
     JobFinished,
-    JobNotFound,
     PermanentError,
     RetryableError,
 )
@@ -38,17 +35,12 @@ from brief.messages import (
     ResearchTask,
     SubmitTask,
     SummarizeTask,
-    parse_intake,
-    parse_task,
 )
 from brief.models import (
-    MAX_DEAD_BODY_CHARS,
     TERMINAL_STATES,
     BatchRecord,
     CachedText,
     Citation,
-    DeadMessage,
-    DeadQueue,
     EventKind,
     Expansion,
     FailedStage,
@@ -72,7 +64,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -690,134 +681,6 @@ def render_markdown(
             for s in missing
         ]
     return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """Keeps a message that exhausted its retries, and marks the job it names failed.
-
-    The dead-letter function consumes the DLQs, so the message is first kept in S3
-    (`dead/{queue}/{message}.json`, with why it died): an operator reads it there and
-    redrives it after a fix (`brief dlq`). Only then is its job marked failed.
-    """
-
-    store: JobStore
-    clock: Clock = utcnow
-
-    async def run(
-        self,
-        body: str,
-        source_queue: str,
-        *,
-        message_id: str | None = None,
-        receive_count: int | None = None,
-        sent_at: datetime | None = None,
-    ) -> str | None:
-        """Keep the message, then fail its job if it names one; the job id it marked."""
-        queue = _dead_queue(source_queue, body)
-        job_id, reason, index = await self._diagnose(body, queue)
-        await self.store.put_dead_message(
-            DeadMessage(
-                message_id=message_id or _body_id(source_queue, body),
-                queue=queue,
-                dead_letter_queue=source_queue,
-                body=body[:MAX_DEAD_BODY_CHARS],
-                body_chars=len(body),
-                receive_count=receive_count,
-                sent_at=sent_at,
-                died_at=self.clock(),
-                job_id=job_id,
-                reason=reason,
-            )
-        )
-        if job_id is None:
-            log.warning("dead letter names no known job", extra={"queue": queue})
-            return None
-        bind_job(job_id, source=None if index is None else source_number(index))
-        if await self.store.report(job_id) is not None:
-            return None
-        await fail_job(self.store, job_id, "deadletter", reason, self.clock())
-        return job_id
-
-    async def _diagnose(self, body: str, queue: DeadQueue) -> tuple[str | None, str, int | None]:
-        """The job the message names (None if none, or it does not exist), why it died, and
-        the index of the source it was about (None if none)."""
-        if not body.strip():
-            return None, f"the {queue} queue got an empty body", None
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return None, f"the {queue} queue got a body that is not JSON", None
-        if not isinstance(payload, dict):
-            return None, f"the {queue} queue got a body that is not a Brief message", None
-        index = payload.get("index")
-        index = index if isinstance(index, int) else None
-        job_id = payload.get("job_id")
-        batch_id, n = payload.get("batch_id"), payload.get("n")
-        if isinstance(batch_id, str) and _ID.fullmatch(batch_id) and isinstance(n, int):
-            # A batch's job whose creation kept failing: it may not exist yet, but its id is
-            # known, and its failure is what the batch's status must show.
-            job_id = batch_job_id(batch_id, n)
-        elif not isinstance(job_id, str) or not _ID.fullmatch(job_id):
-            return None, f"the {queue} queue got a message that names no job", None
-        else:
-            try:
-                await self.store.job(job_id)
-            except JobNotFound:
-                return (
-                    None,
-                    f"the {queue} queue got a message for job {job_id}, which is unknown",
-                    index,
-                )
-        try:
-            _parse_for(queue, body)
-        except InvalidMessage as exc:
-            return job_id, f"a message on the {queue} queue was given up: {exc}", index
-        kind = payload.get("kind", "unknown")
-        step = f"the {kind} step" + ("" if index is None else f" for source {source_number(index)}")
-        # What kept failing, when the step's deliveries kept it (a model step): else only that
-        # it failed.
-        cause = None
-        if kind in ("summarize", "combine"):
-            cause = await given_up_cause(self.store, job_id, kind, index)
-        if cause is not None:
-            return job_id, f"{cause}; {step} was given up", index
-        return job_id, f"{step} failed repeatedly and was given up", index
-
-
-_QUEUE_OF_KIND: dict[object, DeadQueue] = {
-    "research": "intake",
-    "submit": "intake",
-    "summarize": "summarize",
-    "combine": "combine",
-}
-
-
-def _dead_queue(source_arn: str, body: str) -> DeadQueue:
-    """The work queue a dead message came from: named in its DLQ's name (the template's
-    logical ids, kept in both local and CloudFormation names), else by its kind."""
-    name = source_arn.rsplit(":", 1)[-1].lower()
-    for queue in ("intake", "summarize", "combine"):
-        if queue in name:
-            return queue
-    match = re.search(r'"kind"\s*:\s*"([a-z]+)"', body[:1000])
-    return _QUEUE_OF_KIND.get(match.group(1) if match else None, "unknown")
-
-
-def _parse_for(queue: DeadQueue, body: str) -> object:
-    """Parse the body as its queue's consumer does (InvalidMessage if it cannot)."""
-    if queue == "intake":
-        return parse_intake(body)
-    if queue == "summarize":
-        return parse_task(body, SummarizeTask)
-    if queue == "combine":
-        return parse_task(body, CombineTask)
-    return None
-
-
-def _body_id(source_queue: str, body: str) -> str:
-    """A stable id for a record that came without one (a hand-made event)."""
-    return hashlib.sha256(f"{source_queue}\x00{body}".encode()).hexdigest()[:32]
 
 
 def _ms(start: datetime, end: datetime) -> float:

@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     import httpx
 
     from brief.adapters.uploads import S3UploadGrants
+    from brief.deadletter import DeadLetter
     from brief.egress import EgressPolicy
     from brief.jobstore import JobStore
     from brief.llm.config import StageConfig
-    from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
+    from brief.pipeline import Combine, Intake, Research, Summarize
     from brief.ports import (
         BlobStore,
         DocumentStore,
@@ -374,7 +375,7 @@ class Wiring:
 
     async def dead_letter(self) -> DeadLetter:
         """The dead-letter stage."""
-        from brief.pipeline import DeadLetter
+        from brief.deadletter import DeadLetter
 
         return DeadLetter(await self.store())
 
