@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from brief.api.deps import CallerDep, StoreDep
+from brief.api.deps import CallerDep, JobIdPath, StoreDep
 from brief.api.negotiation import prefers
 from brief.api.problems import problem, problems
 from brief.errors import RetryableError
@@ -63,8 +63,6 @@ REVIVED = "job_redriven"  # after a terminal job_failed, the job runs again
 CURSOR_PATTERN = f"^{EVENT_CURSOR.pattern}$"
 _EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
 CLOCK_SKEW_S = 60.0  # how far writers' clocks may stray from the API's and still be believed
-
-JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
 
 
 @dataclass(frozen=True)
