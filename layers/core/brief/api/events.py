@@ -50,7 +50,8 @@ from brief.api.deps import CallerDep, JobIdPath, StoreDep
 from brief.api.negotiation import prefers
 from brief.api.problems import problem, problems
 from brief.errors import RetryableError
-from brief.jobstore import EVENT_CURSOR, JobStore
+from brief.jobstore import JobStore
+from brief.keys import EVENT_CURSOR, micros
 from brief.models import Event, EventKind, JobRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -171,11 +172,11 @@ def cursor_fault(cursor: str, record: JobRecord, now: datetime) -> str | None:
     match = EVENT_CURSOR.fullmatch(cursor)
     if match is None or match.group(2) not in _EVENT_KINDS:
         return "is not an event id (they look like 1717171717171717-job_created.json)"
-    micros = int(match.group(1))
+    at = int(match.group(1))
     skew = int(CLOCK_SKEW_S * 1_000_000)
-    if micros < int(record.created_at.timestamp() * 1_000_000) - skew:
+    if at < micros(record.created_at) - skew:
         return "names no event of this job: it is from before the job was created"
-    if micros > int(now.timestamp() * 1_000_000) + skew:
+    if at > micros(now) + skew:
         return "names no event of this job: it is from the future"
     return None
 

@@ -17,10 +17,7 @@ from brief.jobstore.state import state_from_keys, timings_from_keys
 from brief.jobstore.views import JobViews, Progress
 from brief.models import JobRecord
 
-EVENT_CURSOR = keys.EVENT_CURSOR
-
 __all__ = [
-    "EVENT_CURSOR",
     "JobStore",
     "OpenJob",
     "Progress",
