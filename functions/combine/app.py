@@ -14,4 +14,4 @@ async def _records(wiring: Wiring) -> RecordHandler:
     return lambda record: stage.run(parse_task(record["body"], CombineTask))
 
 
-handler = sqs_handler(container, _records, concurrency=lambda s: 2)
+handler = sqs_handler(container, _records, concurrency=lambda s: s.combine_concurrency)

@@ -26,4 +26,4 @@ async def _records(wiring: Wiring) -> RecordHandler:
     return record
 
 
-handler = sqs_handler(container, _records, concurrency=lambda s: 10)
+handler = sqs_handler(container, _records, concurrency=lambda s: s.deadletter_concurrency)

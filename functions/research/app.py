@@ -15,4 +15,4 @@ async def _records(wiring: Wiring) -> RecordHandler:
     return lambda record: stage.run(parse_intake(record["body"]))
 
 
-handler = sqs_handler(container, _records, concurrency=lambda s: 5)
+handler = sqs_handler(container, _records, concurrency=lambda s: s.research_concurrency)

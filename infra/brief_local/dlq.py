@@ -36,8 +36,9 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as AwsError
 
+from brief import keys
 from brief.adapters.s3 import S3BlobStore
-from brief.jobstore import JobStore, job_prefix
+from brief.jobstore import JobStore
 from brief.models import DeadMessage, utcnow
 from brief_local.client import ClientError
 
@@ -305,7 +306,7 @@ async def _revive(store: JobStore, s3: Any, stack: Stack, job_id: str, result: R
         return ""
     if failure.stage != "deadletter":
         return f"job {job_id} failed in {failure.stage}, not for lack of retries: {failure.reason}"
-    await s3.delete_object(Bucket=stack.bucket, Key=f"{job_prefix(job_id)}failed.json")
+    await s3.delete_object(Bucket=stack.bucket, Key=keys.failed(job_id))
     await store.event(job_id, "job_redriven", utcnow(), detail=f"it had failed: {failure.reason}")
     await store.watch(await store.job(job_id))  # the sweeper had let it go when it failed
     result.revived[job_id] = failure.reason

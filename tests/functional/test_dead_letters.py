@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from brief.messages import CombineTask, ResearchTask, SummarizeTask
-from brief.models import MAX_DEAD_BODY_CHARS, DeadMessage
+from brief.ids import batch_job_id
+from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
+from brief.models import MAX_DEAD_BODY_CHARS, DeadMessage, ResearchRequest
 from tests.work_messages import valid
 
 from .world import World
@@ -134,3 +135,53 @@ async def test_the_queue_comes_from_the_message_when_the_dlq_name_does_not_say(
     ((key, dead),) = await world.store.dead_messages()
     assert key == "dead/intake/m_5.json"  # the message id is made safe for a key
     assert DeadMessage.model_validate_json(dead.model_dump_json()) == dead
+
+
+async def test_a_message_on_the_wrong_queue_fails_its_job_saying_what_was_expected(
+    world: World,
+) -> None:
+    job_id = await world.submit(QUESTION, ["http://pages.test/a"])
+    body = CombineTask(job_id=job_id).model_dump_json()
+
+    assert await world.dead_letter().run(body, DLQ["summarize"], message_id="m-6") == job_id
+
+    view = await world.store.view(job_id)
+    assert view.state == "failed"
+    assert view.reason == (
+        "a message on the summarize queue was given up: expected a SummarizeTask, got CombineTask"
+    )
+
+
+async def test_a_batch_job_whose_creation_kept_failing_is_failed_though_it_never_existed(
+    world: World,
+) -> None:
+    request = ResearchRequest(question=QUESTION, sources=["http://pages.test/a"])
+    batch = await world.intake().submit_batch([request, request], owner="alice")
+    body = SubmitTask(batch_id=batch.batch_id, n=1).model_dump_json()
+
+    marked = await world.dead_letter().run(body, DLQ["intake"], message_id="m-7")
+
+    assert marked == batch_job_id(batch.batch_id, 1)
+    ((key, dead),) = await world.store.dead_messages()
+    assert (key, dead.job_id) == ("dead/intake/m-7.json", marked)
+    assert dead.reason == "the submit step failed repeatedly and was given up"
+    view = await world.store.batch_view(batch.batch_id, owner="alice")
+    assert [job.state for job in view.jobs] == ["pending", "failed"]
+
+
+async def test_a_poison_batch_message_still_fails_the_job_it_names(world: World) -> None:
+    request = ResearchRequest(question=QUESTION, sources=["http://pages.test/a"])
+    batch = await world.intake().submit_batch([request], owner="alice")
+    body = json.dumps({"v": 1, "kind": "submit", "batch_id": batch.batch_id, "n": 0, "x": 1})
+
+    marked = await world.dead_letter().run(body, "arn:aws:sqs:us-east-1:1:some-queue")
+
+    assert marked == batch_job_id(batch.batch_id, 0)
+    ((key, dead),) = await world.store.dead_messages()
+    assert key.startswith("dead/intake/")  # the queue of a `submit`, from the body's kind
+    assert dead.reason == (
+        "a message on the intake queue was given up: "
+        "not a valid Brief message: submit.x: Extra inputs are not permitted"
+    )
+    view = await world.store.batch_view(batch.batch_id, owner="alice")
+    assert view.counts == {"failed": 1}

@@ -11,12 +11,13 @@ from typing import Any
 import httpx
 
 from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
+from brief.deadletter import DeadLetter
 from brief.egress import EgressPolicy
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
 from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
 from brief.models import ResearchRequest, utcnow
-from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
+from brief.pipeline import Combine, Intake, Research, Summarize
 from brief.retrieval import FetchLimits, HttpFetcher
 from brief.sources import Gatherer, SourceAdapters
 

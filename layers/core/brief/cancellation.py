@@ -1,6 +1,6 @@
 """Stopping a stage's work soon after its job is cancelled.
 
-Cancel writes `jobs/{job}/cancelled.json`, and every stage reads it when a message arrives.
+Cancel writes `keys.cancelled`, and every stage reads it when a message arrives.
 Work already in flight (a slow page, a model call) would still run to its end, seconds or up
 to its timeout, and then write its results after the cancel. `CancelWatch.run` runs such
 work beside a watcher: once the work has run for `grace_s` (so work that ends quickly costs

@@ -9,12 +9,13 @@ cancels and awaits the rest before it re-raises the first failure, unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 A = TypeVar("A")
 B = TypeVar("B")
+R = TypeVar("R")
 
 
 async def all_of(*awaitables: Awaitable[T]) -> list[T]:
@@ -35,6 +36,14 @@ async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     return results[0], results[1]  # type: ignore[return-value]
 
 
+async def at_once(into: Callable[..., R], **reads: Awaitable[Any]) -> R:
+    """One round of named reads: every awaitable runs at once, and `into` (a dataclass that
+    names the round's results) is built from their results by name; on a failure the others
+    are cancelled first, as in `all_of`."""
+    results = await all_of(*reads.values())
+    return into(**dict(zip(reads, results, strict=True)))
+
+
 async def nothing() -> None:
-    """An awaitable of None: the place of a read that is not needed, in `both` or `all_of`."""
+    """An awaitable of None: the place of a read that is not needed (`at_once`, `all_of`)."""
     return None

@@ -6,7 +6,7 @@ minutes and then fail with "the step failed repeatedly". So a stage listens to i
 retries (`RetryWatch`): each becomes a `model_retry` event — at most one per source every
 few seconds, so a storm of retries costs a few writes — which the job's status shows as the
 source's current wait. A delivery that gives up keeps what went wrong
-(`jobs/{job}/errors/{step}[-{i}]/`), and when the queue gives up too, the dead-letter stage
+(`keys.errors`), and when the queue gives up too, the dead-letter stage
 reads those (`given_up_cause`) to name the cause: "the model openai:gpt-4o-mini answered
 429 Too Many Requests 24 times in 5 minutes". Nothing here runs on a call that succeeds.
 """

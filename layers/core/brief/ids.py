@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from pydantic import StringConstraints
 
-JobId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+ID_PATTERN = "[0-9a-f]{32}"
+"""How every id is spelled (a job's, a batch's): 128 bits in hex, safe to put in a key."""
+
+JobId = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
 """128 random bits, hex: unguessable, and safe to put in a key."""
+
+
+_ID = re.compile(ID_PATTERN)
+
+
+def is_id(value: object) -> TypeGuard[str]:
+    """Whether `value` is spelled as a job's or a batch's id (for bodies that failed to parse)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def new_job_id() -> str:
@@ -17,7 +29,7 @@ def new_job_id() -> str:
     return secrets.token_hex(16)
 
 
-BatchId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+BatchId = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
 """A batch's id: 128 random bits, like a job's."""
 
 

@@ -7,12 +7,16 @@ in S3. `extra="forbid"` and the literal version make an old or foreign message f
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from brief.errors import InvalidMessage
 from brief.ids import BatchId, JobId
+
+QueueRole = Literal["intake", "summarize", "combine"]
+"""The work queues, by the stage that consumes each (a deployment maps each to a URL)."""
+QUEUE_ROLES: tuple[QueueRole, ...] = get_args(QueueRole)
 
 
 class _Message(BaseModel):
@@ -73,9 +77,17 @@ Task = Annotated[AnyTask, Field(discriminator="kind")]
 _TASK = TypeAdapter[AnyTask](Task)
 
 
+CARRIES: dict[QueueRole, tuple[type[AnyTask], ...]] = {
+    "intake": (ResearchTask, SubmitTask),
+    "summarize": (SummarizeTask,),
+    "combine": (CombineTask,),
+}
+"""The messages each work queue carries."""
+
+
 def parse_task(body: str, expected: type[T]) -> T:
     """Parse a queue body as `expected`, raising InvalidMessage with a readable reason."""
-    task = _parse(body)
+    task = parse_message(body)
     if not isinstance(task, expected):
         raise InvalidMessage(f"expected a {expected.__name__}, got {type(task).__name__}")
     return task
@@ -83,13 +95,32 @@ def parse_task(body: str, expected: type[T]) -> T:
 
 def parse_intake(body: str) -> ResearchTask | SubmitTask:
     """Parse an intake-queue body: a stored job to research, or a batch's job to create."""
-    task = _parse(body)
+    task = parse_message(body)
     if not isinstance(task, ResearchTask | SubmitTask):
         raise InvalidMessage(f"expected a ResearchTask or SubmitTask, got {type(task).__name__}")
     return task
 
 
-def _parse(body: str) -> AnyTask:
+def check_queue(task: AnyTask, queue: QueueRole) -> None:
+    """InvalidMessage (as `parse_task` and `parse_intake` say it) if `queue` does not carry
+    `task`: its consumer would reject it."""
+    carried = CARRIES[queue]
+    if not isinstance(task, carried):
+        names = " or ".join(t.__name__ for t in carried)
+        raise InvalidMessage(f"expected a {names}, got {type(task).__name__}")
+
+
+def queue_of(kind: str) -> QueueRole | None:
+    """The queue that carries messages of `kind` (None: no Brief message has that kind)."""
+    for queue, carried in CARRIES.items():
+        if any(t.model_fields["kind"].default == kind for t in carried):
+            return queue
+    return None
+
+
+def parse_message(body: str) -> AnyTask:
+    """Parse a body as any Brief message (InvalidMessage with a readable reason if it is not
+    one)."""
     try:
         return _TASK.validate_json(body)
     except ValidationError as exc:

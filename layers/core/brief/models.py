@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from brief.ids import BatchId, JobId
+from brief.messages import QueueRole
 from brief.urls import normalize_url, unusable
 
 MAX_SOURCES = 20
@@ -277,7 +278,7 @@ class ResearchRequest(Strict):
 
 
 class JobRecord(Strict):
-    """`jobs/{job}/request.json`: the validated request, its owner and when it arrived."""
+    """`keys.request`: the validated request, its owner and when it arrived."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -288,7 +289,7 @@ class JobRecord(Strict):
 
 
 class JobCancelled(Strict):
-    """`jobs/{job}/cancelled.json`: the owner stopped the job; no further model calls."""
+    """`keys.cancelled`: the owner stopped the job; no further model calls."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -296,7 +297,7 @@ class JobCancelled(Strict):
 
 
 class BatchRecord(Strict):
-    """`batches/{batch}/batch.json`: who submitted a batch, when, and how many jobs it has."""
+    """`keys.batch`: who submitted a batch, when, and how many jobs it has."""
 
     v: Literal[1] = 1
     batch_id: BatchId
@@ -306,7 +307,7 @@ class BatchRecord(Strict):
 
 
 class JobSummary(Strict):
-    """`owners/{owner}/jobs/{newest-first}-{job}.json`: one line of "my jobs"."""
+    """`keys.owner_job`: one line of "my jobs"."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -353,7 +354,7 @@ def source_number(index: int) -> int:
 
 
 class SourceRecord(Strict):
-    """`jobs/{job}/sources/{i}.json`: one source's outcome and, when usable, its text."""
+    """`keys.source`: one source's outcome and, when usable, its text."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -372,7 +373,7 @@ class Hit(Strict):
 
 
 class Expansion(Strict):
-    """`jobs/{job}/expansions/{k}.json`: what the k-th source (a search) turned into.
+    """`keys.expansion`: what the k-th source (a search) turned into.
 
     Stored once, so a redelivered research message fetches the same results, not new ones.
     """
@@ -385,7 +386,7 @@ class Expansion(Strict):
 
 
 class Retrieval(Strict):
-    """`jobs/{job}/retrieval.json`: every source's outcome, written once retrieval is over.
+    """`keys.retrieval`: every source's outcome, written once retrieval is over.
 
     Status reads this one small object instead of every (large) source record.
     """
@@ -403,7 +404,7 @@ class Retrieval(Strict):
 
 
 class SummaryRecord(Strict):
-    """`jobs/{job}/summaries/{i}.json`: the summary of source i, or why there is none."""
+    """`keys.summary`: the summary of source i, or why there is none."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -419,7 +420,7 @@ class SummaryRecord(Strict):
 
 
 class CombineClaim(Strict):
-    """`jobs/{job}/combine.claim`: which summarize delivery won the fan-in, and when."""
+    """`keys.combine_claim`: which summarize delivery won the fan-in, and when."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -428,7 +429,7 @@ class CombineClaim(Strict):
 
 
 class CachedText(Strict):
-    """`cache/texts/{sha256}.json`: a model's output for exactly this input, model and prompt."""
+    """`keys.cached_text`: a model's output for exactly this input, model and prompt."""
 
     v: Literal[1] = 1
     model: str
@@ -457,7 +458,7 @@ class StageTimings(Strict):
 
 
 class Report(Strict):
-    """`jobs/{job}/report.json`: the answer, its citations and what could not be used."""
+    """`keys.report`: the answer, its citations and what could not be used."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -478,7 +479,7 @@ FailedStage = Literal["research", "summarize", "combine", "deadletter"]
 
 
 class JobFailure(Strict):
-    """`jobs/{job}/failed.json`: why a job ended without a report."""
+    """`keys.failed`: why a job ended without a report."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -523,7 +524,7 @@ class ModelRetry(Strict):
 
 
 class Event(Strict):
-    """`jobs/{job}/events/{µs}-{kind}[-{i}].json`: one progress event, never rewritten."""
+    """`keys.event`: one progress event, never rewritten."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -551,7 +552,7 @@ FailingStep = Literal["summarize", "combine"]
 
 
 class StepError(Strict):
-    """`jobs/{job}/errors/{step}[-{i}]/{µs}.json`: why one delivery of a step failed and went
+    """`keys.error`: why one delivery of a step failed and went
     back to its queue. The dead-letter stage reads them to say what kept going wrong."""
 
     v: Literal[1] = 1
@@ -607,13 +608,13 @@ class BatchView(Strict):
     jobs: list[BatchJob]
 
 
-DeadQueue = Literal["intake", "summarize", "combine", "unknown"]
+DeadQueue = QueueRole | Literal["unknown"]
 MAX_DEAD_BODY_CHARS = 64 * 1024
 """A dead body is kept whole up to this; a valid message is a few hundred bytes."""
 
 
 class DeadMessage(Strict):
-    """`dead/{queue}/{message}.json`: a message that exhausted its retries.
+    """`keys.dead`: a message that exhausted its retries.
 
     The dead-letter function drains the DLQs (that is how a job learns it failed), so this
     copy is what an operator reads and redrives once the cause is fixed.

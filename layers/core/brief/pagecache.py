@@ -1,8 +1,8 @@
 """A page cache in the blob store, revalidated with conditional GETs.
 
-`cache/pages/{sha256(normalized url)}.json` holds what the last fetch learned (validators,
-content type, where the body is); the body itself is content-addressed at
-`cache/bodies/{sha256(body)}`, so identical pages share one object and an entry can be
+`keys.cached_page` (by the SHA-256 of the normalized URL) holds what the last fetch learned
+(validators, content type, where the body is); the body itself is content-addressed at
+`keys.body` (its SHA-256), so identical pages share one object and an entry can be
 replaced without ever rewriting a body. A page is reused without asking the server only
 while its own `Cache-Control` says it is fresh (`s-maxage` or `max-age`, less its `Age`,
 capped by `max_fresh_s`; RFC 9111 as a shared cache: `no-store` and `private` pages are not
@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from brief import keys
 from brief.concurrency import both
 from brief.errors import StorageUnavailable
 from brief.models import utcnow
@@ -36,12 +37,12 @@ from brief.urls import normalize_url
 
 log = logging.getLogger(__name__)
 
-PAGES = "cache/pages/"
-BODIES = "cache/bodies/"
+PAGES = keys.PAGES
+BODIES = keys.BODIES
 
 
 class CachedPage(BaseModel):
-    """`cache/pages/{sha256(normalized url)}.json`: the last good fetch of a URL."""
+    """`keys.cached_page`: the last good fetch of a URL."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,12 +102,12 @@ def freshness_s(cache_control: str | None, age: str | None = None) -> float | No
 
 def page_key(url: str) -> str:
     """The cache entry's key for `url` (ValueError when `url` is not a URL)."""
-    return f"{PAGES}{hashlib.sha256(normalize_url(url).encode()).hexdigest()}.json"
+    return keys.cached_page(hashlib.sha256(normalize_url(url).encode()).hexdigest())
 
 
 def body_key(body: bytes) -> str:
     """The content address of a body."""
-    return f"{BODIES}{hashlib.sha256(body).hexdigest()}"
+    return keys.body(hashlib.sha256(body).hexdigest())
 
 
 class CachingFetcher:

@@ -1,4 +1,5 @@
-"""The stages of a research job: intake, research, summarize, combine, dead letter.
+"""The stages of a research job: intake, research, summarize, combine (the dead-letter
+stage is `brief.deadletter`).
 
 Each stage is idempotent under SQS's at-least-once delivery: outputs are written once by key,
 a 412 means "already done, carry on", and a message is acknowledged only after its output is
@@ -7,10 +8,7 @@ durable. Each stage receives only the ports it uses.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,12 +17,11 @@ from typing import TYPE_CHECKING
 
 from brief import metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
-from brief.concurrency import both, nothing
-from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch, given_up_cause
+from brief.concurrency import at_once, both, nothing
+from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch
 from brief.errors import (
     InvalidMessage,
     JobFinished,
-    JobNotFound,
     PermanentError,
     RetryableError,
 )
@@ -38,17 +35,12 @@ from brief.messages import (
     ResearchTask,
     SubmitTask,
     SummarizeTask,
-    parse_intake,
-    parse_task,
 )
 from brief.models import (
-    MAX_DEAD_BODY_CHARS,
     TERMINAL_STATES,
     BatchRecord,
     CachedText,
     Citation,
-    DeadMessage,
-    DeadQueue,
     EventKind,
     Expansion,
     FailedStage,
@@ -72,7 +64,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -132,6 +123,19 @@ async def create_job(store: JobStore, record: JobRecord) -> bool:
 
 
 @dataclass(frozen=True)
+class _ResearchReads:
+    """Research's one round of reads: what a redelivery must resume from is in it too,
+    though a first delivery finds none."""
+
+    job: JobRecord
+    failure: JobFailure | None
+    cancelled: bool
+    retrieval: Retrieval | None
+    stored: list[SourceRecord]
+    expansions: dict[int, Expansion]
+
+
+@dataclass(frozen=True)
 class Research:
     """Retrieves every source of a job at once, stores each, and fans out the summaries."""
 
@@ -155,15 +159,18 @@ class Research:
         bind_job(task.job_id)
         # One round of reads (each is a round trip to S3, on the job's critical path): what a
         # redelivery must resume from is listed in it too, though a first delivery finds none.
-        (job, failure), ((cancelled, retrieval), (stored, expansions)) = await both(
-            both(self.store.job(task.job_id), self.store.failure(task.job_id)),
-            both(
-                both(self.store.cancelled(task.job_id), self.store.retrieval(task.job_id)),
-                both(self.store.sources(task.job_id), self.store.expansions(task.job_id)),
-            ),
+        reads = await at_once(
+            _ResearchReads,
+            job=self.store.job(task.job_id),
+            failure=self.store.failure(task.job_id),
+            cancelled=self.store.cancelled(task.job_id),
+            retrieval=self.store.retrieval(task.job_id),
+            stored=self.store.sources(task.job_id),
+            expansions=self.store.expansions(task.job_id),
         )
-        if failure is not None or cancelled:
+        if reads.failure is not None or reads.cancelled:
             return
+        job, retrieval = reads.job, reads.retrieval
         digests: dict[int, str] = {}
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
@@ -171,7 +178,7 @@ class Research:
             try:  # fetches in flight stop soon after a cancel, and nothing more is stored
                 retrieved = await self.cancel_watch.run(
                     partial(self.store.cancelled, job.job_id),
-                    self._retrieve(job, stored, expansions),
+                    self._retrieve(job, reads.stored, reads.expansions),
                 )
             except StoppedByCancel:
                 log.info("job cancelled: retrieval stopped")
@@ -268,6 +275,18 @@ class Research:
 
 
 @dataclass(frozen=True)
+class _SummarizeReads:
+    """Summarize's one round of reads; `hinted` is the cache entry under the key the message
+    named (None when it named none)."""
+
+    cancelled: bool
+    existing: SummaryRecord | None
+    job: JobRecord
+    source: SourceRecord | None
+    hinted: CachedText | None
+
+
+@dataclass(frozen=True)
 class Summarize:
     """Summarizes one source, then tries the fan-in that starts the combine."""
 
@@ -286,18 +305,20 @@ class Summarize:
         # message names its input — and the writes that follow the model are only those the
         # fan-in needs: each is a round trip to S3 on the job's critical path.
         named = summary_key(self.summarizer.name, task.input_digest) if task.input_digest else None
-        (cancelled, existing), ((job, source), hinted) = await both(
-            both(self.store.cancelled(task.job_id), self.store.summary(task.job_id, task.index)),
-            both(
-                both(self.store.job(task.job_id), self.store.source(task.job_id, task.index)),
-                self.store.cached_text(named) if named else nothing(),
-            ),
+        reads = await at_once(
+            _SummarizeReads,
+            cancelled=self.store.cancelled(task.job_id),
+            existing=self.store.summary(task.job_id, task.index),
+            job=self.store.job(task.job_id),
+            source=self.store.source(task.job_id, task.index),
+            hinted=self.store.cached_text(named) if named else nothing(),
         )
-        if cancelled:
+        if reads.cancelled:
             return
+        job, source = reads.job, reads.source
         written: SummaryRecord | None = None
         cache: tuple[str, CachedText] | None = None
-        if existing is None:
+        if reads.existing is None:
             if source is None or not source.outcome.usable:
                 raise InvalidMessage(
                     f"job {task.job_id} has no usable source {source_number(task.index)}"
@@ -305,7 +326,7 @@ class Summarize:
             try:  # a model call in flight stops soon after a cancel; nothing is written
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
-                    self._summarize(job, source, named, hinted),
+                    self._summarize(job, source, named, reads.hinted),
                 )
             except StoppedByCancel:
                 log.info("job cancelled: summary stopped")
@@ -427,6 +448,17 @@ class Summarize:
 
 
 @dataclass(frozen=True)
+class _CombineReads:
+    """Combine's one round of reads; `listed` are the summaries the fan-in saw."""
+
+    existing: Report | None
+    cancelled: bool
+    job: JobRecord
+    retrieval: Retrieval | None
+    listed: list[SummaryRecord]
+
+
+@dataclass(frozen=True)
 class Combine:
     """Combines every summary of a job into one cited report."""
 
@@ -441,19 +473,21 @@ class Combine:
         bind_job(task.job_id)
         # One round of reads, the summaries the fan-in saw included: the combine is on every
         # job's critical path.
-        (existing, cancelled), ((job, retrieval), listed) = await both(
-            both(self.store.report(task.job_id), self.store.cancelled(task.job_id)),
-            both(
-                both(self.store.job(task.job_id), self.store.retrieval(task.job_id)),
-                self.store.summaries(task.job_id, task.indexes or ()),
-            ),
+        reads = await at_once(
+            _CombineReads,
+            existing=self.store.report(task.job_id),
+            cancelled=self.store.cancelled(task.job_id),
+            job=self.store.job(task.job_id),
+            retrieval=self.store.retrieval(task.job_id),
+            listed=self.store.summaries(task.job_id, task.indexes or ()),
         )
-        if existing is not None:
+        if reads.existing is not None:
             # A delivery that stored report.json may have failed before report.md: finish it.
-            await self.store.put_markdown(existing)
-            return existing
-        if cancelled:
+            await self.store.put_markdown(reads.existing)
+            return reads.existing
+        if reads.cancelled:
             return None
+        job, retrieval, listed = reads.job, reads.retrieval, reads.listed
         if retrieval is None:
             raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
         started = self.clock()
@@ -647,134 +681,6 @@ def render_markdown(
             for s in missing
         ]
     return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """Keeps a message that exhausted its retries, and marks the job it names failed.
-
-    The dead-letter function consumes the DLQs, so the message is first kept in S3
-    (`dead/{queue}/{message}.json`, with why it died): an operator reads it there and
-    redrives it after a fix (`brief dlq`). Only then is its job marked failed.
-    """
-
-    store: JobStore
-    clock: Clock = utcnow
-
-    async def run(
-        self,
-        body: str,
-        source_queue: str,
-        *,
-        message_id: str | None = None,
-        receive_count: int | None = None,
-        sent_at: datetime | None = None,
-    ) -> str | None:
-        """Keep the message, then fail its job if it names one; the job id it marked."""
-        queue = _dead_queue(source_queue, body)
-        job_id, reason, index = await self._diagnose(body, queue)
-        await self.store.put_dead_message(
-            DeadMessage(
-                message_id=message_id or _body_id(source_queue, body),
-                queue=queue,
-                dead_letter_queue=source_queue,
-                body=body[:MAX_DEAD_BODY_CHARS],
-                body_chars=len(body),
-                receive_count=receive_count,
-                sent_at=sent_at,
-                died_at=self.clock(),
-                job_id=job_id,
-                reason=reason,
-            )
-        )
-        if job_id is None:
-            log.warning("dead letter names no known job", extra={"queue": queue})
-            return None
-        bind_job(job_id, source=None if index is None else source_number(index))
-        if await self.store.report(job_id) is not None:
-            return None
-        await fail_job(self.store, job_id, "deadletter", reason, self.clock())
-        return job_id
-
-    async def _diagnose(self, body: str, queue: DeadQueue) -> tuple[str | None, str, int | None]:
-        """The job the message names (None if none, or it does not exist), why it died, and
-        the index of the source it was about (None if none)."""
-        if not body.strip():
-            return None, f"the {queue} queue got an empty body", None
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return None, f"the {queue} queue got a body that is not JSON", None
-        if not isinstance(payload, dict):
-            return None, f"the {queue} queue got a body that is not a Brief message", None
-        index = payload.get("index")
-        index = index if isinstance(index, int) else None
-        job_id = payload.get("job_id")
-        batch_id, n = payload.get("batch_id"), payload.get("n")
-        if isinstance(batch_id, str) and _ID.fullmatch(batch_id) and isinstance(n, int):
-            # A batch's job whose creation kept failing: it may not exist yet, but its id is
-            # known, and its failure is what the batch's status must show.
-            job_id = batch_job_id(batch_id, n)
-        elif not isinstance(job_id, str) or not _ID.fullmatch(job_id):
-            return None, f"the {queue} queue got a message that names no job", None
-        else:
-            try:
-                await self.store.job(job_id)
-            except JobNotFound:
-                return (
-                    None,
-                    f"the {queue} queue got a message for job {job_id}, which is unknown",
-                    index,
-                )
-        try:
-            _parse_for(queue, body)
-        except InvalidMessage as exc:
-            return job_id, f"a message on the {queue} queue was given up: {exc}", index
-        kind = payload.get("kind", "unknown")
-        step = f"the {kind} step" + ("" if index is None else f" for source {source_number(index)}")
-        # What kept failing, when the step's deliveries kept it (a model step): else only that
-        # it failed.
-        cause = None
-        if kind in ("summarize", "combine"):
-            cause = await given_up_cause(self.store, job_id, kind, index)
-        if cause is not None:
-            return job_id, f"{cause}; {step} was given up", index
-        return job_id, f"{step} failed repeatedly and was given up", index
-
-
-_QUEUE_OF_KIND: dict[object, DeadQueue] = {
-    "research": "intake",
-    "submit": "intake",
-    "summarize": "summarize",
-    "combine": "combine",
-}
-
-
-def _dead_queue(source_arn: str, body: str) -> DeadQueue:
-    """The work queue a dead message came from: named in its DLQ's name (the template's
-    logical ids, kept in both local and CloudFormation names), else by its kind."""
-    name = source_arn.rsplit(":", 1)[-1].lower()
-    for queue in ("intake", "summarize", "combine"):
-        if queue in name:
-            return queue
-    match = re.search(r'"kind"\s*:\s*"([a-z]+)"', body[:1000])
-    return _QUEUE_OF_KIND.get(match.group(1) if match else None, "unknown")
-
-
-def _parse_for(queue: DeadQueue, body: str) -> object:
-    """Parse the body as its queue's consumer does (InvalidMessage if it cannot)."""
-    if queue == "intake":
-        return parse_intake(body)
-    if queue == "summarize":
-        return parse_task(body, SummarizeTask)
-    if queue == "combine":
-        return parse_task(body, CombineTask)
-    return None
-
-
-def _body_id(source_queue: str, body: str) -> str:
-    """A stable id for a record that came without one (a hand-made event)."""
-    return hashlib.sha256(f"{source_queue}\x00{body}".encode()).hexdigest()[:32]
 
 
 def _ms(start: datetime, end: datetime) -> float:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
+from brief.messages import QueueRole as QueueRole  # the TaskQueue's roles
 from brief.models import ModelRetry, Usage
-
-QueueRole = Literal["intake", "summarize", "combine"]
 
 
 class BlobStore(Protocol):

@@ -24,6 +24,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from brief.llm.config import ModelConfig, StageConfig
+from brief.messages import QueueRole
 
 # The variables to read instead of os.environ, while `Settings.from_mapping` builds one.
 _ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("brief_environment", default=None)
@@ -126,7 +127,11 @@ class Settings(BaseSettings):
     )
     model_max_rounds: int = Field(default=4, ge=1, le=10)
     model_max_chunks: int = Field(default=64, ge=1, le=10_000)
+    # Records of one SQS batch each function works on at once.
+    research_concurrency: int = Field(default=5, ge=1, le=256)
     summarize_concurrency: int = Field(default=8, ge=1, le=256)
+    combine_concurrency: int = Field(default=2, ge=1, le=256)
+    deadletter_concurrency: int = Field(default=10, ge=1, le=256)
     combine_claim_timeout_s: float = Field(
         default=360.0,
         gt=0,
@@ -227,6 +232,14 @@ class Settings(BaseSettings):
             summary_sentences=self.summary_sentences,
             report_findings=self.report_findings,
         )
+
+    def queue_urls(self) -> dict[QueueRole, str]:
+        """Each work queue's URL, by its role."""
+        return {
+            "intake": self.intake_queue_url,
+            "summarize": self.summarize_queue_url,
+            "combine": self.combine_queue_url,
+        }
 
     @field_validator("document_places", mode="before")
     @classmethod

@@ -98,7 +98,7 @@ class Gatherer:
         `expansions` are the searches a previous delivery already ran (reused, not rerun);
         `on_expansion` stores a new one and returns the stored one (which wins a race).
         """
-        run = _Run(self, job_id, done, on_record, asyncio.Semaphore(self.concurrency))
+        run = _Gathering(self, job_id, done, on_record, asyncio.Semaphore(self.concurrency))
         explicit = {_page_key(spec) for spec in sources if isinstance(spec, str)}
         try:
             async with asyncio.TaskGroup() as group:
@@ -118,7 +118,7 @@ class Gatherer:
             raise failed.exceptions[0] from None
 
 
-class _Run:
+class _Gathering:
     """One delivery's retrieval: the bound, the deadline and the URLs already claimed."""
 
     def __init__(

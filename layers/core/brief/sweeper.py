@@ -3,10 +3,10 @@
 Retries and the dead-letter queues cover every message that fails; the sweeper covers the
 jobs no message speaks for any more: a research message that was never sent after its job
 was stored, a delivery lost on the way, a fan-in whose combine never went out. It runs on a
-schedule and reads the open-jobs index (`open/{created}-{job}`: written when a job is
+schedule and reads the open-jobs index (`keys.open_job`: written when a job is
 created, dropped here once the job has ended), then lists only the jobs old enough to have
 stalled, so a sweep costs what is in flight, never the bucket's history. Progress is the
-time of a job's latest event (`events/{ts}-{kind}` keys carry it in their names).
+time of a job's latest event (`keys.event` names carry it).
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     import httpx
 
     from brief.adapters.uploads import S3UploadGrants
+    from brief.deadletter import DeadLetter
     from brief.egress import EgressPolicy
     from brief.jobstore import JobStore
     from brief.llm.config import StageConfig
-    from brief.pipeline import Combine, DeadLetter, Intake, Research, Summarize
+    from brief.pipeline import Combine, Intake, Research, Summarize
     from brief.ports import (
         BlobStore,
         DocumentStore,
@@ -120,13 +121,7 @@ class Wiring:
         """The pipeline's queues."""
         from brief.adapters.sqs import SQSTaskQueue
 
-        s = self.settings
-        urls = {
-            "intake": s.intake_queue_url,
-            "summarize": s.summarize_queue_url,
-            "combine": s.combine_queue_url,
-        }
-        return SQSTaskQueue(await self._aws("sqs"), urls)  # type: ignore[arg-type]
+        return SQSTaskQueue(await self._aws("sqs"), self.settings.queue_urls())
 
     async def releaser(self) -> RecordReleaser:
         """What returns a failed SQS record to its queue when it is worth retrying."""
@@ -263,10 +258,12 @@ class Wiring:
 
     async def documents(self) -> DocumentStore:
         """S3 documents: the bucket's uploads/ and documents/, plus any configured places."""
+        from brief import keys
         from brief.adapters.documents import S3DocumentStore
 
         s = self.settings
-        places = {f"s3://{s.bucket}/uploads/", f"s3://{s.bucket}/documents/", *s.document_places}
+        places = {f"s3://{s.bucket}/{p}" for p in (keys.UPLOADS, keys.DOCUMENTS)}
+        places.update(s.document_places)
         return S3DocumentStore(
             await self._aws("s3"), allowed=sorted(places), max_bytes=s.max_document_bytes
         )
@@ -378,7 +375,7 @@ class Wiring:
 
     async def dead_letter(self) -> DeadLetter:
         """The dead-letter stage."""
-        from brief.pipeline import DeadLetter
+        from brief.deadletter import DeadLetter
 
         return DeadLetter(await self.store())
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from brief.messages import QUEUE_ROLES
 from brief.ports import QueueRole
 
 
@@ -59,7 +60,7 @@ class MemoryTaskQueue:
     """Records every message sent, per queue role, in order."""
 
     def __init__(self) -> None:
-        self.sent: dict[QueueRole, list[BaseModel]] = {"intake": [], "summarize": [], "combine": []}
+        self.sent: dict[QueueRole, list[BaseModel]] = {role: [] for role in QUEUE_ROLES}
 
     async def send(self, role: QueueRole, messages: Sequence[BaseModel]) -> None:
         """Append the messages to the role's list."""

@@ -11,6 +11,7 @@ import re
 import secrets
 from typing import Any
 
+from brief import keys
 from brief.errors import PermanentError
 from brief.models import Strict
 
@@ -41,7 +42,7 @@ class S3UploadGrants:
         name = _SAFE_NAME.sub("-", filename.rsplit("/", 1)[-1]).strip(".-")[:100]
         if not name:
             raise PermanentError("the file name needs at least one letter or digit")
-        key = f"uploads/{secrets.token_hex(16)}/{name}"
+        key = keys.upload(secrets.token_hex(16), name)
         post = await self._s3.generate_presigned_post(
             Bucket=self._bucket,
             Key=key,

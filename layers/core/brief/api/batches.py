@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.api.deps import BatchIdPath, CallerDep, StoreDep, WiringDep
 from brief.api.problems import problems
 from brief.models import BatchView, ResearchRequest
 
@@ -43,8 +43,6 @@ async def create_batch(
 
 
 @router.get("/{batch_id}", responses=problems(404))
-async def get_batch(
-    batch_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], store: StoreDep, caller: CallerDep
-) -> BatchView:
+async def get_batch(batch_id: BatchIdPath, store: StoreDep, caller: CallerDep) -> BatchView:
     """How many of the batch's jobs are pending, running, done, failed or cancelled."""
     return await store.batch_view(batch_id, owner=caller)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from brief.api.auth import ANONYMOUS, authorizer_identity, key_caller, keyring
+from brief.ids import ID_PATTERN
 from brief.jobstore import JobStore
 from brief.wiring import Wiring
 
@@ -19,6 +20,9 @@ def get_wiring(request: Request) -> Wiring:
 
 
 WiringDep = Annotated[Wiring, Depends(get_wiring)]
+
+JobIdPath = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", description="The job's id.")]
+BatchIdPath = Annotated[str, Path(pattern=f"^{ID_PATTERN}$")]
 
 
 async def get_store(wiring: WiringDep) -> JobStore:

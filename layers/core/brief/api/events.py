@@ -42,15 +42,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from brief.api.deps import CallerDep, StoreDep
+from brief.api.deps import CallerDep, JobIdPath, StoreDep
 from brief.api.negotiation import prefers
 from brief.api.problems import problem, problems
 from brief.errors import RetryableError
-from brief.jobstore import EVENT_CURSOR, JobStore
+from brief.jobstore import JobStore
+from brief.keys import EVENT_CURSOR, micros
 from brief.models import Event, EventKind, JobRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ REVIVED = "job_redriven"  # after a terminal job_failed, the job runs again
 CURSOR_PATTERN = f"^{EVENT_CURSOR.pattern}$"
 _EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
 CLOCK_SKEW_S = 60.0  # how far writers' clocks may stray from the API's and still be believed
-
-JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
 
 
 @dataclass(frozen=True)
@@ -173,11 +172,11 @@ def cursor_fault(cursor: str, record: JobRecord, now: datetime) -> str | None:
     match = EVENT_CURSOR.fullmatch(cursor)
     if match is None or match.group(2) not in _EVENT_KINDS:
         return "is not an event id (they look like 1717171717171717-job_created.json)"
-    micros = int(match.group(1))
+    at = int(match.group(1))
     skew = int(CLOCK_SKEW_S * 1_000_000)
-    if micros < int(record.created_at.timestamp() * 1_000_000) - skew:
+    if at < micros(record.created_at) - skew:
         return "names no event of this job: it is from before the job was created"
-    if micros > int(now.timestamp() * 1_000_000) + skew:
+    if at > micros(now) + skew:
         return "names no event of this job: it is from the future"
     return None
 

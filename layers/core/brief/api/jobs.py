@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from brief.api.deps import CallerDep, StoreDep, WiringDep
+from brief.api.deps import CallerDep, JobIdPath, StoreDep, WiringDep
 from brief.api.negotiation import prefers
 from brief.api.problems import problems
 from brief.concurrency import all_of
@@ -17,8 +17,6 @@ from brief.errors import ReportNotReady
 from brief.models import JobView, Report, ResearchRequest
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problems(401, 422, 503))
-
-JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job's id.")]
 
 
 class Accepted(BaseModel):

@@ -79,7 +79,7 @@ class _Stage:
 
 
 @dataclass(slots=True)
-class _Run:
+class _ModelWork:
     """One summarize or combine: its calls' usage, the rounds it took, whether it cut, and
     who hears of its calls' retryable failures."""
 
@@ -156,7 +156,7 @@ class LLMSummarizer:
         """What `source` says that bears on `question`, in as few calls as its length allows.
 
         `on_retry` hears of every call that failed in a way that may pass (the last too)."""
-        run = _Run(on_retry=on_retry)
+        run = _ModelWork(on_retry=on_retry)
         stage = self._map
         out = stage.max_output_tokens
         text = source.text.strip()
@@ -184,7 +184,7 @@ class LLMSummarizer:
         return ModelText(summary, run.usage)
 
     async def _summarize_long(
-        self, question: str, source: SourceText, text: str, room: int, run: _Run
+        self, question: str, source: SourceText, text: str, room: int, run: _ModelWork
     ) -> str:
         stage = self._map
         out = stage.max_output_tokens
@@ -247,7 +247,7 @@ class LLMSummarizer:
     ) -> ModelText:
         """A Markdown answer that cites the given summaries by [n] (numbers it invents are
         left in, for the combine stage to count and remove)."""
-        run = _Run(on_retry=on_retry)
+        run = _ModelWork(on_retry=on_retry)
         stage = self._reduce
         out = stage.max_output_tokens
         allowed = {s.n for s in summaries}
@@ -291,7 +291,7 @@ class LLMSummarizer:
     async def _collapse(
         self,
         stage: _Stage,
-        run: _Run,
+        run: _ModelWork,
         items: list[str],
         room: int,
         shrink: Callable[[list[str]], Awaitable[str]],
@@ -334,7 +334,7 @@ class LLMSummarizer:
         return _fit_all(items, room), True
 
     async def _call(
-        self, stage: _Stage, run: _Run, system: str, prompt: str, max_tokens: int
+        self, stage: _Stage, run: _ModelWork, system: str, prompt: str, max_tokens: int
     ) -> str:
         """One model call through the stage's rate limiter, with bounded retries."""
         estimate = estimate_tokens(system) + estimate_tokens(prompt) + FRAMING_TOKENS
@@ -424,7 +424,7 @@ class LLMSummarizer:
             )
         return room
 
-    def _log(self, step: str, run: _Run) -> None:
+    def _log(self, step: str, run: _ModelWork) -> None:
         usage = run.usage
         log.info(
             "model %s done",

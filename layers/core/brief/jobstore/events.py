@@ -1,0 +1,59 @@
+"""A job's timeline: progress events, and why each failed delivery of a step failed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from brief import keys
+from brief.jobstore.objects import Objects
+from brief.models import Event, EventKind, ModelRetry, ModelWait, StepError
+
+
+class EventLog(Objects):
+    """Events keyed by time (a listing is the timeline; a key is a cursor)."""
+
+    async def event(
+        self,
+        job_id: str,
+        kind: EventKind,
+        at: datetime,
+        *,
+        index: int | None = None,
+        detail: str | None = None,
+        retry: ModelRetry | None = None,
+    ) -> None:
+        """Append a progress event; its key sorts by time, so a listing is the timeline."""
+        event = Event(job_id=job_id, kind=kind, at=at, index=index, detail=detail, retry=retry)
+        await self._put(keys.event(job_id, at, kind, index), event)
+
+    async def events(self, job_id: str, *, after: str | None = None) -> list[tuple[str, Event]]:
+        """Events in order, each with its cursor; only those after `after` when given."""
+        prefix = keys.events(job_id)
+        start = f"{prefix}{after}" if after else None
+        listed = await self._blobs.list(prefix, after=start)
+        found = await self._get_each(listed, Event)
+        return [(k.removeprefix(prefix), e) for k, e in zip(listed, found, strict=True) if e]
+
+    async def event_cursors(self, job_id: str) -> list[str]:
+        """Every event's cursor, in order, from one listing (no event is read)."""
+        prefix = keys.events(job_id)
+        return [k.removeprefix(prefix) for k in await self._blobs.list(prefix)]
+
+    async def put_step_error(self, error: StepError) -> None:
+        """Keep why a delivery of a step failed (one object per delivery, by time)."""
+        await self._put(keys.error(error.job_id, error.step, error.index, error.at), error)
+
+    async def step_errors(self, job_id: str, step: str, index: int | None) -> list[StepError]:
+        """Why each failed delivery of a step failed, oldest first."""
+        listed = await self._blobs.list(keys.errors(job_id, step, index))
+        return [e for e in await self._get_each(listed, StepError) if e is not None]
+
+    async def _waits(self, at_keys: dict[int | None, str]) -> dict[int | None, ModelWait]:
+        """The waits the `model_retry` events at `at_keys` describe, by source index (None:
+        the combine's)."""
+        events = await self._get_each(list(at_keys.values()), Event)
+        return {
+            index: ModelWait(**event.retry.model_dump(), at=event.at, detail=event.detail or "")
+            for index, event in zip(at_keys, events, strict=True)
+            if event is not None and event.retry is not None
+        }

@@ -1,0 +1,158 @@
+"""A job's own records: request, sources, retrieval, summaries, the fan-in, report, end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from brief import keys
+from brief.concurrency import all_of
+from brief.errors import JobNotFound
+from brief.jobstore.objects import Objects
+from brief.models import (
+    CombineClaim,
+    Expansion,
+    JobCancelled,
+    JobFailure,
+    JobRecord,
+    Report,
+    Retrieval,
+    SourceRecord,
+    SummaryRecord,
+)
+
+
+class JobRecords(Objects):
+    """Each record of a job, written once (`put_*` returns False if it already existed)."""
+
+    async def job(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        """The job's request; JobNotFound if there is none, or it is not `owner`'s."""
+        record = await self._get(keys.request(job_id), JobRecord)
+        if record is None or (owner is not None and record.owner != owner):
+            raise JobNotFound(job_id)
+        return record
+
+    # -- retrieval ------------------------------------------------------------------------
+
+    async def put_source(self, record: SourceRecord) -> bool:
+        """Store one source's outcome and text."""
+        return await self._put(keys.source(record.job_id, record.outcome.index), record)
+
+    async def source(self, job_id: str, index: int) -> SourceRecord | None:
+        """One stored source, or None."""
+        return await self._get(keys.source(job_id, index), SourceRecord)
+
+    async def sources(self, job_id: str) -> list[SourceRecord]:
+        """Every source stored so far (used when retrieval resumes after a crash)."""
+        listed = await self._blobs.list(keys.sources(job_id))
+        return [s for s in await self._get_each(listed, SourceRecord) if s is not None]
+
+    async def put_expansion(self, expansion: Expansion) -> Expansion:
+        """Store what a search found; if another delivery stored it first, return theirs."""
+        key = keys.expansion(expansion.job_id, expansion.position)
+        if await self._put(key, expansion):
+            return expansion
+        return await self._get(key, Expansion) or expansion
+
+    async def expansions(self, job_id: str) -> dict[int, Expansion]:
+        """Searches already run for this job, by their position in the request."""
+        listed = await self._blobs.list(keys.expansions(job_id))
+        found = await self._get_each(listed, Expansion)
+        return {e.position: e for e in found if e is not None}
+
+    async def put_retrieval(self, retrieval: Retrieval) -> bool:
+        """Store the outcome of every source; retrieval is over once this exists."""
+        return await self._put(keys.retrieval(retrieval.job_id), retrieval)
+
+    async def retrieval(self, job_id: str) -> Retrieval | None:
+        """The retrieval summary, once retrieval is over."""
+        return await self._get(keys.retrieval(job_id), Retrieval)
+
+    # -- summaries and the fan-in ---------------------------------------------------------
+
+    async def put_summary(self, summary: SummaryRecord) -> bool:
+        """Store the summary of one source."""
+        return await self._put(keys.summary(summary.job_id, summary.index), summary)
+
+    async def summary(self, job_id: str, index: int) -> SummaryRecord | None:
+        """One stored summary, or None."""
+        return await self._get(keys.summary(job_id, index), SummaryRecord)
+
+    async def summary_indexes(self, job_id: str) -> set[int]:
+        """Which sources have a summary (a listing, not a read of each)."""
+        listed = await self._blobs.list(keys.summaries(job_id))
+        return {i for k in listed if (i := keys.summary_index(k)) is not None}
+
+    async def summaries(self, job_id: str, indexes: Sequence[int]) -> list[SummaryRecord]:
+        """The summaries of `indexes`, read concurrently, in the order given."""
+        found = await all_of(*(self.summary(job_id, i) for i in indexes))
+        return [s for s in found if s is not None]
+
+    async def claim_combine(
+        self, job_id: str, owner: int, at: datetime
+    ) -> tuple[bool, CombineClaim]:
+        """Try to become the one delivery that sends the combine; returns (won, the claim)."""
+        key = keys.combine_claim(job_id)
+        claim = CombineClaim(job_id=job_id, owner=owner, at=at)
+        if await self._put(key, claim):
+            return True, claim
+        stored = await self._get(key, CombineClaim)
+        return False, stored or claim
+
+    async def mark_combine_sent(self, job_id: str) -> None:
+        """Record that the combine message went out, so a redelivery does not resend it."""
+        await self._mark(keys.combine_sent(job_id))
+
+    async def combine_sent(self, job_id: str) -> bool:
+        """Whether the combine message is known to have been sent."""
+        return await self._present(keys.combine_sent(job_id))
+
+    # -- the end: a report, a failure, or a cancel ----------------------------------------
+
+    async def put_report(self, report: Report, *, markdown: bool = True) -> Report:
+        """Store the report; if another worker stored one first, return that one instead.
+
+        `report.json` is the commit point; `report.md` is always written from the winning
+        JSON (here, or by the caller with `put_markdown` when `markdown` is False), so the
+        two can never disagree.
+        """
+        if not await self._put(keys.report(report.job_id), report):
+            stored = await self.report(report.job_id)
+            assert stored is not None  # it was there a moment ago; S3 is consistent
+            report = stored
+        if markdown:
+            await self.put_markdown(report)
+        return report
+
+    async def put_markdown(self, report: Report) -> None:
+        """Write `report.md` from the stored report (again, if a delivery died before it)."""
+        await self._blobs.put(
+            keys.report_markdown(report.job_id),
+            report.markdown.encode(),
+            content_type="text/markdown",
+        )
+
+    async def report(self, job_id: str) -> Report | None:
+        """The report, once there is one."""
+        return await self._get(keys.report(job_id), Report)
+
+    async def report_markdown(self, job_id: str) -> str | None:
+        """The report as Markdown, once there is one."""
+        body = await self._blobs.get(keys.report_markdown(job_id))
+        return body.decode() if body is not None else None
+
+    async def fail(self, failure: JobFailure) -> bool:
+        """Mark the job failed with its reason (the first reason wins)."""
+        return await self._put(keys.failed(failure.job_id), failure)
+
+    async def failure(self, job_id: str) -> JobFailure | None:
+        """Why the job failed, if it did."""
+        return await self._get(keys.failed(job_id), JobFailure)
+
+    async def cancel(self, job_id: str, at: datetime) -> bool:
+        """Mark the job cancelled; False if it already was."""
+        return await self._put(keys.cancelled(job_id), JobCancelled(job_id=job_id, at=at))
+
+    async def cancelled(self, job_id: str) -> bool:
+        """Whether the job was cancelled (stages check before every model call)."""
+        return await self._present(keys.cancelled(job_id))

@@ -1,0 +1,134 @@
+"""What a job and a batch look like from outside: state, progress and timings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from brief import keys
+from brief.concurrency import all_of, at_once, both, nothing
+from brief.ids import batch_job_id
+from brief.jobstore.batches import BatchRecords
+from brief.jobstore.events import EventLog
+from brief.jobstore.jobs import JobRecords
+from brief.jobstore.state import latest_waits, relative_names, state_from_keys, timings_from_keys
+from brief.models import (
+    BatchJob,
+    BatchView,
+    JobFailure,
+    JobState,
+    JobView,
+    ModelWait,
+    Retrieval,
+    SourceStatus,
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job got: its state and its latest event (None when it has none)."""
+
+    exists: bool
+    state: JobState
+    last_at: datetime | None
+    last_kind: str | None
+    last_index: int | None
+
+
+@dataclass(frozen=True)
+class _ViewReads:
+    """The round of reads a job's view needs once its listing says which objects exist."""
+
+    retrieval: Retrieval | None
+    failure: JobFailure | None
+    waiting: dict[int | None, ModelWait]
+
+
+class JobViews(JobRecords, EventLog, BatchRecords):
+    """A job's or a batch's state from listings, reading only what the listing says exists."""
+
+    async def view(self, job_id: str, *, owner: str | None = None) -> JobView:
+        """The job's state, per-source outcomes and stage timings, from one listing."""
+        record, listed = await both(
+            self.job(job_id, owner=owner), self._blobs.list(keys.job(job_id))
+        )
+        present = relative_names(job_id, listed)
+        state = state_from_keys(present)
+        waits = latest_waits(listed, present) if state in ("summarizing", "combining") else {}
+        reads = await at_once(
+            _ViewReads,
+            retrieval=self.retrieval(job_id) if keys.RETRIEVAL in present else nothing(),
+            failure=self.failure(job_id) if keys.FAILED in present else nothing(),
+            waiting=self._waits(waits),
+        )
+        retrieval, waiting = reads.retrieval, reads.waiting
+        summaries = sum(1 for k in present if k.startswith(keys.SUMMARIES))
+        expected = len(retrieval.usable) if retrieval else None
+        sources = [
+            SourceStatus(**s.model_dump(), waiting=waiting.get(s.index))
+            for s in (retrieval.sources if retrieval else [])
+        ]
+        reported_at = None
+        report = await self.report(job_id) if state == "done" else None
+        if report is not None and not any("-report_ready" in k for k in present):
+            # The report is durable but its event is not written yet: time it by the report.
+            reported_at = report.created_at
+        return JobView(
+            job_id=job_id,
+            state=state,
+            question=record.request.question,
+            created_at=record.created_at,
+            sources=sources,
+            summaries_done=summaries,
+            summaries_expected=expected,
+            reason=reads.failure.reason if reads.failure else None,
+            waiting=waiting.get(None) if state == "combining" else None,
+            timings=timings_from_keys(record.created_at, listed, reported_at=reported_at),
+            usage=report.usage if report else None,
+            stage_usage=report.stage_usage if report else {},
+            warnings=report.warnings if report else [],
+        )
+
+    async def batch_view(self, batch_id: str, *, owner: str | None = None) -> BatchView:
+        """Every job of a batch with its state, from one listing per job (no reads)."""
+        batch = await self.batch(batch_id, owner=owner)
+        bound = asyncio.Semaphore(32)
+
+        async def state(n: int) -> BatchJob:
+            job_id = batch_job_id(batch_id, n)
+            async with bound:
+                listed = await self._blobs.list(keys.job(job_id))
+            present = relative_names(job_id, listed)
+            if keys.REQUEST not in present and keys.FAILED not in present:
+                return BatchJob(n=n, job_id=job_id, state="pending")
+            return BatchJob(n=n, job_id=job_id, state=state_from_keys(present))
+
+        jobs = await all_of(*(state(n) for n in range(batch.size)))
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.state] = counts.get(job.state, 0) + 1
+        return BatchView(
+            batch_id=batch_id,
+            created_at=batch.created_at,
+            size=batch.size,
+            counts=counts,
+            jobs=jobs,
+        )
+
+    async def progress(self, job_id: str) -> Progress:
+        """The job's state and its latest event, from one listing of its keys."""
+        listed = await self._blobs.list(keys.job(job_id))
+        present = relative_names(job_id, listed)
+        last: keys.EventName | None = None
+        for key in listed:
+            name = keys.event_name(key)
+            if name is not None and (last is None or name.micros >= last.micros):
+                last = name
+        return Progress(
+            exists=keys.REQUEST in present,
+            state=state_from_keys(present),
+            last_at=keys.from_micros(last.micros) if last else None,
+            last_kind=last.kind if last else None,
+            last_index=last.index if last else None,
+        )
