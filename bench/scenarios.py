@@ -15,9 +15,9 @@ from bench import baselines
 from bench.fixtures import QUESTION, SEED, SHORT, Latencies, serving
 from bench.jobs import Job, run_one, submit, wait
 from bench.loopwatch import watching
-from brief_local.fake_models import Faults
 from brief_local.functions import Container
 from brief_local.stack import LocalStack, StackOptions
+from brief_testing.fake_models import Faults
 
 Figures = dict[str, Any]
 

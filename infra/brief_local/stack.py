@@ -33,7 +33,7 @@ from brief_local.schedule import Schedule
 from brief_local.template import Template, find_template, rate_seconds, resolve
 
 if TYPE_CHECKING:
-    from brief_local.faults import FaultInjector
+    from brief_testing.faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class StackOptions:
     poll_wait_s: int = 1
     retry_after_s: int | None = 1
     max_pollers: int = 4
-    # Chaos runs (brief_local.chaos): every queue's VisibilityTimeout instead of the
+    # Chaos runs (brief_testing.chaos): every queue's VisibilityTimeout instead of the
     # template's (short, so a crashed worker's messages come back within the run), and the
     # faults to inject into the functions' AWS clients and the event source mappings.
     visibility_timeout_s: int | None = None

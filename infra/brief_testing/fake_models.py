@@ -915,7 +915,7 @@ def _seconds(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m brief_local.fake_models [--port N] [--latency S] [--rate-limit F] ...`"""
+    """`python -m brief_testing.fake_models [--port N] [--latency S] [--rate-limit F] ...`"""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError as AwsError
 from brief.adapters.s3 import S3BlobStore
 from brief.jobstore import JobStore, job_prefix
 from brief.models import DeadMessage, utcnow
-from brief_local.client import ClientError
+from brief_cli.client import ClientError
 
 Role = Literal["intake", "summarize", "combine"]
 ROLES: tuple[Role, ...] = ("intake", "summarize", "combine")
