@@ -8,6 +8,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+from brief_cli.cli import main
+
 FORBIDDEN = ("brief_local", "brief_testing", "yaml", "moto", "botocore", "aioboto3", "uvicorn")
 
 # Runs `brief status` against a port nothing listens on, then reports the command's exit
@@ -68,3 +72,15 @@ def test_brief_status_help_loads_not_even_the_http_client() -> None:
     assert _loaded(modules) == []
     assert "httpx" not in modules
     assert "asyncio" not in modules
+
+
+def test_a_deferred_command_takes_its_options_and_its_run_from_its_module(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_help:
+        main(["chaos", "--help"])
+    assert exit_help.value.code == 0
+    assert "--crash-after-write RATE" in capsys.readouterr().out
+
+    assert main(["invoke", "NoSuchFunction"]) == 2
+    assert "brief invoke: no function 'NoSuchFunction' in" in capsys.readouterr().err
