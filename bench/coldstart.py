@@ -1,5 +1,6 @@
 """Cold start: each function's module imported in a fresh interpreter, with the layer on the
-path, as Lambda's init does (bytecode already compiled, as `make build` ships it)."""
+path, as Lambda's init does (bytecode already compiled, as `make build` ships it); and how
+long the `brief` command takes to start, which a user waits for on every call."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,3 +53,31 @@ async def cold_starts(runs: int = 5) -> dict[str, dict[str, float | list[float]]
         samples = [await _once(name) * 1000 for _ in range(runs)]
         results[name] = {"median_ms": statistics.median(samples), "samples_ms": samples}
     return results
+
+
+# `brief status --help`: the command's start (interpreter, parser) without a network call.
+CLI_PROBE = ("-m", "brief_cli.cli", "status", "--help")
+
+
+async def _wall_ms(*args: str) -> float:
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {err.decode()[-500:]}")
+    return (time.perf_counter() - started) * 1000
+
+
+async def cli_start(runs: int = 5) -> dict[str, float | list[float]]:
+    """Median wall time (ms) of `brief status --help` in a fresh process, beside a bare
+    interpreter's start (`python -c pass`) for scale; the first run is not counted."""
+    await _wall_ms(*CLI_PROBE)
+    samples = [await _wall_ms(*CLI_PROBE) for _ in range(runs)]
+    bare = [await _wall_ms("-c", "pass") for _ in range(runs)]
+    return {
+        "median_ms": statistics.median(samples),
+        "python_ms": statistics.median(bare),
+        "samples_ms": samples,
+    }

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from brief_local.fake_models import FakeModelServer, Faults
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import StackOptions
+from brief_testing.fake_models import FakeModelServer, Faults
+from brief_testing.pages import SAMPLES, PageServer
 
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
 MAP_MODEL = "map"  # the per-source summary model

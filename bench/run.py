@@ -4,8 +4,8 @@
 
 Environment: BENCH_RUNS (seed-scenario runs, default 3), BENCH_JOBS (scale jobs, default
 100), BENCH_STORM_JOBS (jobs in the 429 storm, default 10), BENCH_COLD_RUNS (fresh processes
-per function, default 5), BENCH_WARM_MESSAGES (warm summarize messages, default 40),
-BENCH_OUT (default bench-results).
+per function and for the `brief` command, default 5), BENCH_WARM_MESSAGES (warm summarize
+messages, default 40), BENCH_OUT (default bench-results).
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ def targets(r: Figures) -> list[tuple[str, str, str]]:
             (f"cold start {name} < {limit} ms", f"{figures['median_ms']:.0f} ms",
              _check(figures["median_ms"] < limit))
         )  # fmt: skip
+    cli = r["cli_start"]
+    rows.append(
+        ("brief status --help < 300 ms", f"{cli['median_ms']:.0f} ms",
+         _check(cli["median_ms"] < 300))
+    )  # fmt: skip
     rows.append(
         ("warm summarize < 20 ms/message", f"{warm['median_ms']:.1f} ms",
          _check(warm["median_ms"] < 20))
@@ -126,6 +131,8 @@ def table(r: Figures) -> str:
         "",
         "3. Cold start (fresh process, import of functions/<name>/app.py), median ms:",
         "   " + ", ".join(f"{k} {v['median_ms']:.0f}" for k, v in r["cold_start"].items()),
+        f"   `brief status --help` starts in {r['cli_start']['median_ms']:.0f} ms median "
+        f"(a bare `python -c pass`: {r['cli_start']['python_ms']:.0f} ms)",
         f"   Warm summarize vs moto, extractive model: {warm['median_ms']:.1f} ms/message "
         f"median, p95 {warm['p95_ms']:.1f} ms, over {warm['messages']} messages (first "
         f"invocation {warm['first_invocation_ms']:.0f} ms; the extractive summary alone "
@@ -177,7 +184,9 @@ async def measure() -> tuple[Figures, Job]:
 
     step("3a. cold starts")
     results["cold_start"] = await coldstart.cold_starts(_env_int("BENCH_COLD_RUNS", 5))
-    step("3b. warm summarize")
+    step("3b. the brief command's start")
+    results["cli_start"] = await coldstart.cli_start(_env_int("BENCH_COLD_RUNS", 5))
+    step("3c. warm summarize")
     messages = _env_int("BENCH_WARM_MESSAGES", 40)
     results["warm_summarize"] = await scenarios.warm_summarize(messages)
     step(f"1+4. seed job x{runs}: sequential, gather, Brief; then a repeated job")

@@ -15,9 +15,9 @@ from bench import baselines
 from bench.fixtures import QUESTION, SEED, SHORT, Latencies, serving
 from bench.jobs import Job, run_one, submit, wait
 from bench.loopwatch import watching
-from brief_local.fake_models import Faults
-from brief_local.functions import Container
+from brief_local.functions import ThreadContainer
 from brief_local.stack import LocalStack, StackOptions
+from brief_testing.fake_models import Faults
 
 Figures = dict[str, Any]
 
@@ -268,7 +268,7 @@ async def warm_summarize(messages: int) -> Figures:
             template = await run_one(api, _question(tag), servers.sources(tag))
             jobs = await _clone_sources(stack, template.job_id, -(-messages // 5))
             spec = stack.template.functions["SummarizeFunction"]
-            container = await asyncio.to_thread(Container, spec, stack.function_environment)
+            container = await asyncio.to_thread(ThreadContainer, spec, stack.function_environment)
             try:
                 from brief.messages import SummarizeTask
 

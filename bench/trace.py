@@ -15,7 +15,7 @@ import secrets
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ class Call:
 
 
 class Recorder:
-    """A `brief.wiring.CLIENT_HOOKS` hook that times every attempt of every call."""
+    """A client hook (`StackOptions.client_hook`) that times every attempt of every call."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -102,20 +102,17 @@ async def main() -> int:
     recorder = Recorder()
     with serving(latencies) as servers:
         async with (
-            LocalStack(servers.stack_options()) as stack,
+            LocalStack(replace(servers.stack_options(), client_hook=recorder.install)) as stack,
             httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
         ):
-            from brief.wiring import CLIENT_HOOKS
-
-            CLIENT_HOOKS[stack.endpoint] = recorder.install
             tag = secrets.token_hex(4)
             await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))  # cold
             recorder.calls.clear()
             tag = secrets.token_hex(4)
             job = await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))
             await asyncio.sleep(0.5)
-            CLIENT_HOOKS.pop(stack.endpoint, None)
-    print(report(job, [c for c in recorder.calls if c.start >= job.submitted_at - 0.01]))
+            recording = list(recorder.calls)
+    print(report(job, [c for c in recording if c.start >= job.submitted_at - 0.01]))
     return 0
 
 

@@ -10,7 +10,7 @@ One deliberate difference, for quick feedback: AWS leaves a failed record invisi
 its visibility timeout ends (at least 6 times the function timeout: minutes); locally it is made
 visible again after `retry_after_s` (default 1 s). Set it to None for AWS's behaviour.
 
-Chaos runs give it `faults` (`brief_local.faults.FaultInjector`): a batch may also be handed
+Chaos runs give it `faults` (`brief_testing.faults.FaultInjector`): a batch may also be handed
 to a second invocation at the same moment (a duplicate delivery), and a worker may "die"
 after its handler returned and before its ack: nothing is deleted or released, so its
 records come back when their visibility timeout ends, as after a crash in AWS.
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryFaults(Protocol):
-    """What may go wrong with a delivery (see `brief_local.faults.FaultInjector`)."""
+    """What may go wrong with a delivery (see `brief_testing.faults.FaultInjector`)."""
 
     def duplicate(self, function: str) -> bool:
         """Whether this batch also goes to a second invocation at once."""

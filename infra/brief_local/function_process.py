@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from brief import logs
+from brief.runtime import container_of
 from brief_local.functions import LambdaContext, load_handler_module, prepare
 
 
@@ -38,9 +39,7 @@ def serve(requests: TextIO, answers: TextIO) -> None:
             _answer(answers, {"result": result})
         except Exception as exc:  # the handler's error fails the invocation, as in Lambda
             _answer(answers, {"error": f"{type(exc).__name__}: {exc}"})
-    container = getattr(module, "container", None)
-    if container is not None:
-        container.close()
+    container_of(module).close()
 
 
 def _answer(answers: TextIO, message: dict[str, Any]) -> None:

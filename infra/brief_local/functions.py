@@ -23,6 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from brief.runtime import container_of
+from brief.wiring import ClientHook
 from brief_local.template import FunctionSpec
 
 _serial = itertools.count(1)
@@ -72,30 +74,37 @@ def load_handler_module(code_uri: Path, module: str, logical_id: str) -> ModuleT
     return loaded
 
 
-def prepare(module: ModuleType, environment: Mapping[str, str] | None) -> None:
+def prepare(
+    module: ModuleType,
+    environment: Mapping[str, str] | None,
+    client_hook: ClientHook | None = None,
+) -> None:
     """Give a loaded handler module's runtime container its function's variables (not the
-    process's), and have its cold invocation freeze what it built, as in Lambda."""
-    container = getattr(module, "container", None)
-    if container is None:
-        return
-    if environment is not None:
-        container.environment = environment
-    container.freeze_after_cold_start = True
+    process's) and the stack's hook for its AWS clients, and have its cold invocation
+    freeze what it built, as in Lambda."""
+    container_of(module).configure_host(
+        environment=environment, client_hook=client_hook, freeze_after_cold_start=True
+    )
 
 
 class FunctionError(Exception):
     """The handler raised, or its process died, in a function's process of its own."""
 
 
-class Container:
+class ThreadContainer:
     """One execution environment: a module instance and the one thread that runs it."""
 
-    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        environment: Mapping[str, str] | None = None,
+        client_hook: ClientHook | None = None,
+    ) -> None:
         self.spec = spec
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=spec.logical_id)
         started = time.perf_counter()
         self.module = load_module(spec)
-        prepare(self.module, environment)
+        prepare(self.module, environment, client_hook)
         self.init_ms = (time.perf_counter() - started) * 1000
         self.handler: Callable[[dict[str, Any], Any], Any] = getattr(self.module, spec.attribute)
         self.broken = False
@@ -123,9 +132,7 @@ class Container:
 
 
 def _close_module(module: ModuleType) -> None:
-    container = getattr(module, "container", None)
-    if container is not None:
-        container.close()
+    container_of(module).close()
 
 
 # Lambda's init phase gets 10 s; a cold interpreter on a busy machine may need more.
@@ -146,7 +153,7 @@ class ProcessContainer:
     1.4 s and waited for the GIL for most of the rest. A process shares nothing, as Lambda's
     environments do: events and responses cross as JSON, the module loads at start (its
     init), and a timeout kills the process. The functions' AWS clients are then out of reach
-    of this process's `brief.wiring.CLIENT_HOOKS`.
+    of this process's client hook (`StackOptions.client_hook`, the faults).
     """
 
     def __init__(self, spec: FunctionSpec, environment: Mapping[str, str] | None = None) -> None:
@@ -239,7 +246,7 @@ class ProcessContainer:
                 process.kill()
 
 
-AnyContainer = Container | ProcessContainer
+AnyContainer = ThreadContainer | ProcessContainer
 
 
 class FunctionPool:
@@ -253,10 +260,14 @@ class FunctionPool:
         environment: Mapping[str, str] | None = None,
         *,
         processes: bool = False,
+        client_hook: ClientHook | None = None,
     ) -> None:
+        if processes and client_hook is not None:
+            raise ValueError("a client hook reaches the functions' clients only on threads")
         self.spec = spec
         self._environment = environment
         self._processes = processes
+        self._client_hook = client_hook
         self._slots = asyncio.Semaphore(concurrency)
         self._idle: list[AnyContainer] = []
         self._all: list[AnyContainer] = []
@@ -276,7 +287,9 @@ class FunctionPool:
         if self._processes:
             container = await ProcessContainer(self.spec, self._environment).start()
         else:
-            container = await asyncio.to_thread(Container, self.spec, self._environment)
+            container = await asyncio.to_thread(
+                ThreadContainer, self.spec, self._environment, self._client_hook
+            )
         self._all.append(container)
         return container
 

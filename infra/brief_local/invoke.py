@@ -539,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`brief invoke`'s arguments, for the `brief` command's subparser."""
+    """`brief invoke`'s arguments and `run`, for the `brief` command's subparser."""
+    parser.set_defaults(run=run)
     parser.add_argument("function", help="the function's logical id, e.g. ApiFunction")
     parser.add_argument(
         "-e", "--event", help="a JSON event file ('-' for stdin); default {}", default=None

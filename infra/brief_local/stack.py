@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brief.runtime import Container, container_of
 from brief_local import service_models
 from brief_local.esm import EventSourceMapping
 from brief_local.functions import FunctionPool, load_module
@@ -33,7 +34,8 @@ from brief_local.schedule import Schedule
 from brief_local.template import Template, find_template, rate_seconds, resolve
 
 if TYPE_CHECKING:
-    from brief_local.faults import FaultInjector
+    from brief.wiring import ClientHook
+    from brief_testing.faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class StackOptions:
     poll_wait_s: int = 1
     retry_after_s: int | None = 1
     max_pollers: int = 4
-    # Chaos runs (brief_local.chaos): every queue's VisibilityTimeout instead of the
+    # Chaos runs (brief_testing.chaos): every queue's VisibilityTimeout instead of the
     # template's (short, so a crashed worker's messages come back within the run), and the
     # faults to inject into the functions' AWS clients and the event source mappings.
     visibility_timeout_s: int | None = None
@@ -74,8 +76,11 @@ class StackOptions:
     # Each function container in a process of its own rather than on a thread of this one, as
     # Lambda runs them: the API's loop and the pollers then share this process's GIL with no
     # container (the benchmark's scale runs). Threads start faster (tests), and only they let
-    # `brief.wiring.CLIENT_HOOKS` reach the functions' clients (chaos runs, bench.trace).
+    # `faults` and `client_hook` reach the functions' clients (chaos runs, bench.trace).
     function_processes: bool = False
+    # Called with each AWS client a function builds (its service's name, the client), after
+    # the faults' own: bench.trace times every call with it.
+    client_hook: ClientHook | None = None
 
 
 class MotoProcess:
@@ -146,6 +151,12 @@ class LocalStack:
         self._moto: Any = None
         self._pools: list[FunctionPool] = []
         self._uvicorn: Any = None
+        self._api_container: Container | None = None
+        faults = self.options.faults
+        # What every function's wiring calls with each AWS client it builds.
+        self.client_hook = _joined(
+            faults.install if faults is not None else None, self.options.client_hook
+        )
         self._serve: asyncio.Task[None] | None = None
         self._saved_env: dict[str, str | None] = {}
         self.function_environment: dict[str, str] = {}
@@ -165,8 +176,10 @@ class LocalStack:
 
     async def start(self) -> None:
         """Start moto, create the resources, start the pollers and the API."""
-        if self.options.faults is not None and self.options.function_processes:
-            raise ValueError("faults reach the functions' clients only when they run on threads")
+        if self.client_hook is not None and self.options.function_processes:
+            raise ValueError(
+                "faults and client hooks reach the functions' clients only when they run on threads"
+            )
         if self.options.moto_process:
             self._moto = await asyncio.to_thread(MotoProcess(self.options.host).start)
         else:
@@ -180,10 +193,6 @@ class LocalStack:
             self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        if self.options.faults is not None:
-            from brief.wiring import CLIENT_HOOKS
-
-            CLIENT_HOOKS[self.endpoint] = self.options.faults.install
         # Credentials and region are the same for every local stack, so the process may hold
         # them; everything else a function reads is its own (see `function_environment`).
         self._set_env(
@@ -297,6 +306,7 @@ class LocalStack:
                 concurrency=min(limit, self.options.max_pollers),
                 environment=self.function_environment,
                 processes=self.options.function_processes,
+                client_hook=self.client_hook,
             )
             self._pools.append(pool)
             for event in function.sqs_events:
@@ -339,6 +349,7 @@ class LocalStack:
                 concurrency=1,
                 environment=self.function_environment,
                 processes=self.options.function_processes,
+                client_hook=self.client_hook,
             )
             self._pools.append(pool)
             for event in events:
@@ -375,7 +386,10 @@ class LocalStack:
         if api is None:
             return
         module = await asyncio.to_thread(load_module, api)
-        module.container.environment = self.function_environment
+        self._api_container = container_of(module)
+        self._api_container.configure_host(
+            environment=self.function_environment, client_hook=self.client_hook
+        )
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits ~40 ms for a delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -392,7 +406,6 @@ class LocalStack:
             timeout_graceful_shutdown=2,
         )
         self._uvicorn = uvicorn.Server(config)
-        self._api_module = module
         self._serve = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
         while not self._uvicorn.started:
             if self._serve.done():
@@ -403,11 +416,11 @@ class LocalStack:
 
     async def stop(self) -> None:
         """Stop the API and pollers, let in-flight batches finish, then stop moto."""
-        if self._uvicorn is not None and self._serve is not None:
+        if self._uvicorn is not None and self._serve is not None and self._api_container:
             self._uvicorn.should_exit = True
             await self._serve
-            await self._api_module.container.aclose_wiring()  # built on this (uvicorn's) loop
-            await asyncio.to_thread(self._api_module.container.close)
+            await self._api_container.aclose_wiring()  # built on this (uvicorn's) loop
+            await asyncio.to_thread(self._api_container.close)
         await asyncio.gather(
             *(m.stop() for m in self.mappings), *(s.stop() for s in self.schedules)
         )
@@ -415,9 +428,6 @@ class LocalStack:
             await pool.close()
         await self._exit.aclose()
         if self._moto is not None:
-            from brief.wiring import CLIENT_HOOKS
-
-            CLIENT_HOOKS.pop(self.endpoint, None)
             self._moto.stop()
             self._moto = None
         for name, value in self._saved_env.items():
@@ -434,6 +444,19 @@ class LocalStack:
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
+
+
+def _joined(*hooks: ClientHook | None) -> ClientHook | None:
+    """One hook that calls each given hook in turn; None when none is given."""
+    given = [hook for hook in hooks if hook is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def joined(service: str, client: Any) -> None:
+        for hook in given:
+            hook(service, client)
+
+    return joined
 
 
 @contextlib.contextmanager

@@ -12,8 +12,8 @@ import boto3
 import httpx
 import pytest
 
-from brief_local.pages import PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.pages import PageServer
 
 TERMINAL = {"done", "failed"}
 

@@ -13,9 +13,9 @@ import boto3
 import httpx
 import pytest
 
-from brief_local.fake_models import FakeModelServer
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.fake_models import FakeModelServer
+from brief_testing.pages import SAMPLES, PageServer
 
 from .conftest import events_until, fake_model_stage
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from brief_local.chaos import ChaosOptions, run_chaos
-from brief_local.faults import FaultPlan
-from brief_local.pages import PageFaults, PageServer
+from brief_testing.chaos import ChaosOptions, run_chaos
+from brief_testing.faults import FaultPlan
+from brief_testing.pages import PageFaults, PageServer
 
 
 def test_twenty_jobs_under_faults_end_with_one_report_each_and_no_lost_summary() -> None:

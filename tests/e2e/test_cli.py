@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack
+from brief_testing.pages import SAMPLES, PageServer
 
 from .conftest import wait_for
 
@@ -31,7 +31,7 @@ def brief(
     if api is not None:
         env["BRIEF_API"] = api
     return subprocess.run(  # noqa: S603 - this interpreter running our own CLI
-        [sys.executable, "-m", "brief_local.cli", *args],
+        [sys.executable, "-m", "brief_cli.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout_s,

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from brief.messages import CombineTask, SummarizeTask
-from brief_local.fake_models import FakeModelServer
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.fake_models import FakeModelServer
+from brief_testing.pages import SAMPLES, PageServer
 from tests.work_messages import valid
 
 from .conftest import events_until, fake_model_stage, store_bare_job, wait_for

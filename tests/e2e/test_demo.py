@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from brief_local.demo import run_demo
+from brief_testing.demo import run_demo
 
 
 async def test_the_demo_prints_a_cited_report_and_stage_timings() -> None:

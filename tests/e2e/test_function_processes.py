@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from brief_local.faults import FaultInjector, FaultPlan
-from brief_local.pages import PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.faults import FaultInjector, FaultPlan
+from brief_testing.pages import PageServer
 
 from .conftest import events_until, wait_for
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from brief.messages import SummarizeTask
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack
+from brief_testing.pages import SAMPLES, PageServer
 
 from .conftest import events_until, store_bare_job, wait_for
 

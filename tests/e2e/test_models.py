@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from brief_local.fake_models import FakeModelServer
-from brief_local.pages import PageServer
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.fake_models import FakeModelServer
+from brief_testing.pages import PageServer
 
 from .conftest import fake_model_stage, wait_for
 

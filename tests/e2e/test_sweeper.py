@@ -23,8 +23,8 @@ from brief.ids import new_job_id
 from brief.jobstore import JobStore
 from brief.models import JobRecord, ResearchRequest, utcnow
 from brief.pipeline import create_job
-from brief_local.pages import PageServer
 from brief_local.stack import REGION, LocalStack, StackOptions, running_stack
+from brief_testing.pages import PageServer
 
 from .conftest import events_until, wait_for
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack
+from brief_testing.pages import SAMPLES, PageServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 QUESTION = (SAMPLES / "question.txt").read_text().strip()

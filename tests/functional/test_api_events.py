@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from brief.adapters.memory import MemoryBlobStore
 from brief.api import create_app
 from brief.api.events import StreamPolicy, get_stream_policy, wants_event_stream
-from brief_local.client import BriefClient
+from brief_cli.client import BriefClient
 
 from .api_world import WorldWiring, create
 from .api_world import sources as api_sources

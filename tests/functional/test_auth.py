@@ -20,7 +20,7 @@ from brief.api import create_app
 from brief.api.auth import Keyring, key_hash, new_key, settings_entry
 from brief.api.events import StreamPolicy, get_stream_policy
 from brief.settings import Settings
-from brief_local import cli
+from brief_cli import cli
 
 from .api_world import QUESTION, WorldWiring
 from .world import World, page

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from brief_local import chaos
+from brief_testing import chaos
 
 JOB = "0" * 32
 

@@ -26,7 +26,7 @@ from brief.llm.summarizer import LLMSummarizer
 from brief.messages import SummarizeTask, parse_task
 from brief.models import Event
 from brief.pipeline import Combine, Summarize
-from brief_local.fake_models import FakeModelServer, FaultKind, Faults
+from brief_testing.fake_models import FakeModelServer, FaultKind, Faults
 
 from .world import World, page
 

@@ -20,8 +20,8 @@ from brief.llm.summarizer import LLMSummarizer
 from brief.messages import SummarizeTask
 from brief.models import Report
 from brief.pipeline import Combine, Summarize
-from brief_local.cli import format_view
-from brief_local.fake_models import answer_for
+from brief_cli.cli import format_view
+from brief_testing.fake_models import answer_for
 from tests.unit.llm.chat_fakes import FakeChat
 
 from .world import HOST, World, page

@@ -17,7 +17,7 @@ import httpx
 from brief.egress import EgressPolicy, guarded_client
 from brief.errors import SourceError
 from brief.retrieval import FetchLimits, HttpFetcher
-from brief_local.pages import PageServer, gzip_bomb
+from brief_testing.pages import PageServer, gzip_bomb
 
 LOOPBACK = "127.0.0.1"
 

@@ -28,8 +28,8 @@ import httpx
 import pytest
 
 from brief.api.auth import settings_entry
-from brief_local.pages import PageServer
 from brief_local.template import Template, find_template
+from brief_testing.pages import PageServer
 
 from .test_handlers import EVENTS_OF, Stack, api_event, event
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from brief.messages import SummarizeTask
-from brief_local import dlq
-from brief_local.client import ClientError
+from brief_cli import dlq
+from brief_cli.client import ClientError
 
 LOGICAL = [
     "IntakeQueue",

@@ -14,7 +14,7 @@ from brief.egress import EgressPolicy
 from brief.errors import SourceError
 from brief.extraction import extract
 from brief.retrieval import HttpFetcher
-from brief_local.fake_services import (
+from brief_testing.fake_services import (
     COLLECTION,
     DIMENSIONS,
     EMBEDDING_MODEL,
@@ -23,7 +23,7 @@ from brief_local.fake_services import (
     serving,
     words,
 )
-from brief_local.pages import PageServer
+from brief_testing.pages import PageServer
 
 QUESTION = "How do honeybees decide where to build a new nest?"
 

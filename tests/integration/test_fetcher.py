@@ -40,7 +40,7 @@ from brief.pagecache import (
 from brief.ports import FetchedPage
 from brief.retrieval import FetchLimits, HttpFetcher
 from brief.sources import Gatherer, SourceAdapters
-from brief_local.pages import SAMPLES, PageServer, gzip_bomb
+from brief_testing.pages import SAMPLES, PageServer, gzip_bomb
 
 LOOPBACK = "127.0.0.1"
 LIMITS = FetchLimits(timeout_s=3.0, max_bytes=200_000, max_redirects=5, connect_timeout_s=1.0)

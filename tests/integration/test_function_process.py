@@ -17,11 +17,10 @@ import os
 import sys
 import time
 
+from brief.runtime import Container
 
-class Runtime:
-    environment = None
-    freeze_after_cold_start = None
 
+class Runtime(Container):
     def close(self):
         print("closed", file=sys.stderr)
 
@@ -113,3 +112,10 @@ async def test_a_pool_of_processes_runs_them_at_once_and_ends_them(spec: Functio
         await pool.close()
 
     assert sorted(a["calls"] for a in answers) == [1, 1, 2, 2]  # two processes, each used twice
+
+
+def test_a_client_hook_cannot_reach_containers_in_processes_of_their_own(
+    spec: FunctionSpec,
+) -> None:
+    with pytest.raises(ValueError, match="only on threads"):
+        FunctionPool(spec, 1, processes=True, client_hook=lambda service, client: None)

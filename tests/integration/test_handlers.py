@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from brief_local.functions import LambdaContext, load_module
-from brief_local.pages import PageServer
 from brief_local.template import Template, find_template
+from brief_testing.pages import PageServer
 
 EVENTS = Path(__file__).parents[1] / "events"
 TEMPLATE = Template.load(find_template())

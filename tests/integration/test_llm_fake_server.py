@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from brief_local.fake_models import FakeModelServer, Faults, answer_for
+from brief_testing.fake_models import FakeModelServer, Faults, answer_for
 
 BODY = {
     "model": "m",

@@ -23,7 +23,7 @@ from brief.llm.pricing import PriceTable
 from brief.llm.ratelimit import RateLimiter
 from brief.llm.summarizer import LLMSummarizer
 from brief.ports import SourceText
-from brief_local.fake_models import FakeModelServer
+from brief_testing.fake_models import FakeModelServer
 
 CALLS = 200
 WARM_UP = 20

@@ -16,7 +16,7 @@ from brief.llm.bedrock import BedrockChat
 from brief.llm.chat import END, MAX_TOKENS, ChatModel
 from brief.llm.errors import ModelRejected, ModelRetryable
 from brief.llm.openai import OpenAIChat
-from brief_local.fake_models import FakeModelServer, Faults, count_tokens
+from brief_testing.fake_models import FakeModelServer, Faults, count_tokens
 
 SYSTEM = "You take notes."
 PROMPT = (

@@ -18,7 +18,7 @@ from brief.llm.errors import ModelRejected
 from brief.llm.factory import build_summarizer
 from brief.llm.secrets import SecretError, SecretResolver
 from brief.ports import SourceText
-from brief_local.fake_models import FakeModelServer
+from brief_testing.fake_models import FakeModelServer
 
 REGION = "us-east-1"
 

@@ -22,7 +22,7 @@ from brief.llm.summarizer import LLMSummarizer
 from brief.llm.tokens import estimate_tokens
 from brief.pipeline import check_answer
 from brief.ports import SourceText
-from brief_local.fake_models import FakeModelServer, Faults
+from brief_testing.fake_models import FakeModelServer, Faults
 from tests.unit.llm.chat_fakes import pages
 
 QUESTION = "How do scouts and the quorum decide where a swarm moves?"

@@ -41,7 +41,7 @@ from brief.pagecache import CachingFetcher
 from brief.ports import SearchHit
 from brief.retrieval import FetchLimits, HttpFetcher
 from brief.sources import Gatherer, SourceAdapters
-from brief_local.pages import PageServer
+from brief_testing.pages import PageServer
 from tests.functional.world import World
 
 LOOPBACK = "127.0.0.1"

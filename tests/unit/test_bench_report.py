@@ -43,6 +43,7 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "single_job_max_loop_stall_ms": 5.0,
         },
         "cold_start": {"api": {"median_ms": 390.0}, "summarize": {"median_ms": 260.0}},
+        "cli_start": {"median_ms": 120.0, "python_ms": 20.0, "samples_ms": [120.0]},
         "warm_summarize": {
             "messages": 40,
             "median_ms": 15.0,
@@ -89,6 +90,14 @@ def test_figures_within_every_target_are_all_met_except_a_slow_cold_start() -> N
     verdicts = _verdicts(_figures())
     assert verdicts.pop("cold start summarize < 250 ms") == "MISSED"
     assert set(verdicts.values()) == {"met"}
+
+
+def test_a_brief_command_that_starts_slowly_misses_its_target_and_the_table_says_so() -> None:
+    figures = _figures(cli_start__median_ms=900.0)
+    assert _verdicts(figures)["brief status --help < 300 ms"] == "MISSED"
+    assert "`brief status --help` starts in 900 ms median (a bare `python -c pass`: 20 ms)" in (
+        table(figures)
+    )
 
 
 def test_a_repeat_that_calls_the_model_misses_the_cache_target_however_fast() -> None:

@@ -418,7 +418,7 @@ def test_a_page_without_readable_text_is_refused(body: bytes, content_type: str 
 
 # The bundled demo sources
 
-SAMPLES = files("brief_local") / "samples"
+SAMPLES = files("brief_testing") / "samples"
 SAMPLE_NAMES = sorted(p.name for p in SAMPLES.iterdir() if p.name[:2].isdigit())
 BOILERPLATE = [
     "cookie",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.extraction_cost import ms_per_mb, sample_html, sample_pdf
 from brief.extraction import extract
-from brief_local.extraction_cost import ms_per_mb, sample_html, sample_pdf
 
 
 def test_the_measured_documents_are_real_and_readable() -> None:

@@ -115,7 +115,7 @@ from brief.extractive import ExtractiveSummarizer
 from brief.ports import SourceText
 
 async def main() -> None:
-    samples = files("brief_local") / "samples"
+    samples = files("brief_testing") / "samples"
     question = (samples / "question.txt").read_text()
     model = ExtractiveSummarizer(sentences=4, findings=6)
     names = sorted(p.name for p in samples.iterdir() if p.name[:2].isdigit())

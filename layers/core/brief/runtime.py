@@ -11,6 +11,11 @@ CloudWatch EMF when it ends. In Lambda the first use also turns on Powertools' J
 and the metrics; elsewhere (tests, the local stack) both stay as they are. The first
 invocation ends by freezing what the cold start built (`gc.freeze`), out of the collector's
 reach for the rest of the container's life.
+
+A handler module (`functions/<name>/app.py`) keeps its `Container` in the global named
+`HANDLER_CONTAINER` ("container"): a host that runs many functions in one process (the local
+stack) finds it there (`container_of`), sets it up (`Container.configure_host`) before the
+first invocation, and closes it when the function's environment ends.
 """
 
 from __future__ import annotations
@@ -20,30 +25,58 @@ import contextlib
 import gc
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any, TypeVar
 
 from brief import logs, metrics
 from brief.batch import BatchResponse, SqsRecord, process_batch
 from brief.concurrency import all_of
 from brief.settings import Settings
-from brief.wiring import Wiring
+from brief.wiring import ClientHook, Wiring
 
 R = TypeVar("R")
 
+HANDLER_CONTAINER = "container"
+
 
 class Container:
-    """The per-container state of a handler: its loop and its lazily built wiring."""
+    """The per-container state of a handler: its loop and its lazily built wiring.
 
-    def __init__(self) -> None:
+    In Lambda it takes no arguments. A host that runs many functions in one process gives it
+    the function's variables (`environment`, not the process's) and a `client_hook` for each
+    AWS client its wiring builds; `freeze_after_cold_start` says whether the cold invocation
+    ends with `gc.freeze()` (None: only in Lambda).
+    """
+
+    def __init__(
+        self,
+        *,
+        environment: Mapping[str, str] | None = None,
+        client_hook: ClientHook | None = None,
+        freeze_after_cold_start: bool | None = None,
+    ) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wiring: Wiring | None = None
         self._observing = False
         self.invocations = 0
-        # The function's variables when they are not the process's (the local stack runs
-        # many functions in one process); None in Lambda.
-        self.environment: Mapping[str, str] | None = None
-        # Whether the cold invocation ends with `gc.freeze()`; None: only in Lambda.
-        self.freeze_after_cold_start: bool | None = None
+        self.environment = environment
+        self.client_hook = client_hook
+        self.freeze_after_cold_start = freeze_after_cold_start
+
+    def configure_host(
+        self,
+        *,
+        environment: Mapping[str, str] | None,
+        client_hook: ClientHook | None = None,
+        freeze_after_cold_start: bool | None = None,
+    ) -> None:
+        """What a host gives a handler module's container (see `__init__`); only before the
+        wiring is built, which reads them once."""
+        if self._wiring is not None:
+            raise RuntimeError("a container is configured before its first invocation")
+        self.environment = environment
+        self.client_hook = client_hook
+        self.freeze_after_cold_start = freeze_after_cold_start
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -58,7 +91,7 @@ class Container:
         """Settings and clients; settings are read from the environment on first use."""
         if self._wiring is None:
             self._observe()
-            self._wiring = Wiring.from_environment(self.environment)
+            self._wiring = Wiring.from_environment(self.environment, client_hook=self.client_hook)
         return self._wiring
 
     def _observe(self) -> None:
@@ -119,6 +152,18 @@ class Container:
     def run(self, work: Callable[[Wiring], Awaitable[R]]) -> R:
         """Run one invocation's coroutine to completion on the container's loop."""
         return self.loop.run_until_complete(_call(work, self.wiring))
+
+
+def container_of(module: ModuleType) -> Container:
+    """The `Container` a handler module keeps as `HANDLER_CONTAINER`; TypeError if it has
+    none, as a host cannot give the function its variables or close its clients then."""
+    container = getattr(module, HANDLER_CONTAINER, None)
+    if not isinstance(container, Container):
+        raise TypeError(
+            f"handler module {module.__name__} has no brief.runtime.Container named "
+            f"{HANDLER_CONTAINER!r}"
+        )
+    return container
 
 
 async def _call(work: Callable[[Wiring], Awaitable[R]], wiring: Wiring) -> R:

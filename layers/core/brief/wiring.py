@@ -38,19 +38,25 @@ if TYPE_CHECKING:
     from brief.sweeper import Sweeper
 
 
-# Called with each AWS client built for that endpoint URL: the local stack registers one for
-# its own endpoint to inject faults (infra/brief_local/faults.py). Empty in Lambda.
-CLIENT_HOOKS: dict[str, Callable[[str, Any], None]] = {}
+# Called with each AWS client a wiring builds (the service's name, the client): how the local
+# stack injects faults into its functions' clients and the benchmark times their calls. None
+# in Lambda.
+ClientHook = Callable[[str, Any], None]
 
 
 class Wiring:
     """Settings plus the clients built from them, each created on first use and kept."""
 
     def __init__(
-        self, settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        client_hook: ClientHook | None = None,
     ) -> None:
         self.settings = settings
         self._http_transport = http_transport
+        self._client_hook = client_hook
         self._stack = AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -60,14 +66,19 @@ class Wiring:
         self._summarizer: Summarizer | None = None
 
     @classmethod
-    def from_environment(cls, environment: Mapping[str, str] | None = None) -> Wiring:
+    def from_environment(
+        cls,
+        environment: Mapping[str, str] | None = None,
+        *,
+        client_hook: ClientHook | None = None,
+    ) -> Wiring:
         """Wiring for a container: settings from the function's environment (the process's
         in Lambda; the mapping the local stack gives each of its containers)."""
         from brief.settings import Settings
 
         if environment is not None:
-            return cls(Settings.from_mapping(environment))
-        return cls(Settings())  # bucket comes from the environment
+            return cls(Settings.from_mapping(environment), client_hook=client_hook)
+        return cls(Settings(), client_hook=client_hook)  # bucket comes from the environment
 
     async def _aws(self, service: str, **options: Any) -> Any:
         """The service's client, built once on first use; `options` override the AioConfig
@@ -100,9 +111,8 @@ class Wiring:
                     config=config,
                 )
                 self._clients[service] = await self._stack.enter_async_context(client)
-                hook = CLIENT_HOOKS.get(self.settings.aws_endpoint_url or "")
-                if hook is not None:
-                    hook(service, self._clients[service])
+                if self._client_hook is not None:
+                    self._client_hook(service, self._clients[service])
         return self._clients[service]
 
     async def _blobs(self) -> BlobStore:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from brief.llm.chat import Completion, OnToken
 from brief.llm.errors import ModelRejected
-from brief_local.fake_models import answer_for, count_tokens
+from brief_testing.fake_models import answer_for, count_tokens
 
 
 @dataclass

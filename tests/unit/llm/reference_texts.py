@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SAMPLES = Path(__file__).parents[3] / "infra/brief_local/samples"
+SAMPLES = Path(__file__).parents[3] / "infra/brief_testing/samples"
 
 PROSE = """\
 Honeybee swarms choose a new home by a process that looks remarkably like a debate. Several

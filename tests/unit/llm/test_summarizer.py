@@ -17,7 +17,7 @@ from brief.llm.summarizer import TRUNCATED_REPORT, LLMSummarizer
 from brief.llm.tokens import estimate_tokens
 from brief.models import Usage
 from brief.ports import SourceText
-from brief_local.fake_models import answer_for
+from brief_testing.fake_models import answer_for
 from tests.unit.llm.chat_fakes import FakeChat, padding, pages
 from tests.unit.llm.clock import VirtualTime
 

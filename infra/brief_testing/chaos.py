@@ -2,7 +2,7 @@
 
 Submits N jobs through the HTTP API, as users would, while workers die before their acks,
 batches are delivered twice, S3 and SQS fail at botocore's level, the model answers 429,
-500, late or half, and pages time out or reset (`brief_local.faults`). When every job has
+500, late or half, and pages time out or reset (`brief_testing.faults`). When every job has
 ended (or the deadline passed) and the queues are quiet, it reads the bucket directly and
 checks the invariants in docs/architecture.md:
 
@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
-from brief_local.fake_models import FakeModelServer
-from brief_local.faults import FaultInjector, FaultPlan
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.template import Template, find_template
+from brief_testing.fake_models import FakeModelServer
+from brief_testing.faults import FaultInjector, FaultPlan
+from brief_testing.pages import SAMPLES, PageServer
 
 if TYPE_CHECKING:  # the stack (botocore and all) is imported when a run starts
     from brief_local.stack import LocalStack
@@ -452,7 +452,8 @@ def _say(progress: TextIO | None, line: str) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`brief chaos`'s options: the run's size, the seed, and any rate of the plan."""
+    """`brief chaos`'s options (the run's size, the seed, and any rate of the plan) and `run`."""
+    parser.set_defaults(run=run)
     parser.add_argument("--jobs", type=int, default=200, help="jobs to run (default 200)")
     parser.add_argument("--sources", type=int, default=3, help="sources per job (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="the faults' seed (default 1)")

@@ -33,8 +33,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from brief_local.fake_models import Faults
-from brief_local.pages import PageFaults
+from brief_testing.fake_models import Faults
+from brief_testing.pages import PageFaults
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ class FaultInjector:
         return None
 
 
-_KEY = "brief_local.faults.key"
+_KEY = "brief_testing.faults.key"
 
 
 def _remember_key(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

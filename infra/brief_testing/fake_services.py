@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from brief.extraction import extract
-from brief_local.pages import SAMPLES
+from brief_testing.pages import SAMPLES
 
 __all__ = [
     "COLLECTION",

@@ -16,7 +16,7 @@ to stdout, so `brief research ... > report.md` keeps just the report.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import json
 import os
 import re
@@ -27,10 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from brief import logs
-from brief_local import chaos as chaos_command
-from brief_local import dlq as dlq_command
-from brief_local import invoke as invoke_command
-from brief_local.client import (
+from brief_cli.client import (
     DEFAULT_API,
     JSON,
     ApiError,
@@ -43,6 +40,24 @@ Command = Callable[[argparse.Namespace], int]
 
 RUNNING = ("queued", "retrieving", "summarizing", "combining")
 
+# Commands whose options and code live in the module that carries them out, imported only
+# when the command is the one given: `brief status` never loads the local stack, the fakes
+# or the AWS SDK. Each module's `add_arguments(parser)` adds its options and sets `run`.
+DEFERRED = {
+    "invoke": (
+        "brief_local.invoke",
+        "run one function once under AWS's runtime interface client (no Docker)",
+    ),
+    "chaos": (
+        "brief_testing.chaos",
+        "many jobs on the local stack under seeded faults; checks the invariants",
+    ),
+    "dlq": (
+        "brief_cli.dlq",
+        "dead messages: what exhausted its retries, and redriving it after a fix",
+    ),
+}
+
 
 if TYPE_CHECKING:
     from brief_local.stack import StackOptions
@@ -50,8 +65,9 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brief` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    parser = build_parser(command=next((a for a in arguments if not a.startswith("-")), None))
+    args = parser.parse_args(arguments)
     logs.configure_console("WARNING")  # each line names its job and source, if it has them
     run: Command = args.run
     try:
@@ -63,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command and its options."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command, with its options; a deferred command's (`DEFERRED`) only when it is
+    `command`, the one given, as its options come with its module."""
     parser = argparse.ArgumentParser(
         prog="brief", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -170,23 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", help="who the key is for (letters, digits, '_', '.', '-')")
     new.set_defaults(run=_keys_new)
 
-    invoke = commands.add_parser(
-        "invoke",
-        help="run one function once under AWS's runtime interface client (no Docker)",
-    )
-    invoke_command.add_arguments(invoke)
-    invoke.set_defaults(run=invoke_command.run)
-
-    chaos = commands.add_parser(
-        "chaos", help="many jobs on the local stack under seeded faults; checks the invariants"
-    )
-    chaos_command.add_arguments(chaos)
-    chaos.set_defaults(run=chaos_command.run)
-
-    dlq = commands.add_parser(
-        "dlq", help="dead messages: what exhausted its retries, and redriving it after a fix"
-    )
-    dlq_command.add_arguments(dlq)
+    for name, (module, summary) in DEFERRED.items():
+        deferred = commands.add_parser(name, help=summary)
+        if name == command:
+            importlib.import_module(module).add_arguments(deferred)
 
     # Further commands register here, each with `set_defaults(run=<function(args) -> int>)`.
     return parser
@@ -196,12 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from brief_local.demo import run_demo
+    import asyncio
+
+    from brief_testing.demo import run_demo
 
     return asyncio.run(run_demo(every_kind=args.every_kind))
 
 
 def _local(args: argparse.Namespace) -> int:
+    import asyncio
+
     from brief_local.stack import StackOptions
 
     try:
@@ -227,6 +235,8 @@ def _assignment(item: str) -> tuple[str, str]:
 
 
 async def _serve(options: StackOptions) -> int:
+    import asyncio
+
     from brief_local.stack import LocalStack
 
     async with LocalStack(options) as stack:

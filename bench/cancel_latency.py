@@ -1,4 +1,4 @@
-"""How soon a cancel takes effect: `python -m brief_local.cancel_latency [JOBS]`.
+"""How soon a cancel takes effect: `python -m bench.cancel_latency [JOBS]`.
 
 Runs JOBS jobs (default 5) of each kind on a local stack: one whose only page takes 30 s to
 answer (cancelled while it is fetched), and one whose model takes 30 s to answer (cancelled
@@ -19,10 +19,10 @@ from typing import Any
 
 import boto3
 
-from brief_local.client import BriefClient
-from brief_local.fake_models import FakeModelServer
-from brief_local.pages import SAMPLES, serving
+from brief_cli.client import BriefClient
 from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.fake_models import FakeModelServer
+from brief_testing.pages import SAMPLES, serving
 
 SLOW_S = 30
 

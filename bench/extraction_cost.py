@@ -1,4 +1,4 @@
-"""What extraction costs per MB of HTML and of PDF: `python -m brief_local.extraction_cost`.
+"""What extraction costs per MB of HTML and of PDF: `python -m bench.extraction_cost`.
 
 Builds about 1 MB of each from the bundled sample pages (the PDF with fpdf2, a dev
 dependency), extracts each several times and prints the median in ms per MB. Extraction runs
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from brief.extraction import extract
-from brief_local.pages import SAMPLES
+from brief_testing.pages import SAMPLES
 
 MB = 1_000_000
 

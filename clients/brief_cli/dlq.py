@@ -40,7 +40,7 @@ from brief import keys
 from brief.adapters.s3 import S3BlobStore
 from brief.jobstore import JobStore
 from brief.models import DeadMessage, utcnow
-from brief_local.client import ClientError
+from brief_cli.client import ClientError
 
 Role = Literal["intake", "summarize", "combine"]
 ROLES: tuple[Role, ...] = ("intake", "summarize", "combine")
@@ -60,8 +60,9 @@ class Stack:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    """One dead message: kept in the bucket (`key`), or still waiting in its DLQ."""
+class DeadEntry:
+    """One dead message as `brief dlq` finds it: kept in the bucket (`key`), or still waiting
+    in its DLQ."""
 
     message: DeadMessage
     key: str | None = None  # the kept copy; None while it waits in a DLQ
@@ -78,9 +79,9 @@ class DeadLetter:
 class Redrive:
     """What a redrive did: messages sent back, jobs revived, messages left and why."""
 
-    sent: list[DeadLetter] = field(default_factory=list)
+    sent: list[DeadEntry] = field(default_factory=list)
     revived: dict[str, str] = field(default_factory=dict)  # job -> the failure lifted
-    skipped: list[tuple[DeadLetter, str]] = field(default_factory=list)
+    skipped: list[tuple[DeadEntry, str]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -158,11 +159,11 @@ async def _deployed(cfn: Any, name: str) -> Stack:
 
 async def dead_letters(
     s3: Any, sqs: Any, stack: Stack, *, queue: Role | None = None, job: str | None = None
-) -> list[DeadLetter]:
+) -> list[DeadEntry]:
     """Every dead message, kept or waiting in a DLQ (peeked at: not consumed), newest first."""
     store = JobStore(S3BlobStore(s3, stack.bucket))
-    kept = [DeadLetter(m, key=k) for k, m in await store.dead_messages(queue)]
-    waiting: list[DeadLetter] = []
+    kept = [DeadEntry(m, key=k) for k, m in await store.dead_messages(queue)]
+    waiting: list[DeadEntry] = []
     for role in [queue] if queue else ROLES:
         waiting += await _peek(sqs, stack.dead_letter_queues[role], role)
     known = {d.message.message_id for d in kept}  # kept while we looked: listed once
@@ -171,9 +172,9 @@ async def dead_letters(
     return sorted(found, key=lambda d: d.message.died_at, reverse=True)
 
 
-async def _peek(sqs: Any, url: str, role: Role) -> list[DeadLetter]:
+async def _peek(sqs: Any, url: str, role: Role) -> list[DeadEntry]:
     """The messages waiting in a DLQ, left visible for the dead-letter function."""
-    seen: dict[str, DeadLetter] = {}
+    seen: dict[str, DeadEntry] = {}
     for _ in range(_PEEK_ROUNDS):
         got = await _receive(sqs, url, role, visibility_s=0)
         fresh = [d for d in got if d.message.message_id not in seen]
@@ -183,7 +184,7 @@ async def _peek(sqs: Any, url: str, role: Role) -> list[DeadLetter]:
     return list(seen.values())
 
 
-async def _receive(sqs: Any, url: str, role: Role, *, visibility_s: int) -> list[DeadLetter]:
+async def _receive(sqs: Any, url: str, role: Role, *, visibility_s: int) -> list[DeadEntry]:
     response = await sqs.receive_message(
         QueueUrl=url,
         MaxNumberOfMessages=10,
@@ -194,13 +195,13 @@ async def _receive(sqs: Any, url: str, role: Role, *, visibility_s: int) -> list
     return [_waiting(m, url, role) for m in response.get("Messages") or []]
 
 
-def _waiting(message: dict[str, Any], url: str, role: Role) -> DeadLetter:
+def _waiting(message: dict[str, Any], url: str, role: Role) -> DeadEntry:
     """A DLQ message as a dead letter the dead-letter function has not seen yet."""
     body: str = message.get("Body", "")
     attributes = message.get("Attributes") or {}
     sent = attributes.get("SentTimestamp")
     sent_at = datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
-    return DeadLetter(
+    return DeadEntry(
         DeadMessage(
             message_id=message["MessageId"],
             queue=role,
@@ -235,7 +236,7 @@ async def redrive(
 ) -> Redrive:
     """Send the chosen dead messages back to their work queues, reviving their jobs first."""
     store = JobStore(S3BlobStore(s3, stack.bucket))
-    everything = [DeadLetter(m, key=k) for k, m in await store.dead_messages()]
+    everything = [DeadEntry(m, key=k) for k, m in await store.dead_messages()]
     chosen = [d for d in everything if _matches(d, queue, job)]
     jobs = {d.message.job_id for d in chosen if d.message.job_id}
     # A job comes back whole: its other dead messages go too, whatever their queue.
@@ -268,16 +269,16 @@ async def redrive(
     return result
 
 
-def _matches(dead: DeadLetter, queue: Role | None, job: str | None) -> bool:
+def _matches(dead: DeadEntry, queue: Role | None, job: str | None) -> bool:
     return (queue is None or dead.message.queue == queue) and (
         job is None or dead.message.job_id == job
     )
 
 
-async def _hold(sqs: Any, stack: Stack, queue: Role | None, job: str | None) -> list[DeadLetter]:
+async def _hold(sqs: Any, stack: Stack, queue: Role | None, job: str | None) -> list[DeadEntry]:
     """The chosen messages still in a DLQ, kept out of the dead-letter function's sight
     while they are moved; the others are let go at once."""
-    held: list[DeadLetter] = []
+    held: list[DeadEntry] = []
     for role in [queue] if queue else ROLES:
         url = stack.dead_letter_queues[role]
         for _ in range(_PEEK_ROUNDS):
@@ -341,7 +342,7 @@ def preview(body: str, width: int = 100) -> str:
     return f"{flat[: width - 1]}… ({len(body)} characters)"
 
 
-def format_dead(dead: Sequence[DeadLetter], now: datetime, *, more: int = 0) -> str:
+def format_dead(dead: Sequence[DeadEntry], now: datetime, *, more: int = 0) -> str:
     """The listing `brief dlq show` prints, newest first."""
     if not dead:
         return "No dead messages."
@@ -413,7 +414,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    async def main() -> tuple[list[DeadLetter], datetime]:
+    async def main() -> tuple[list[DeadEntry], datetime]:
         async with connect(endpoint=args.endpoint, stack=args.stack) as (s3, sqs, stack):
             found = await dead_letters(s3, sqs, stack, queue=args.queue, job=args.job)
         return found, utcnow()
@@ -429,7 +430,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    async def plan() -> list[DeadLetter]:
+    async def plan() -> list[DeadEntry]:
         async with connect(endpoint=args.endpoint, stack=args.stack) as (s3, sqs, stack):
             return await dead_letters(s3, sqs, stack, queue=args.queue, job=args.job)
 

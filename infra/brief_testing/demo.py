@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 import httpx
 
-from brief_local.fake_services import FakeServices
-from brief_local.pages import SAMPLES, PageServer
 from brief_local.stack import LocalStack, StackOptions
+from brief_testing.fake_services import FakeServices
+from brief_testing.pages import SAMPLES, PageServer
 
 TERMINAL = {"report_ready", "job_failed", "job_cancelled"}
 DOCUMENTS = Path(__file__).parent / "documents"

@@ -1,79 +1,41 @@
-"""A fake model server on loopback, for tests and benchmarks: no key, no internet, no cost.
-
-Speaks three model APIs, streamed and whole:
-
-    POST /v1/chat/completions           OpenAI-compatible (SSE `data:` chunks, `[DONE]`,
-                                        the usage chunk when `stream_options.include_usage`)
-    POST /v1/messages                   Anthropic Messages (named SSE events)
-    POST /model/{id}/converse[-stream]  Amazon Bedrock Converse (AWS event stream frames)
-
-Answers are deterministic and meaningful: the sentences of the material (inside `<source>`
-or `<notes>`, else the whole prompt) that share the most words with the prompt's
-`Question:` line, in their original order, each followed by the `[n]` markers it carried
-or of the `[n] Title` block it came from. Usage counts words and punctuation marks (close
-to real tokenizers on English) plus 4 per message; a model given a context window in
-`context_tokens` refuses prompts that do not fit, as the real APIs do.
-
-Misbehaviour, configurable at start and at run time (`faults`, `fail_next`, or
-`POST /_fake/faults` from another process): 429 with Retry-After (a fraction of requests,
-or whenever more than `max_concurrent` are in flight), 500, 529, slow answers, streams cut
-mid-answer, and answers citing a source that was not given, chosen by a seeded RNG.
-Per-model latency comes from `latency_s` (or an `x-fake-latency` request header).
-
-`stats` counts requests, statuses, concurrency and the tokens of every completed answer
-(what a provider would bill), so tests and benchmarks can check a client's accounting.
-
-    with FakeModelServer(latency_s={"slow-model": 0.2}) as server:
-        client = OpenAIChat(http, model="m", base_url=server.url + "/v1", ...)
-"""
+"""The fake model server: the three APIs on one uvicorn app, with latency, faults and
+accounting (see the package's docstring)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import itertools
 import json
 import logging
 import random
-import re
 import socket
-import struct
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-__all__ = ["FakeModelServer", "Faults", "Stats", "answer_for", "count_tokens"]
+from brief_testing.fake_models.answers import MESSAGE_OVERHEAD, answer_for, count_tokens, deltas
+from brief_testing.fake_models.wire import (
+    Api,
+    ModelRequest,
+    Receive,
+    Scope,
+    Send,
+    api_for,
+    aws_event,
+    parse_request,
+    read_body,
+    seconds,
+    send_body,
+    send_json,
+    sse,
+    start_stream,
+)
 
-Api = Literal["openai", "anthropic", "bedrock"]
 FaultKind = Literal["429", "500", "529", "cut", "slow", "invent"]
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-_WORD = re.compile(r"[a-z0-9]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_MARKER = re.compile(r"\[(\d{1,4})\]")
-_BLOCK_HEAD = re.compile(r"^\[(\d{1,4})\]\s")
-_MATERIAL = re.compile(r"<(source|notes)>\n?(.*?)\n?</\1>", re.S)
-_SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?])")
-_QUESTION = re.compile(r"^Question:\s*(.+)$", re.M)
-_MESSAGE_OVERHEAD = 4
-_STOPWORD_TEXT = """a an and are as at be by do does for from how in is it its of on or that the
-this to was what when where which who why with"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-def count_tokens(text: str) -> int:
-    """The fake's tokenizer: words and punctuation marks."""
-    return len(_TOKEN.findall(text))
 
 
 @dataclass(frozen=True)
@@ -129,18 +91,6 @@ class Stats:
         data["by_api"] = dict(self.by_api)
         data["by_model"] = dict(self.by_model)
         return data
-
-
-@dataclass(frozen=True)
-class _Request:
-    api: Api
-    model: str
-    system: str
-    prompt: str
-    max_tokens: int
-    stream: bool
-    include_usage: bool
-    latency_s: float | None
 
 
 class _CutStream(Exception):
@@ -276,13 +226,13 @@ class FakeModelServer:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if path.startswith("/_fake/"):
             await self._control(path, method, body, send)
             return
-        api = _api_for(path)
+        api = api_for(path)
         if method != "POST" or api is None:
-            await _send_json(send, 404, {"error": {"message": f"no route {method} {path}"}})
+            await send_json(send, 404, {"error": {"message": f"no route {method} {path}"}})
             return
         with self._lock:
             self._stats.requests += 1
@@ -313,7 +263,7 @@ class FakeModelServer:
             await self._error(send, api, 401, refusal, "authentication_error")
             return
         try:
-            request = _parse(api, path, headers, body)
+            request = parse_request(api, path, headers, body)
         except ValueError as exc:
             await self._error(send, api, 400, str(exc), "invalid_request_error")
             return
@@ -336,7 +286,7 @@ class FakeModelServer:
             await self._error(send, api, status, "Overloaded", "overloaded_error", retry_after)
             return
         input_tokens = (
-            count_tokens(request.system) + count_tokens(request.prompt) + 2 * _MESSAGE_OVERHEAD
+            count_tokens(request.system) + count_tokens(request.prompt) + 2 * MESSAGE_OVERHEAD
         )
         with self._lock:
             self._stats.max_prompt_tokens = max(self._stats.max_prompt_tokens, input_tokens)
@@ -404,7 +354,7 @@ class FakeModelServer:
                 return kind, None  # type: ignore[return-value]
         return None, None
 
-    def _latency(self, request: _Request) -> float:
+    def _latency(self, request: ModelRequest) -> float:
         if request.latency_s is not None:
             return request.latency_s
         return self.latency_s.get(request.model, self.latency_s.get("*", 0.0))
@@ -440,7 +390,7 @@ class FakeModelServer:
         self._land()
         headers: list[tuple[bytes, bytes]] = []
         if retry_after is not None and status in {429, 503, 529}:
-            headers.append((b"retry-after", _seconds(retry_after).encode()))
+            headers.append((b"retry-after", seconds(retry_after).encode()))
         body: dict[str, Any]
         if api == "openai":
             body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
@@ -458,25 +408,25 @@ class FakeModelServer:
                 (b"x-amzn-errortype", names.get(status, "InternalServerException").encode())
             )
             body = {"message": message}
-        await _send_json(send, status, body, headers)
+        await send_json(send, status, body, headers)
 
     async def _control(self, path: str, method: str, body: bytes, send: Send) -> None:
         if path == "/_fake/stats":
-            await _send_json(send, 200, self.stats.as_dict())
+            await send_json(send, 200, self.stats.as_dict())
         elif path == "/_fake/reset" and method == "POST":
             self.reset()
-            await _send_json(send, 200, {"ok": True})
+            await send_json(send, 200, {"ok": True})
         elif path == "/_fake/faults" and method == "POST":
             changes = json.loads(body or b"{}")
             known = {f.name for f in fields(Faults)}
             unknown = set(changes) - known
             if unknown:
-                await _send_json(send, 400, {"error": f"unknown fault settings: {sorted(unknown)}"})
+                await send_json(send, 400, {"error": f"unknown fault settings: {sorted(unknown)}"})
                 return
             self.set_faults(**changes)
-            await _send_json(send, 200, asdict(self.faults))
+            await send_json(send, 200, asdict(self.faults))
         else:
-            await _send_json(send, 404, {"error": "no such control"})
+            await send_json(send, 404, {"error": "no such control"})
 
     # ------------------------------------------------------------------ answers
 
@@ -528,13 +478,13 @@ class FakeModelServer:
                 "metrics": {"latencyMs": 1},
             }
         answer.bill()
-        await _send_json(send, 200, body)
+        await send_json(send, 200, body)
 
     async def _pieces(
         self, send: Send, text: str, cut: bool, encode: Callable[[str], bytes]
     ) -> None:
         """Send the answer's words as deltas; with `cut`, drop the connection half way."""
-        words = _deltas(text)
+        words = deltas(text)
         for index, piece in enumerate(words):
             if cut and index >= len(words) // 2:
                 with self._lock:
@@ -564,10 +514,10 @@ class FakeModelServer:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                 **usage_null,
             }
-            return _sse(data)
+            return sse(data)
 
-        await _start_stream(send, "text/event-stream")
-        await _body(send, chunk({"role": "assistant", "content": ""}))
+        await start_stream(send, "text/event-stream")
+        await send_body(send, chunk({"role": "assistant", "content": ""}))
         await self._pieces(send, answer.text, cut, lambda piece: chunk({"content": piece}))
         tail = chunk({}, "length" if answer.truncated else "stop")
         if request.include_usage:
@@ -576,9 +526,9 @@ class FakeModelServer:
                 "completion_tokens": answer.output_tokens,
                 "total_tokens": answer.input_tokens + answer.output_tokens,
             }
-            tail += _sse({**base, "choices": [], "usage": usage})
+            tail += sse({**base, "choices": [], "usage": usage})
         answer.bill()
-        await _body(send, tail + b"data: [DONE]\n\n", more=False)
+        await send_body(send, tail + b"data: [DONE]\n\n", more=False)
 
     async def _stream_anthropic(self, send: Send, answer: _Answer, cut: bool) -> None:
         request = answer.request
@@ -595,11 +545,11 @@ class FakeModelServer:
                 "usage": {"input_tokens": answer.input_tokens, "output_tokens": 1},
             },
         }
-        await _start_stream(send, "text/event-stream")
-        await _body(
+        await start_stream(send, "text/event-stream")
+        await send_body(
             send,
-            _sse(start, "message_start")
-            + _sse(
+            sse(start, "message_start")
+            + sse(
                 {
                     "type": "content_block_start",
                     "index": 0,
@@ -607,13 +557,13 @@ class FakeModelServer:
                 },
                 "content_block_start",
             )
-            + _sse({"type": "ping"}, "ping"),
+            + sse({"type": "ping"}, "ping"),
         )
         await self._pieces(
             send,
             answer.text,
             cut,
-            lambda piece: _sse(
+            lambda piece: sse(
                 {
                     "type": "content_block_delta",
                     "index": 0,
@@ -624,10 +574,10 @@ class FakeModelServer:
         )
         stop = "max_tokens" if answer.truncated else "end_turn"
         answer.bill()
-        await _body(
+        await send_body(
             send,
-            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-            + _sse(
+            sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            + sse(
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop, "stop_sequence": None},
@@ -635,18 +585,18 @@ class FakeModelServer:
                 },
                 "message_delta",
             )
-            + _sse({"type": "message_stop"}, "message_stop"),
+            + sse({"type": "message_stop"}, "message_stop"),
             more=False,
         )
 
     async def _stream_bedrock(self, send: Send, answer: _Answer, cut: bool) -> None:
-        await _start_stream(send, "application/vnd.amazon.eventstream")
-        await _body(send, _aws_event("messageStart", {"role": "assistant"}))
+        await start_stream(send, "application/vnd.amazon.eventstream")
+        await send_body(send, aws_event("messageStart", {"role": "assistant"}))
         await self._pieces(
             send,
             answer.text,
             cut,
-            lambda piece: _aws_event(
+            lambda piece: aws_event(
                 "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}
             ),
         )
@@ -657,11 +607,11 @@ class FakeModelServer:
             "totalTokens": answer.input_tokens + answer.output_tokens,
         }
         answer.bill()
-        await _body(
+        await send_body(
             send,
-            _aws_event("contentBlockStop", {"contentBlockIndex": 0})
-            + _aws_event("messageStop", {"stopReason": stop})
-            + _aws_event("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}),
+            aws_event("contentBlockStop", {"contentBlockIndex": 0})
+            + aws_event("messageStop", {"stopReason": stop})
+            + aws_event("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}),
             more=False,
         )
 
@@ -679,283 +629,10 @@ _STREAMERS: dict[Api, Callable[[FakeModelServer, Send, Any, bool], Awaitable[Non
 
 @dataclass(frozen=True)
 class _Answer:
-    request: _Request
+    request: ModelRequest
     text: str
     input_tokens: int
     output_tokens: int
     truncated: bool
     id: int
     bill: Callable[[], None]
-
-
-# ---------------------------------------------------------------------- the answer itself
-
-
-def answer_for(
-    system: str, prompt: str, *, max_tokens: int, sentences: int = 6
-) -> tuple[str, int, bool]:
-    """The fake model's answer: the material's sentences that best match the question.
-
-    Returns the text, its token count and whether `max_tokens` cut it short.
-    """
-    question_match = _QUESTION.search(prompt)
-    question = question_match.group(1) if question_match else prompt[:200]
-    wanted = {w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS and len(w) > 2}
-    materials = [m.group(2) for m in _MATERIAL.finditer(prompt)] or [prompt]
-    candidates: list[
-        tuple[int, int, str, tuple[int, ...]]
-    ] = []  # (-score, position, text, markers)
-    seen: set[str] = set()
-    position = 0
-    for material in materials:
-        block: tuple[int, ...] = ()
-        for line in material.splitlines():
-            head = _BLOCK_HEAD.match(line)
-            if head:
-                block = (int(head.group(1)),)
-                continue  # the "[n] Title (url)" line itself is not a claim
-            for sentence in _SENTENCE_END.split(line.strip()):
-                markers = tuple(int(n) for n in _MARKER.findall(sentence)) or block
-                plain = _SPACE_BEFORE_STOP.sub(r"\1", " ".join(_MARKER.sub("", sentence).split()))
-                if len(plain) < 12 or plain in seen:
-                    continue
-                seen.add(plain)
-                score = len(wanted & set(_WORD.findall(plain.lower())))
-                candidates.append((-score, position, plain, markers))
-                position += 1
-    chosen = sorted(sorted(candidates)[:sentences], key=lambda c: c[1])
-    parts: list[str] = []
-    used = 0
-    truncated = False
-    for _, _, plain, markers in chosen:
-        piece = _cite(plain, markers)
-        cost = count_tokens(piece)
-        if used + cost > max_tokens:
-            words = piece.split()
-            while words and used + count_tokens(" ".join(words)) > max_tokens:
-                words.pop()
-            if words:
-                parts.append(" ".join(words))
-                used += count_tokens(parts[-1])
-            truncated = True
-            break
-        parts.append(piece)
-        used += cost
-    text = " ".join(parts) or "The material does not address the question."
-    return text, count_tokens(text), truncated
-
-
-def _cite(sentence: str, markers: tuple[int, ...]) -> str:
-    """`sentence` with its markers where a model puts them: before the final stop."""
-    if not markers:
-        return sentence
-    cites = "".join(f"[{n}]" for n in dict.fromkeys(markers))
-    if sentence[-1] in ".!?":
-        return f"{sentence[:-1]} {cites}{sentence[-1]}"
-    return f"{sentence} {cites}"
-
-
-def _deltas(text: str) -> list[str]:
-    """The answer as a model streams it: a word (with its leading space) at a time."""
-    return re.findall(r"\s*\S+", text) or [text]
-
-
-# ---------------------------------------------------------------------- request parsing
-
-
-def _api_for(path: str) -> Api | None:
-    if path in {"/v1/chat/completions", "/chat/completions"}:
-        return "openai"
-    if path == "/v1/messages":
-        return "anthropic"
-    if path.startswith("/model/") and path.endswith(("/converse", "/converse-stream")):
-        return "bedrock"
-    return None
-
-
-def _parse(api: Api, path: str, headers: Mapping[str, str], body: bytes) -> _Request:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ValueError("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError("the body is not a JSON object")
-    latency = headers.get("x-fake-latency")
-    latency_s = float(latency) if latency else None
-    if api == "openai":
-        messages = data.get("messages")
-        if not data.get("model") or not isinstance(messages, list) or not messages:
-            raise ValueError("model and messages are required")
-        system = "\n".join(
-            _text(m.get("content")) for m in messages if m.get("role") in {"system", "developer"}
-        )
-        prompt = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
-        max_tokens = data.get("max_completion_tokens") or data.get("max_tokens") or 4096
-        options = data.get("stream_options") or {}
-        return _Request(
-            "openai", str(data["model"]), system, prompt, int(max_tokens), bool(data.get("stream")),
-            bool(options.get("include_usage")), latency_s,
-        )  # fmt: skip
-    if api == "anthropic":
-        if headers.get("anthropic-version") is None:
-            raise ValueError("anthropic-version: header is required")
-        messages = data.get("messages")
-        if not data.get("model") or not isinstance(messages, list) or not messages:
-            raise ValueError("model: Field required")
-        if not isinstance(data.get("max_tokens"), int):
-            raise ValueError("max_tokens: Field required")
-        system = _text(data.get("system"))
-        prompt = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
-        return _Request(
-            "anthropic", str(data["model"]), system, prompt, data["max_tokens"],
-            bool(data.get("stream")), True, latency_s,
-        )  # fmt: skip
-    model = path.split("/")[2]
-    from urllib.parse import unquote
-
-    messages = data.get("messages") or []
-    system = "\n".join(_text(block) for block in data.get("system") or [])
-    prompt = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
-    if not prompt:
-        raise ValueError("messages must contain a user message")
-    max_tokens = (data.get("inferenceConfig") or {}).get("maxTokens") or 4096
-    return _Request(
-        "bedrock", unquote(model), system, prompt, int(max_tokens),
-        path.endswith("-stream"), True, latency_s,
-    )  # fmt: skip
-
-
-def _text(content: object) -> str:
-    """Text of a message's content: a string, a block, or a list of blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    if isinstance(content, list):
-        return "\n".join(_text(part) for part in content)
-    return ""
-
-
-# ---------------------------------------------------------------------- wire formats
-
-
-async def _read_body(receive: Receive) -> bytes:
-    body = bytearray()
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            return bytes(body)
-
-
-async def _send_json(
-    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _start_stream(send: Send, content_type: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", content_type.encode()), (b"cache-control", b"no-cache")],
-        }
-    )
-
-
-async def _body(send: Send, data: bytes, *, more: bool = True) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
-
-
-def _sse(data: object, event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data)}\n\n".encode()
-
-
-def _aws_event(event_type: str, payload: object, *, message_type: str = "event") -> bytes:
-    """One AWS event stream message: prelude, CRC, string headers, JSON payload, CRC."""
-    kind_header = ":exception-type" if message_type == "exception" else ":event-type"
-    headers = {
-        kind_header: event_type,
-        ":content-type": "application/json",
-        ":message-type": message_type,
-    }
-    head = b"".join(
-        bytes([len(name)])
-        + name.encode()
-        + b"\x07"
-        + struct.pack(">H", len(value))
-        + value.encode()
-        for name, value in headers.items()
-    )
-    body = json.dumps(payload).encode()
-    prelude = struct.pack(">II", 12 + len(head) + len(body) + 4, len(head))
-    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + body
-    return message + struct.pack(">I", zlib.crc32(message))
-
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
-
-
-# ---------------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m brief_local.fake_models [--port N] [--latency S] [--rate-limit F] ...`"""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between deltas")
-    parser.add_argument("--context", type=int, default=None, help="every model's window")
-    for name in (
-        "rate_limit",
-        "server_error",
-        "overloaded",
-        "cut_stream",
-        "slow",
-        "invent_citation",
-    ):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    faults = Faults(
-        rate_limit=args.rate_limit,
-        server_error=args.server_error,
-        overloaded=args.overloaded,
-        cut_stream=args.cut_stream,
-        slow=args.slow,
-        invent_citation=args.invent_citation,
-        seed=args.seed,
-    )
-    server = FakeModelServer(
-        latency_s=args.latency,
-        token_delay_s=args.token_delay,
-        context_tokens={"*": args.context} if args.context else None,
-        faults=faults,
-        port=args.port,
-    )
-    with server:
-        print(f"fake models at {server.url} (OpenAI: {server.url}/v1, Anthropic: {server.url})")
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""How soon a client sees progress: `python -m brief_local.progress_latency [JOBS]`.
+"""How soon a client sees progress: `python -m bench.progress_latency [JOBS]`.
 
 Runs JOBS jobs (default 10) of five sample pages, one after another, on a local stack, and
 follows each over server-sent events from the moment `POST /jobs` returns. Prints, per job and
@@ -13,9 +13,9 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from brief_local.client import BriefClient
-from brief_local.pages import SAMPLES, PageServer
+from brief_cli.client import BriefClient
 from brief_local.stack import StackOptions, running_stack
+from brief_testing.pages import SAMPLES, PageServer
 
 
 def main(argv: list[str] | None = None) -> int:
