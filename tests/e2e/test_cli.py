@@ -120,7 +120,9 @@ def test_status_report_and_jobs_show_a_finished_job(
 def test_cancel_stops_a_running_job(
     stack: LocalStack, pages: PageServer, api: httpx.Client
 ) -> None:
-    slow = f"{pages.url}/bytes/100?delay=1"
+    # Slower than any busy machine's `brief cancel`: the job is still fetching when it lands
+    # (a cancelled job's fetch in flight stops within a second, so the test does not wait it).
+    slow = f"{pages.url}/bytes/100?delay=30"
     job_id = api.post("/jobs", json={"question": QUESTION, "sources": [slow]}).json()["job_id"]
 
     done = brief("cancel", job_id, api=stack.api_url)
