@@ -168,7 +168,7 @@ def test_a_batch_runs_through_the_intake_queue_and_reports_its_progress(
 
 
 def test_a_cancelled_job_stops_and_says_so(api: httpx.Client, pages: PageServer) -> None:
-    job_id = submit(api, [f"{pages.url}/bytes/100?delay=1", *pages.pages()[:1]])
+    job_id = submit(api, [f"{pages.url}/bytes/100?delay=30", *pages.pages()[:1]])
     cancelled = api.post(f"/jobs/{job_id}/cancel")
     assert cancelled.status_code == 202
     assert cancelled.json()["state"] == "cancelled"
