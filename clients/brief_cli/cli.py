@@ -65,6 +65,11 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `brief` console script."""
+    # httpx's package imports its own command line (click, rich, pygments: ~0.2 s) whenever
+    # those are installed, as they are beside uvicorn; `brief` never uses it. A None entry
+    # makes that import fail, which httpx expects (its `main` then says the extras are
+    # missing), so `brief status` starts in about half the time.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     arguments = sys.argv[1:] if argv is None else argv
     parser = build_parser(command=next((a for a in arguments if not a.startswith("-")), None))
     args = parser.parse_args(arguments)
