@@ -510,9 +510,9 @@ def _moto(endpoint: str | None) -> Iterator[str]:
 
     from moto.server import ThreadedMotoServer
 
-    from brief_local.motoserver import speed_up
+    from brief_local.motoserver import prepare
 
-    speed_up()
+    prepare()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

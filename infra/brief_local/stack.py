@@ -185,9 +185,9 @@ class LocalStack:
         else:
             from moto.server import ThreadedMotoServer
 
-            from brief_local.motoserver import speed_up
+            from brief_local.motoserver import prepare
 
-            speed_up()
+            prepare()
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request
             self._moto = ThreadedMotoServer(ip_address=self.options.host, port=0, verbose=False)
             self._moto.start()

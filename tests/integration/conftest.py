@@ -11,7 +11,7 @@ import aioboto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from brief_local.motoserver import speed_up
+from brief_local.motoserver import prepare
 
 REGION = "us-east-1"
 
@@ -19,7 +19,7 @@ REGION = "us-east-1"
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """One moto server for the session, on a free loopback port."""
-    speed_up()
+    prepare()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
