@@ -38,8 +38,6 @@ from brief_cli.client import (
 
 Command = Callable[[argparse.Namespace], int]
 
-RUNNING = ("queued", "retrieving", "summarizing", "combining")
-
 # Commands whose options and code live in the module that carries them out, imported only
 # when the command is the one given: `brief status` never loads the local stack, the fakes
 # or the AWS SDK. Each module's `add_arguments(parser)` adds its options and sets `run`.
@@ -447,23 +445,46 @@ def _batch(args: argparse.Namespace) -> int:
             raise ClientError(_batch_problem(exc, args.file, [n for n, _ in lines])) from exc
         batch_id, size = accepted["batch_id"], accepted["size"]
         err.write(f"Batch {batch_id}: {size} jobs accepted.\n")
-        view = watch_batch(client, batch_id, err)
         out = args.out or Path(f"batch-{batch_id}")
         out.mkdir(parents=True, exist_ok=True)
-        width = len(str(size))
-        written, failed = 0, []
-        for job in view["jobs"]:
-            if job["state"] == "done":
-                name = f"{job['n'] + 1:0{width}d}-{job['job_id']}.md"
-                (out / name).write_text(client.report_markdown(job["job_id"]), encoding="utf-8")
-                written += 1
-            else:
-                failed.append(job)
-        err.write(f"{written} of {size} reports written to {out}/\n")
-        for job in failed:
+        collected = BatchReports(client, batch_id, out, size)
+        watch_batch(client, batch_id, err, on_change=collected.collect)
+        err.write(f"{collected.written} of {size} reports written to {out}/\n")
+        for job in collected.failed:
             reason = _reason(client, job)
             err.write(f"  job {job['n'] + 1} ({job['job_id']}) {job['state']}: {reason}\n")
-    return 1 if failed else 0
+    return 1 if collected.failed else 0
+
+
+ENDED = ("done", "failed", "cancelled")
+
+
+class BatchReports:
+    """Writes each report of a batch as its job finishes, and keeps the jobs that did not."""
+
+    def __init__(self, client: BriefClient, batch_id: str, out: Path, size: int) -> None:
+        self._client, self._batch_id, self._out = client, batch_id, out
+        self._width = len(str(size))
+        self._seen: set[int] = set()
+        self.written = 0
+        self.failed: list[JSON] = []
+
+    def collect(self, view: JSON) -> None:
+        """Fetch the jobs that ended since the last call (only when the counts say some did),
+        writing each done job's report."""
+        if sum(view["counts"].get(s, 0) for s in ENDED) == len(self._seen):
+            return
+        for job in self._client.batch_jobs(self._batch_id, states=ENDED):
+            if job["n"] in self._seen:
+                continue
+            self._seen.add(job["n"])
+            if job["state"] == "done":
+                name = f"{job['n'] + 1:0{self._width}d}-{job['job_id']}.md"
+                report = self._client.report_markdown(job["job_id"])
+                (self._out / name).write_text(report, encoding="utf-8")
+                self.written += 1
+            else:
+                self.failed.append(job)
 
 
 def _batch_problem(exc: ApiError, path: Path, numbers: list[int]) -> str:
@@ -477,18 +498,29 @@ def _batch_problem(exc: ApiError, path: Path, numbers: list[int]) -> str:
     return "\n".join(found) if found else str(exc)
 
 
-def watch_batch(client: BriefClient, batch_id: str, out: TextIO, *, every_s: float = 0.5) -> JSON:
-    """Show the batch's progress (one updating line on a terminal) until every job ended."""
+def watch_batch(
+    client: BriefClient,
+    batch_id: str,
+    out: TextIO,
+    *,
+    every_s: float = 0.5,
+    on_change: Callable[[JSON], None] | None = None,
+) -> JSON:
+    """Show the batch's progress (one updating line on a terminal) until every job ended,
+    calling `on_change` with each view whose counts moved. Each poll reads one small page:
+    the counts cost the same at any batch size."""
     tty = out.isatty()
     shown = ""
     while True:
-        view = client.batch(batch_id)
+        view = client.batch(batch_id, limit=1)
         line = batch_line(view)
         if line != shown:
+            if on_change is not None:
+                on_change(view)
             out.write(f"\r{line}\x1b[K" if tty else f"{line}\n")
             out.flush()
             shown = line
-        if not any(view["counts"].get(s) for s in ("pending", *RUNNING)):
+        if not any(view["counts"].get(s) for s in ("pending", "running")):
             if tty:
                 out.write("\n")
             return view
@@ -498,7 +530,7 @@ def watch_batch(client: BriefClient, batch_id: str, out: TextIO, *, every_s: flo
 def batch_line(view: JSON) -> str:
     """`done 3 · failed 1 · running 4 · pending 2 (of 10)`."""
     counts: dict[str, int] = view["counts"]
-    running = sum(counts.get(s, 0) for s in RUNNING)
+    running = counts.get("running", 0)
     parts = [
         f"done {counts.get('done', 0)}",
         f"failed {counts.get('failed', 0) + counts.get('cancelled', 0)}",

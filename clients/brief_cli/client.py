@@ -163,9 +163,32 @@ class BriefClient:
         """Start many jobs at once (`batch_id`, `size`, `status_url`)."""
         return self._json("POST", "/batches", json={"jobs": list(jobs)})
 
-    def batch(self, batch_id: str) -> JSON:
-        """How many of the batch's jobs are in each state, and each job."""
-        return self._json("GET", f"/batches/{batch_id}")
+    def batch(
+        self,
+        batch_id: str,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+        states: Sequence[str] = (),
+    ) -> JSON:
+        """How many of the batch's jobs are in each state, and a page of its jobs (those
+        numbered after `after`, in `states` if given; `cursor` asks for the next page)."""
+        params: list[tuple[str, str | int]] = [("state", s) for s in states]
+        if after is not None:
+            params.append(("after", after))
+        if limit is not None:
+            params.append(("limit", limit))
+        return self._json("GET", f"/batches/{batch_id}", params=params)
+
+    def batch_jobs(self, batch_id: str, states: Sequence[str] = ()) -> Iterator[JSON]:
+        """Every job of the batch (in `states`, if given), page after page."""
+        after: int | None = None
+        while True:
+            page = self.batch(batch_id, after=after, states=states)
+            yield from page["jobs"]
+            if page.get("cursor") is None:
+                return
+            after = int(page["cursor"])
 
     def events(
         self, job_id: str, *, after: str | None = None, max_failures: int = 8

@@ -6,7 +6,7 @@ import pytest
 
 from brief.errors import BatchNotFound, JobFinished, JobNotFound
 from brief.ids import batch_job_id
-from brief.messages import SubmitTask, SummarizeTask
+from brief.messages import ExpandTask, SubmitTask, SummarizeTask
 from brief.models import ResearchRequest
 
 from .test_pipeline import PARAGRAPHS, QUESTION
@@ -85,6 +85,9 @@ async def test_a_batch_creates_each_job_from_its_message_and_reports_progress(
     view = await world.store.batch_view(batch.batch_id, owner="alice")
     assert view.counts == {"pending": 3}
 
+    # One message per chunk of requests, which the research function turns into one per job.
+    assert world.queue.take("intake") == [ExpandTask(batch_id=batch.batch_id, first=0, count=3)]
+    await world.research().run(ExpandTask(batch_id=batch.batch_id, first=0, count=3))
     tasks = world.queue.sent["intake"]
     assert tasks == [SubmitTask(batch_id=batch.batch_id, n=n) for n in range(3)]
     await world.drain()
@@ -99,9 +102,13 @@ async def test_a_batch_creates_each_job_from_its_message_and_reports_progress(
 
 async def test_a_redelivered_submit_message_creates_the_job_once(world: World) -> None:
     batch = await world.intake().submit_batch([request(serve_two(world))], "alice")
-    task = world.queue.take("intake")[0]
-    await world.research().run(task)  # type: ignore[arg-type]
-    await world.research().run(task)  # type: ignore[arg-type]
+    (chunk,) = world.queue.take("intake")
+    await world.research().run(chunk)  # type: ignore[arg-type]
+    await world.research().run(chunk)  # type: ignore[arg-type] # a chunk delivered twice
+    first, again = world.queue.take("intake")
+    assert first == again == SubmitTask(batch_id=batch.batch_id, n=0)
+    await world.research().run(first)
+    await world.research().run(again)
     summaries = world.queue.take("summarize")
     assert len(summaries) == 4  # two sources, sent once per delivery; summaries are idempotent
     assert {t.job_id for t in summaries if isinstance(t, SummarizeTask)} == {

@@ -15,7 +15,7 @@ from brief.deadletter import DeadLetter
 from brief.egress import EgressPolicy
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
-from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
+from brief.messages import CombineTask, ExpandTask, ResearchTask, SubmitTask, SummarizeTask
 from brief.models import ResearchRequest, utcnow
 from brief.pipeline import Combine, Intake, Research, Summarize
 from brief.retrieval import FetchLimits, HttpFetcher
@@ -118,7 +118,7 @@ class World:
         while any(self.queue.sent.values()):
             research = self.research()
             for task in self.queue.take("intake"):
-                assert isinstance(task, ResearchTask | SubmitTask)
+                assert isinstance(task, ResearchTask | SubmitTask | ExpandTask)
                 await research.run(task)
             summarize = self.summarize()
             tasks = self.queue.take("summarize")

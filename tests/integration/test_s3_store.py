@@ -9,6 +9,7 @@ import pytest
 
 from brief.adapters.s3 import S3BlobStore
 from brief.errors import StorageUnavailable
+from brief.jobstore import BatchPlace, JobStore
 
 
 async def test_put_creates_once_and_reports_the_second_write(s3: Any, bucket: str) -> None:
@@ -26,6 +27,31 @@ async def test_racing_writers_exactly_one_wins(s3: Any, bucket: str) -> None:
     assert results.count(True) == 1
     winner = results.index(True)
     assert await store.get("jobs/a/combine.claim") == str(winner).encode()
+
+
+async def test_swap_writes_only_over_the_version_it_read(s3: Any, bucket: str) -> None:
+    store = S3BlobStore(s3, bucket)
+    key = "batches/b/ledger/0.json"
+    assert await store.get_tagged(key) is None
+    assert await store.swap(key, b"first", etag=None) is True
+    assert await store.swap(key, b"again", etag=None) is False  # it exists now
+    tagged = await store.get_tagged(key)
+    assert tagged is not None
+    body, etag = tagged
+    assert body == b"first"
+    assert await store.swap(key, b"second", etag=etag) is True
+    assert await store.swap(key, b"stale", etag=etag) is False  # read before "second"
+    assert await store.get(key) == b"second"
+
+
+async def test_racing_ledger_notes_on_s3_all_land(s3: Any, bucket: str) -> None:
+    """Forty jobs of a batch noted at once, ten to each shard of its ledger."""
+    store = JobStore(S3BlobStore(s3, bucket))
+    await asyncio.gather(
+        *(store.note_batch_job(BatchPlace("b" * 32, n), "done") for n in range(40))
+    )
+    ledger = await store.ledger("b" * 32)
+    assert ledger == dict.fromkeys(range(40), "done")
 
 
 async def test_get_of_a_missing_key_is_none(s3: Any, bucket: str) -> None:

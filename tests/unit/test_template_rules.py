@@ -7,6 +7,7 @@ a bucket readable over plain HTTP, a deploy that cannot find its code.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -311,3 +312,54 @@ def test_the_layer_is_built_for_the_functions_runtime(
     assert not mismatched, f"functions on a runtime {LAYER} is not built for: {mismatched}"
     content = template.path.parent / layer["Properties"]["ContentUri"]
     assert (content / "brief" / "__init__.py").is_file(), f"{content} holds no brief package"
+
+
+def _grants(resources: dict[str, Any], function: str, action: str, resource: str) -> bool:
+    """Whether `function`'s own policy allows `action` on `resource` (a bucket key as
+    `${Bucket.Arn}/key`, or a `!GetAtt X.Arn` as `X.Arn`)."""
+    for owner, statement in _policy_statements(resources):
+        if owner != function or statement.get("Effect") != "Allow":
+            continue
+        if action not in _as_list(statement.get("Action")):
+            continue
+        for granted in _as_list(statement.get("Resource")):
+            pattern = granted.get("Fn::Sub") if isinstance(granted, dict) else granted
+            if isinstance(granted, dict) and "Fn::GetAtt" in granted:
+                attribute = granted["Fn::GetAtt"]
+                pattern = attribute if isinstance(attribute, str) else ".".join(attribute)
+            if isinstance(pattern, str) and fnmatch.fnmatchcase(resource, pattern):
+                return True
+    return False
+
+
+# Every function that can end (or start) a batch's job notes it in the batch's ledger: it
+# reads the shard and swaps in the new version.
+LEDGER_WRITERS = (
+    "ApiFunction",  # a cancel
+    "StreamFunction",
+    "ResearchFunction",  # created; no usable source
+    "CombineFunction",  # the report
+    "DeadletterFunction",
+    "SweeperFunction",  # a stalled job; an end its ledger missed
+)
+
+
+@pytest.mark.parametrize("function", LEDGER_WRITERS)
+def test_every_function_that_ends_a_batch_job_may_update_the_batch_ledger(
+    resources: dict[str, Any], function: str
+) -> None:
+    shard = "${Bucket.Arn}/batches/0123/ledger/2.json"
+    assert _grants(resources, function, "s3:GetObject", shard)
+    assert _grants(resources, function, "s3:PutObject", shard)
+
+
+def test_research_may_queue_a_batch_chunks_jobs_and_the_sweeper_read_a_job_record(
+    resources: dict[str, Any],
+) -> None:
+    assert _grants(resources, "ResearchFunction", "sqs:SendMessage", "IntakeQueue.Arn")
+    assert _grants(
+        resources, "SweeperFunction", "s3:GetObject", "${Bucket.Arn}/jobs/j/request.json"
+    )
+    assert not _grants(
+        resources, "SummarizeFunction", "s3:PutObject", "${Bucket.Arn}/batches/b/ledger/0.json"
+    )

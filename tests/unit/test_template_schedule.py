@@ -159,10 +159,12 @@ def test_every_function_that_creates_jobs_may_enter_them_in_the_index(
     assert "s3:PutObject" in _object_grants(template, creator).get("open/", set())
 
 
-def test_the_sweeper_may_fail_jobs_and_drop_index_entries_and_nothing_more(
+def test_the_sweeper_may_fail_jobs_note_batch_ledgers_and_drop_index_entries_and_no_more(
     template: Template,
 ) -> None:
     assert _object_grants(template, SWEEPER) == {
         "jobs/": {"s3:PutObject"},
+        "jobs/*/request.json": {"s3:GetObject"},  # which batch an ended job is in
+        "batches/*/ledger/": {"s3:GetObject", "s3:PutObject"},
         "open/": {"s3:DeleteObject"},
     }

@@ -7,6 +7,7 @@ failed when the body names one, so the owner learns why their job stopped.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -16,12 +17,13 @@ from datetime import datetime
 from brief.diagnosis import given_up_cause
 from brief.errors import InvalidMessage, JobNotFound
 from brief.ids import batch_job_id, is_id
-from brief.jobstore import JobStore
+from brief.jobstore import BatchPlace, JobStore
 from brief.logs import bind_job
 from brief.messages import (
     QUEUE_ROLES,
     AnyTask,
     CombineTask,
+    ExpandTask,
     SubmitTask,
     SummarizeTask,
     check_queue,
@@ -57,7 +59,7 @@ class DeadLetter:
         """Keep the message, then fail its job if it names one; the job id it marked."""
         letter = _Letter.read(body)
         queue = _dead_queue(source_queue, letter)
-        job_id, reason, index = await self._diagnose(letter, queue)
+        job_id, reason, index, place = await self._diagnose(letter, queue)
         await self.store.put_dead_message(
             DeadMessage(
                 message_id=message_id or _body_id(source_queue, body),
@@ -72,30 +74,55 @@ class DeadLetter:
                 reason=reason,
             )
         )
+        if isinstance(letter.task, ExpandTask):
+            await self._fail_unborn(letter.task, reason)
+            return None
         if job_id is None:
             log.warning("dead letter names no known job", extra={"queue": queue})
             return None
         bind_job(job_id, source=None if index is None else source_number(index))
         if await self.store.report(job_id) is not None:
             return None
-        await fail_job(self.store, job_id, "deadletter", reason, self.clock())
+        await fail_job(self.store, job_id, "deadletter", reason, self.clock(), place)
         return job_id
+
+    async def _fail_unborn(self, task: ExpandTask, reason: str) -> None:
+        """A chunk of a batch whose jobs were never all queued: fail each job of it that
+        does not exist, so the batch's status ends."""
+        bound = asyncio.Semaphore(16)
+
+        async def fail(n: int) -> None:
+            job_id = batch_job_id(task.batch_id, n)
+            async with bound:
+                try:
+                    await self.store.job(job_id)
+                except JobNotFound:
+                    place = BatchPlace(task.batch_id, n)
+                    await fail_job(self.store, job_id, "deadletter", reason, self.clock(), place)
+
+        numbers = range(task.first, task.first + task.count)
+        await asyncio.gather(*(fail(n) for n in numbers))
 
     async def _diagnose(
         self, letter: _Letter, queue: DeadQueue
-    ) -> tuple[str | None, str, int | None]:
-        """The job the message names (None if none, or it does not exist), why it died, and
-        the index of the source it was about (None if none)."""
+    ) -> tuple[str | None, str, int | None, BatchPlace | None]:
+        """The job the message names (None if none, or it does not exist), why it died, the
+        index of the source it was about (None if none), and the job's place in its batch."""
+        if isinstance(letter.task, ExpandTask):
+            chunk = letter.task
+            jobs = f"jobs {chunk.first + 1} to {chunk.first + chunk.count}"
+            why = f"queuing {jobs} of batch {chunk.batch_id} failed repeatedly and was given up"
+            return None, why, None, None
         if letter.unnamed is not None:
-            return None, f"the {queue} queue got {letter.unnamed}", None
-        job_id, index = letter.job_id, letter.index
+            return None, f"the {queue} queue got {letter.unnamed}", None, None
+        job_id, index, place = letter.job_id, letter.index, letter.place
         assert job_id is not None  # a letter that names no job says why (`unnamed`)
         if not letter.from_batch:
             try:
-                await self.store.job(job_id)
+                place = BatchPlace.of(await self.store.job(job_id))
             except JobNotFound:
                 reason = f"the {queue} queue got a message for job {job_id}, which is unknown"
-                return None, reason, index
+                return None, reason, index, None
         task = letter.task
         problem = letter.problem
         if task is not None and queue != "unknown":
@@ -104,7 +131,7 @@ class DeadLetter:
             except InvalidMessage as exc:
                 problem = exc
         if problem is not None or task is None:
-            return job_id, f"a message on the {queue} queue was given up: {problem}", index
+            return job_id, f"a message on the {queue} queue was given up: {problem}", index, place
         number = "" if index is None else f" for source {source_number(index)}"
         step = f"the {task.kind} step{number}"
         # What kept failing, when the step's deliveries kept it (a model step): else only that
@@ -113,8 +140,8 @@ class DeadLetter:
         if isinstance(task, SummarizeTask | CombineTask):
             cause = await given_up_cause(self.store, job_id, task.kind, index)
         if cause is not None:
-            return job_id, f"{cause}; {step} was given up", index
-        return job_id, f"{step} failed repeatedly and was given up", index
+            return job_id, f"{cause}; {step} was given up", index, place
+        return job_id, f"{step} failed repeatedly and was given up", index, place
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,7 @@ class _Letter:
     index: int | None = None
     kind: str | None = None
     from_batch: bool = False  # the job's id derives from a batch's: it may not exist yet
+    place: BatchPlace | None = None  # where, then: the job's place in its batch
 
     @classmethod
     def read(cls, body: str) -> _Letter:
@@ -140,8 +168,10 @@ class _Letter:
             return cls._poison(body, exc)
         index = task.index if isinstance(task, SummarizeTask) else None
         if isinstance(task, SubmitTask):
-            job_id = batch_job_id(task.batch_id, task.n)
-            return cls(task=task, job_id=job_id, kind=task.kind, from_batch=True)
+            job_id, place = batch_job_id(task.batch_id, task.n), BatchPlace(task.batch_id, task.n)
+            return cls(task=task, job_id=job_id, kind=task.kind, from_batch=True, place=place)
+        if isinstance(task, ExpandTask):
+            return cls(task=task, kind=task.kind)
         return cls(task=task, job_id=task.job_id, index=index, kind=task.kind)
 
     @classmethod
@@ -162,8 +192,15 @@ class _Letter:
         if is_id(batch_id) and isinstance(n, int):
             # A batch's job whose creation kept failing: it may not exist yet, but its id is
             # known, and its failure is what the batch's status must show.
-            job_id = batch_job_id(batch_id, n)
-            return cls(problem=problem, job_id=job_id, index=index, kind=kind, from_batch=True)
+            job_id, place = batch_job_id(batch_id, n), BatchPlace(batch_id, n)
+            return cls(
+                problem=problem,
+                job_id=job_id,
+                index=index,
+                kind=kind,
+                from_batch=True,
+                place=place,
+            )
         if not is_id(job_id):
             return cls(problem=problem, unnamed="a message that names no job")
         return cls(problem=problem, job_id=job_id, index=index, kind=kind)

@@ -14,7 +14,11 @@
     jobs/{job}/errors/{step}[-{i}]/{µs}.json StepError: why one delivery of a step failed
     owners/{sha(owner)}/jobs/{10^16-µs}-{job}.json  JobSummary, newest first
     batches/{batch}/batch.json               BatchRecord
-    batches/{batch}/requests/{n}.json        ResearchRequest of the batch's job n
+    batches/{batch}/chunks/{c}.json          BatchChunk: the requests of jobs c*size ..
+    batches/{batch}/ledger/{k}.json          BatchLedger: the state of each started job n
+                                             with n % 4 == k (compare-and-swap)
+    batches/{batch}/requests/{n}.json        ResearchRequest of job n (batches stored before
+                                             chunks; read, never written)
     cache/texts/{sha}.json                   CachedText: a model output, by its inputs
     cache/pages/{sha(url)}.json              CachedPage (`brief.pagecache`)
     cache/bodies/{sha(body)}                 a fetched page's body, content-addressed
@@ -22,9 +26,10 @@
     open/{µs}-{job}                          (empty) a job the sweeper watches
     uploads/{token}/{name}                   a document a user uploaded
 
-Every object is written once (a conditional put), so a job's state is which of its keys
-exist (`brief.jobstore.state`). A time in a key is microseconds since the epoch, zero-padded to
-16 digits, so a listing returns keys in time order and a key is a cursor.
+Every object but the caches and a batch's ledger is written once (a conditional put), so a
+job's state is which of its keys exist (`brief.jobstore.state`). A time in a key is
+microseconds since the epoch, zero-padded to 16 digits, so a listing returns keys in time
+order and a key is a cursor.
 """
 
 from __future__ import annotations
@@ -208,8 +213,23 @@ def batch(batch_id: str) -> str:
     return f"batches/{batch_id}/batch.json"
 
 
+def batch_chunk(batch_id: str, chunk: int) -> str:
+    """Chunk `chunk` of a batch's requests."""
+    return f"batches/{batch_id}/chunks/{chunk}.json"
+
+
+LEDGER_SHARDS = 4
+"""A batch's ledger is this many objects: few to read (a status is 1 + 4 reads at any size),
+enough that jobs ending at once seldom contend for one."""
+
+
+def batch_ledger(batch_id: str, n: int) -> str:
+    """The ledger shard that holds job `n`'s state."""
+    return f"batches/{batch_id}/ledger/{n % LEDGER_SHARDS}.json"
+
+
 def batch_request(batch_id: str, n: int) -> str:
-    """Request `n` of a batch (its submit message names it by number)."""
+    """Request `n` of a batch stored before chunks (read only)."""
     return f"batches/{batch_id}/requests/{n}.json"
 
 

@@ -70,15 +70,25 @@ class SubmitTask(_Message):
     n: Annotated[int, Field(ge=0)]
 
 
+class ExpandTask(_Message):
+    """Queue the submit messages of jobs `first` .. `first + count - 1` of a stored batch
+    (intake queue): a batch is accepted with one of these per chunk, not one message a job."""
+
+    kind: Literal["expand"] = "expand"
+    batch_id: BatchId
+    first: Annotated[int, Field(ge=0)]
+    count: Annotated[int, Field(ge=1, le=1_000)]
+
+
 T = TypeVar("T", bound=_Message)
 
-AnyTask = ResearchTask | SubmitTask | SummarizeTask | CombineTask
+AnyTask = ResearchTask | SubmitTask | ExpandTask | SummarizeTask | CombineTask
 Task = Annotated[AnyTask, Field(discriminator="kind")]
 _TASK = TypeAdapter[AnyTask](Task)
 
 
 CARRIES: dict[QueueRole, tuple[type[AnyTask], ...]] = {
-    "intake": (ResearchTask, SubmitTask),
+    "intake": (ResearchTask, SubmitTask, ExpandTask),
     "summarize": (SummarizeTask,),
     "combine": (CombineTask,),
 }
@@ -93,11 +103,15 @@ def parse_task(body: str, expected: type[T]) -> T:
     return task
 
 
-def parse_intake(body: str) -> ResearchTask | SubmitTask:
-    """Parse an intake-queue body: a stored job to research, or a batch's job to create."""
+IntakeTask = ResearchTask | SubmitTask | ExpandTask
+
+
+def parse_intake(body: str) -> IntakeTask:
+    """Parse an intake-queue body: a stored job to research, a batch's job to create, or a
+    chunk of a batch to queue."""
     task = parse_message(body)
-    if not isinstance(task, ResearchTask | SubmitTask):
-        raise InvalidMessage(f"expected a ResearchTask or SubmitTask, got {type(task).__name__}")
+    check_queue(task, "intake")
+    assert isinstance(task, ResearchTask | SubmitTask | ExpandTask)  # what `intake` carries
     return task
 
 

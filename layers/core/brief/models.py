@@ -286,6 +286,8 @@ class JobRecord(Strict):
     created_at: datetime
     request: ResearchRequest
     batch_id: BatchId | None = None
+    batch_n: int | None = None
+    """The job's number in its batch (records stored before the batch ledger lack it)."""
 
 
 class JobCancelled(Strict):
@@ -304,6 +306,29 @@ class BatchRecord(Strict):
     owner: str
     created_at: datetime
     size: int
+    chunk_size: int | None = None
+    """Requests per `keys.batch_chunk`; None: a batch stored before chunks and the ledger,
+    with one `keys.batch_request` per job."""
+
+
+class BatchChunk(Strict):
+    """`keys.batch_chunk`: requests `first` .. `first + len(requests) - 1` of a batch."""
+
+    v: Literal[1] = 1
+    first: int
+    requests: list[ResearchRequest]
+
+
+BatchJobState = Literal["pending", "running", "done", "failed", "cancelled"]
+LedgerState = Literal["running", "done", "failed", "cancelled"]
+
+
+class BatchLedger(Strict):
+    """`keys.batch_ledger`: the state of each started job of one shard of a batch, by its
+    number (as a string, as JSON keys are). Many writers: updated by compare-and-swap."""
+
+    v: Literal[1] = 1
+    states: dict[str, LedgerState] = Field(default_factory=dict)
 
 
 class JobSummary(Strict):
@@ -591,21 +616,24 @@ class JobView(Strict):
 
 
 class BatchJob(Strict):
-    """One job of a batch: its number in the batch, its id and its state."""
+    """One job of a batch: its number in the batch (from 0), its id and its state (`running`
+    covers queued to combining; `GET /jobs/{id}` has the detail)."""
 
     n: int
     job_id: JobId
-    state: JobState | Literal["pending"]
+    state: BatchJobState
 
 
 class BatchView(Strict):
-    """A batch's progress: how many of its jobs are in each state, and each job."""
+    """A batch's progress: how many of its jobs are in each state, and one page of its jobs
+    (when there are more, pass `cursor` as `after` for the next)."""
 
     batch_id: BatchId
     created_at: datetime
     size: int
     counts: dict[str, int]
     jobs: list[BatchJob]
+    cursor: int | None = None
 
 
 DeadQueue = QueueRole | Literal["unknown"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from brief import metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
-from brief.concurrency import at_once, both, nothing
+from brief.concurrency import all_of, at_once, both, nothing
 from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch
 from brief.errors import (
     InvalidMessage,
@@ -27,11 +27,13 @@ from brief.errors import (
 )
 from brief.extractive import by_source
 from brief.ids import batch_job_id, new_batch_id, new_job_id
-from brief.jobstore import JobStore, digest, text_key
+from brief.jobstore import CHUNK_SIZE, BatchPlace, JobStore, digest, text_key
 from brief.llm.citations import check_citations, cited
 from brief.logs import bind_job
 from brief.messages import (
     CombineTask,
+    ExpandTask,
+    IntakeTask,
     ResearchTask,
     SubmitTask,
     SummarizeTask,
@@ -85,15 +87,25 @@ class Intake:
         return record
 
     async def submit_batch(self, requests: Sequence[ResearchRequest], owner: str) -> BatchRecord:
-        """Store a batch and queue one submit message per job; the research function creates
-        each job as its message arrives, so a batch of thousands is accepted in one call."""
+        """Store a batch (its requests in chunks) and queue one message per chunk; the
+        research function turns each into a submit message per job and creates each job as
+        its message arrives. 10,000 jobs are 100 writes and 10 sends, answered in one call."""
         batch = BatchRecord(
-            batch_id=new_batch_id(), owner=owner, created_at=self.clock(), size=len(requests)
+            batch_id=new_batch_id(),
+            owner=owner,
+            created_at=self.clock(),
+            size=len(requests),
+            chunk_size=CHUNK_SIZE,
         )
         await self.store.put_batch(batch, requests)
-        tasks = [SubmitTask(batch_id=batch.batch_id, n=n) for n in range(len(requests))]
-        await self.queue.send("intake", tasks)
-        metrics.count("JobsStarted", len(tasks))
+        chunks = [
+            ExpandTask(
+                batch_id=batch.batch_id, first=first, count=min(CHUNK_SIZE, batch.size - first)
+            )
+            for first in range(0, batch.size, CHUNK_SIZE)
+        ]
+        await self.queue.send("intake", chunks)
+        metrics.count("JobsStarted", batch.size)
         return batch
 
     async def cancel(self, job_id: str, owner: str) -> None:
@@ -102,13 +114,18 @@ class Intake:
         JobFinished if it has already ended: done, failed, or cancelled before (also by a
         concurrent cancel, whose marker was written first).
         """
-        view = await self.store.view(job_id, owner=owner)
+        view, record = await both(
+            self.store.view(job_id, owner=owner), self.store.job(job_id, owner=owner)
+        )
         if view.state in TERMINAL_STATES:
             raise JobFinished(f"the job has already ended: it is {view.state}")
         at = self.clock()
         if not await self.store.cancel(job_id, at):
             raise JobFinished("the job has already ended: it is cancelled")
-        await self.store.event(job_id, "job_cancelled", at)
+        await both(
+            self.store.event(job_id, "job_cancelled", at),
+            self.store.note_batch_job(BatchPlace.of(record), "cancelled"),
+        )
 
 
 async def create_job(store: JobStore, record: JobRecord) -> bool:
@@ -145,8 +162,15 @@ class Research:
     clock: Clock = utcnow
     cancel_watch: CancelWatch = field(default_factory=CancelWatch)
 
-    async def run(self, task: ResearchTask | SubmitTask) -> None:
+    async def run(self, task: IntakeTask) -> None:
         """Retrieve (or resume retrieving) the job's sources, then queue one summary each."""
+        if isinstance(task, ExpandTask):
+            # A chunk of a batch: a submit message per job (a redelivery sends them again,
+            # and each job is still created once: its id derives from the batch's).
+            numbers = range(task.first, task.first + task.count)
+            submits = [SubmitTask(batch_id=task.batch_id, n=n) for n in numbers]
+            await self.queue.send("intake", submits)
+            return
         try:
             await self._run(task)
         finally:
@@ -199,7 +223,9 @@ class Research:
                 await done
             reasons = "; ".join(f"{s.url}: {s.reason}" for s in retrieval.sources)
             reason = f"no source could be used ({reasons})"
-            await fail_job(self.store, job.job_id, "research", reason, self.clock())
+            await fail_job(
+                self.store, job.job_id, "research", reason, self.clock(), BatchPlace.of(job)
+            )
             return
         tasks = [
             SummarizeTask(
@@ -213,10 +239,11 @@ class Research:
         await both(done or nothing(), self.queue.send("summarize", tasks))
 
     async def _create_from_batch(self, task: SubmitTask) -> ResearchTask:
-        """Create job `n` of a batch (idempotently: its id derives from the batch's)."""
+        """Create job `n` of a batch and note it running in the batch's ledger (idempotently:
+        its id derives from the batch's, and a redelivery notes it again)."""
         batch = await self.store.batch(task.batch_id)
-        request = await self.store.batch_request(task.batch_id, task.n)
-        if request is None or task.n >= batch.size:
+        request = None if task.n >= batch.size else await self.store.batch_request(batch, task.n)
+        if request is None:
             raise InvalidMessage(f"batch {task.batch_id} has no job {task.n}")
         job_id = batch_job_id(task.batch_id, task.n)
         record = JobRecord(
@@ -225,8 +252,10 @@ class Research:
             created_at=self.clock(),
             request=request,
             batch_id=task.batch_id,
+            batch_n=task.n if batch.chunk_size is not None else None,
         )
         await create_job(self.store, record)
+        await self.store.note_batch_job(BatchPlace.of(record), "running")
         return ResearchTask(job_id=job_id)
 
     async def _retrieve(
@@ -482,8 +511,12 @@ class Combine:
             listed=self.store.summaries(task.job_id, task.indexes or ()),
         )
         if reads.existing is not None:
-            # A delivery that stored report.json may have failed before report.md: finish it.
-            await self.store.put_markdown(reads.existing)
+            # A delivery that stored report.json may have failed before report.md (or the
+            # ledger's note): finish it.
+            await both(
+                self.store.put_markdown(reads.existing),
+                self.store.note_batch_job(BatchPlace.of(reads.job), "done"),
+            )
             return reads.existing
         if reads.cancelled:
             return None
@@ -499,8 +532,9 @@ class Combine:
         by_index = {s.index: s for s in summaries if s.state == "ok"}
         summarized = [s for s in retrieval.usable if s.index in by_index]
         if not summarized:
+            reason = "no source could be summarized"
             await fail_job(
-                self.store, job.job_id, "combine", "no source could be summarized", self.clock()
+                self.store, job.job_id, "combine", reason, self.clock(), BatchPlace.of(job)
             )
             return None
         # Each source keeps its own number (index + 1), as its status, events and logs call
@@ -564,9 +598,10 @@ class Combine:
         report, _ = await both(
             self.store.put_report(report, markdown=False), _keep(self.store, cache)
         )
-        await both(
+        await all_of(
             self.store.put_markdown(report),
             self.store.event(task.job_id, "report_ready", self.clock()),
+            self.store.note_batch_job(BatchPlace.of(job), "done"),
         )
         metrics.count("JobsCompleted")
         metrics.record_usage(combined.usage)
@@ -688,11 +723,18 @@ def _ms(start: datetime, end: datetime) -> float:
 
 
 async def fail_job(
-    store: JobStore, job_id: str, stage: FailedStage, reason: str, at: datetime
+    store: JobStore,
+    job_id: str,
+    stage: FailedStage,
+    reason: str,
+    at: datetime,
+    batch: BatchPlace | None,
 ) -> None:
-    """Mark the job failed with `reason` (once: the first reason wins), count it, and say so
-    in its events; every stage and the sweeper fail jobs through here."""
+    """Mark the job failed with `reason` (once: the first reason wins), count it, say so in
+    its events, and note it in its batch's ledger (`batch`: the caller knows the job's place,
+    or that it has none); every stage and the sweeper fail jobs through here."""
     failure = JobFailure(job_id=job_id, stage=stage, reason=reason, at=at)
     if await store.fail(failure):
         metrics.count("JobsFailed", stage=stage)
         await store.event(job_id, "job_failed", at, detail=reason)
+    await store.note_batch_job(batch, "failed")

@@ -34,6 +34,18 @@ class BlobStore(Protocol):
         """The object's bytes, or None when there is no such key."""
         ...
 
+    async def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and its ETag (for `swap`), or None when there is no such key."""
+        ...
+
+    async def swap(
+        self, key: str, body: bytes, *, etag: str | None, content_type: str = "application/json"
+    ) -> bool:
+        """Write `key` only if it is still the version `etag` names (None: only if it does not
+        exist yet); False when another writer got there first. For objects many writers
+        update (a batch's ledger): read, change, swap, and on False read again."""
+        ...
+
     async def list(self, prefix: str, *, after: str | None = None) -> list[str]:
         """Every key under `prefix`, sorted, optionally only those after `after`."""
         ...

@@ -21,9 +21,16 @@ from brief import metrics
 from brief.concurrency import all_of
 from brief.diagnosis import duration
 from brief.errors import RetryableError
-from brief.jobstore import JobStore, OpenJob, Progress
+from brief.jobstore import BatchPlace, JobStore, OpenJob, Progress
 from brief.logs import bind_job
-from brief.models import TERMINAL_STATES, FailedStage, JobState, source_number, utcnow
+from brief.models import (
+    TERMINAL_STATES,
+    FailedStage,
+    JobState,
+    LedgerState,
+    source_number,
+    utcnow,
+)
 
 # The pipeline's own failure path: the same record, metric and `job_failed` event.
 from brief.pipeline import fail_job
@@ -41,6 +48,12 @@ _STAGE_OF: dict[JobState, FailedStage] = {
     "retrieving": "research",
     "summarizing": "summarize",
     "combining": "combine",
+}
+
+_LEDGER_STATE: dict[JobState, LedgerState] = {
+    "done": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
 }
 
 
@@ -105,9 +118,16 @@ class Sweeper:
         bind_job(entry.job_id)
         try:
             progress = await self.store.progress(entry.job_id)
-            if not progress.exists or progress.state in TERMINAL_STATES:
-                # Ended, or never stored (a crash between the entry and the request, or the
-                # job's objects expired): nothing to watch any more.
+            if not progress.exists:
+                # Never stored (a crash between the entry and the request, or the job's
+                # objects expired): nothing to watch any more.
+                await self.store.close_open(entry)
+                return "closed"
+            if progress.state in TERMINAL_STATES:
+                # Ended. Its batch's ledger is noted again first: a delivery that ended the
+                # job and crashed before its note is never redelivered once it acked.
+                place = BatchPlace.of(await self.store.job(entry.job_id))
+                await self.store.note_batch_job(place, _LEDGER_STATE[progress.state])
                 await self.store.close_open(entry)
                 return "closed"
             last = progress.last_at or entry.created_at
@@ -115,7 +135,9 @@ class Sweeper:
             if idle_s < self.stall_timeout_s:
                 return "progressing"
             reason = stalled_reason(idle_s, progress)
-            await fail_job(self.store, entry.job_id, _STAGE_OF[progress.state], reason, now)
+            place = BatchPlace.of(await self.store.job(entry.job_id))
+            stage = _STAGE_OF[progress.state]
+            await fail_job(self.store, entry.job_id, stage, reason, now, place)
             await self.store.close_open(entry)
         except RetryableError as exc:
             log.warning("could not check an open job", extra={"error": str(exc)})

@@ -21,28 +21,50 @@ class MemoryBlobStore:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.content_types: dict[str, str] = {}
+        self.versions: dict[str, int] = {}  # the ETag of `swap`: a count of writes
 
     async def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> bool:
         """Create `key` unless present (like `If-None-Match: *`)."""
         await asyncio.sleep(0)  # a real store yields; so must the fake, to expose races
         if key in self.objects:
             return False
+        self._write(key, body, content_type)
+        return True
+
+    def _write(self, key: str, body: bytes, content_type: str) -> None:
         self.objects[key] = body
         self.content_types[key] = content_type
-        return True
+        self.versions[key] = self.versions.get(key, 0) + 1
 
     async def replace(
         self, key: str, body: bytes, *, content_type: str = "application/json"
     ) -> None:
         """Write `key` whether or not it exists."""
         await asyncio.sleep(0)
-        self.objects[key] = body
-        self.content_types[key] = content_type
+        self._write(key, body, content_type)
 
     async def get(self, key: str) -> bytes | None:
         """The stored bytes, or None."""
         await asyncio.sleep(0)
         return self.objects.get(key)
+
+    async def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The stored bytes and their version, or None."""
+        await asyncio.sleep(0)
+        if key not in self.objects:
+            return None
+        return self.objects[key], str(self.versions[key])
+
+    async def swap(
+        self, key: str, body: bytes, *, etag: str | None, content_type: str = "application/json"
+    ) -> bool:
+        """Write `key` if its version is still `etag` (None: if absent), like `If-Match`."""
+        await asyncio.sleep(0)
+        current = str(self.versions[key]) if key in self.objects else None
+        if current != etag:
+            return False
+        self._write(key, body, content_type)
+        return True
 
     async def list(self, prefix: str, *, after: str | None = None) -> list[str]:
         """Keys under `prefix`, sorted, after `after` when given."""

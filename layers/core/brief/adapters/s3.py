@@ -73,6 +73,39 @@ class S3BlobStore:
         except BotoCoreError as exc:
             raise _translate(exc, "get", key) from exc
 
+    async def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when the key does not exist."""
+        try:
+            response = await self._s3.get_object(Bucket=self._bucket, Key=key)
+            async with response["Body"] as stream:
+                body: bytes = await stream.read()
+            return body, str(response["ETag"])
+        except ClientError as exc:
+            if _code(exc) in {"NoSuchKey", "404"}:
+                return None
+            raise _translate(exc, "get", key) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, "get", key) from exc
+
+    async def swap(
+        self, key: str, body: bytes, *, etag: str | None, content_type: str = "application/json"
+    ) -> bool:
+        """Write `key` with `If-Match: etag` (or `If-None-Match: *`); False when the object
+        changed or appeared meanwhile (412), or another conditional write was in flight (409):
+        the caller reads again either way."""
+        condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+        try:
+            await self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType=content_type, **condition
+            )
+            return True
+        except ClientError as exc:
+            if _code(exc) in {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"}:
+                return False
+            raise _translate(exc, "swap", key) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, "swap", key) from exc
+
     async def list(self, prefix: str, *, after: str | None = None) -> list[str]:
         """Every key under `prefix` in key order (S3 lists lexicographically)."""
         # A plain loop, not botocore's paginator: an abandoned paginator leaves an async

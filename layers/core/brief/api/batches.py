@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from brief.api.deps import BatchIdPath, CallerDep, StoreDep, WiringDep
 from brief.api.problems import problems
-from brief.models import BatchView, ResearchRequest
+from brief.jobstore.views import MAX_BATCH_PAGE
+from brief.models import BatchJobState, BatchView, ResearchRequest
 
 router = APIRouter(prefix="/batches", tags=["batches"], responses=problems(401, 422, 503))
 
-MAX_BATCH = 1_000
+MAX_BATCH = 10_000
 
 
 class BatchRequest(BaseModel):
@@ -43,6 +44,15 @@ async def create_batch(
 
 
 @router.get("/{batch_id}", responses=problems(404))
-async def get_batch(batch_id: BatchIdPath, store: StoreDep, caller: CallerDep) -> BatchView:
-    """How many of the batch's jobs are pending, running, done, failed or cancelled."""
-    return await store.batch_view(batch_id, owner=caller)
+async def get_batch(
+    batch_id: BatchIdPath,
+    store: StoreDep,
+    caller: CallerDep,
+    after: Annotated[int, Query(ge=-1, description="the `cursor` of the page before")] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCH_PAGE)] = MAX_BATCH_PAGE,
+    state: Annotated[list[BatchJobState] | None, Query(description="only jobs in these")] = None,
+) -> BatchView:
+    """How many of the batch's jobs are pending, running, done, failed or cancelled, and a
+    page of its jobs by number (those in `state`, if given): five reads at any size."""
+    states = frozenset(state) if state else None
+    return await store.batch_view(batch_id, owner=caller, after=after, limit=limit, states=states)

@@ -1,14 +1,17 @@
 """The job store: Brief's S3 layout (`brief.keys`) over any `BlobStore`.
 
-Every object is written once; status is derived from which keys exist, so there is no
-mutable counter to race on. Each concern is a class of its own (a job's records, its events,
-batches, owners' lists, the model-output cache, dead letters, the open-jobs index, views);
+Every object of a job is written once; its status is derived from which keys exist, so there
+is no mutable counter to race on. A batch's ledger is the one object many writers change, by
+compare-and-swap (`jobstore.batches`), so a batch's status costs the same at any size. Each
+concern is a class of its own (a job's records, its events, batches, owners' lists, the
+model-output cache, dead letters, the open-jobs index, views);
 `JobStore` is all of them over one blob store, the one seam the stages receive.
 """
 
 from __future__ import annotations
 
 from brief import keys
+from brief.jobstore.batches import CHUNK_SIZE, BatchPlace
 from brief.jobstore.cache import TextCache, digest, text_key
 from brief.jobstore.dead import DeadLetters
 from brief.jobstore.open import OpenJob, OpenJobs
@@ -18,6 +21,8 @@ from brief.jobstore.views import JobViews, Progress
 from brief.models import JobRecord
 
 __all__ = [
+    "CHUNK_SIZE",
+    "BatchPlace",
     "JobStore",
     "OpenJob",
     "Progress",

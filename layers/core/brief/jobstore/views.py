@@ -15,10 +15,13 @@ from brief.jobstore.jobs import JobRecords
 from brief.jobstore.state import latest_waits, relative_names, state_from_keys, timings_from_keys
 from brief.models import (
     BatchJob,
+    BatchJobState,
+    BatchRecord,
     BatchView,
     JobFailure,
     JobState,
     JobView,
+    LedgerState,
     ModelWait,
     Retrieval,
     SourceStatus,
@@ -43,6 +46,16 @@ class _ViewReads:
     retrieval: Retrieval | None
     failure: JobFailure | None
     waiting: dict[int | None, ModelWait]
+
+
+MAX_BATCH_PAGE = 1_000
+"""Jobs in one page of a batch's status (each ~80 bytes of JSON)."""
+
+
+@dataclass(frozen=True)
+class _BatchReads:
+    batch: BatchRecord
+    ledger: dict[int, LedgerState]
 
 
 class JobViews(JobRecords, EventLog, BatchRecords):
@@ -90,31 +103,63 @@ class JobViews(JobRecords, EventLog, BatchRecords):
             warnings=report.warnings if report else [],
         )
 
-    async def batch_view(self, batch_id: str, *, owner: str | None = None) -> BatchView:
-        """Every job of a batch with its state, from one listing per job (no reads)."""
-        batch = await self.batch(batch_id, owner=owner)
-        bound = asyncio.Semaphore(32)
-
-        async def state(n: int) -> BatchJob:
-            job_id = batch_job_id(batch_id, n)
-            async with bound:
-                listed = await self._blobs.list(keys.job(job_id))
-            present = relative_names(job_id, listed)
-            if keys.REQUEST not in present and keys.FAILED not in present:
-                return BatchJob(n=n, job_id=job_id, state="pending")
-            return BatchJob(n=n, job_id=job_id, state=state_from_keys(present))
-
-        jobs = await all_of(*(state(n) for n in range(batch.size)))
+    async def batch_view(
+        self,
+        batch_id: str,
+        *,
+        owner: str | None = None,
+        after: int = -1,
+        limit: int = MAX_BATCH_PAGE,
+        states: frozenset[BatchJobState] | None = None,
+    ) -> BatchView:
+        """The batch's counts by state, and its jobs numbered after `after` (those in
+        `states`, if given), at most `limit`: 5 reads whatever the batch's size (its record
+        and the ledger's shards, at once)."""
+        reads = await at_once(
+            _BatchReads, batch=self.batch(batch_id, owner=owner), ledger=self.ledger(batch_id)
+        )
+        batch, ledger = reads.batch, reads.ledger
+        if batch.chunk_size is None:  # stored before the ledger: its jobs' own keys say
+            ledger = await self._listed_states(batch)
         counts: dict[str, int] = {}
-        for job in jobs:
-            counts[job.state] = counts.get(job.state, 0) + 1
+        for held in ledger.values():
+            counts[held] = counts.get(held, 0) + 1
+        if batch.size > len(ledger):
+            counts["pending"] = batch.size - len(ledger)
+        jobs: list[BatchJob] = []
+        n = after + 1
+        while n < batch.size and len(jobs) < limit:
+            state: BatchJobState = ledger.get(n) or "pending"
+            if states is None or state in states:
+                jobs.append(BatchJob(n=n, job_id=batch_job_id(batch_id, n), state=state))
+            n += 1
+        more = n < batch.size and jobs and len(jobs) == limit
         return BatchView(
             batch_id=batch_id,
             created_at=batch.created_at,
             size=batch.size,
             counts=counts,
             jobs=jobs,
+            cursor=jobs[-1].n if more else None,
         )
+
+    async def _listed_states(self, batch: BatchRecord) -> dict[int, LedgerState]:
+        """The started jobs of a batch stored before the ledger: one listing per job."""
+        bound = asyncio.Semaphore(32)
+
+        async def state(n: int) -> LedgerState | None:
+            job_id = batch_job_id(batch.batch_id, n)
+            async with bound:
+                present = relative_names(job_id, await self._blobs.list(keys.job(job_id)))
+            if keys.REQUEST not in present and keys.FAILED not in present:
+                return None
+            found = state_from_keys(present)
+            if found == "done" or found == "failed" or found == "cancelled":
+                return found
+            return "running"
+
+        found = await all_of(*(state(n) for n in range(batch.size)))
+        return {n: s for n, s in enumerate(found) if s is not None}
 
     async def progress(self, job_id: str) -> Progress:
         """The job's state and its latest event, from one listing of its keys."""
