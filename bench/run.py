@@ -90,13 +90,22 @@ def targets(r: Figures) -> list[tuple[str, str, str]]:
          _check(None not in (storm["all_jobs_s"], patient)
                 and storm["all_jobs_s"] < patient))
     )  # fmt: skip
+    batch = r["batch"]
+    rows.append(
+        (f"batch of {batch['jobs']} submitted < 2 s", f"{batch['submit_s']:.2f} s",
+         _check(batch["submit_s"] < 2))
+    )  # fmt: skip
+    rows.append(
+        ("batch status < 1 s (slowest poll)", f"{batch['status_max_s'] * 1000:.0f} ms",
+         _check(batch["status_max_s"] < 1))
+    )  # fmt: skip
     return rows
 
 
 def table(r: Figures) -> str:
     """The human-readable summary."""
-    seed, scale, warm, cache, storm = (
-        r["seed"], r["scale"], r["warm_summarize"], r["cache"], r["storm"],
+    seed, scale, warm, cache, storm, batch = (
+        r["seed"], r["scale"], r["warm_summarize"], r["cache"], r["storm"], r["batch"],
     )  # fmt: skip
     lines = [
         f"Machine: {r['machine']['nproc']} cores, Python {r['machine']['python']}, "
@@ -157,6 +166,16 @@ def table(r: Figures) -> str:
             + (f" in {_fmt(p['all_jobs_s'])}" if p["all_jobs_s"] else "")
             for name, p in storm["peers"].items()
         ),
+        f"6. A batch of {batch['jobs']} jobs through POST /batches: answered in "
+        f"{batch['submit_s']:.2f} s; its status in {batch['status_median_s'] * 1000:.0f} ms "
+        f"median, {batch['status_max_s'] * 1000:.0f} ms at most over "
+        f"{batch['status_calls']} polls while it ran; {batch['ended']} jobs ended in "
+        f"{batch['watched_s']:.0f} s"
+        + (
+            f" ({batch['jobs_per_minute']:.0f} jobs/minute once they flowed)"
+            if batch["jobs_per_minute"]
+            else ""
+        ),
         "",
         "Targets:",
     ]
@@ -195,6 +214,10 @@ async def measure() -> tuple[Figures, Job]:
     results["scale"] = await scenarios.scale(jobs)
     step("5. 429 storm")
     results["storm"] = await scenarios.storm(_env_int("BENCH_STORM_JOBS", 10))
+    batch_jobs = _env_int("BENCH_BATCH_JOBS", 1_000)
+    step(f"6. a batch of {batch_jobs} jobs")
+    window = float(_env_int("BENCH_BATCH_WINDOW_S", 180))
+    results["batch"] = await scenarios.batch(batch_jobs, window)
     results["targets"] = [{"target": t, "measured": m, "status": s} for t, m, s in targets(results)]
     return results, job
 

@@ -397,3 +397,52 @@ async def _moto_round_trips(stack: LocalStack, job_id: str) -> Figures:
         await asyncio.gather(*(worker() for _ in range(16)))
         per_s = 400 / (time.perf_counter() - started)
     return {"get_object_ms": alone_ms, "get_object_per_s_16_at_once": per_s}
+
+
+async def batch(n_jobs: int, window_s: float) -> Figures:
+    """Scenario 6: a batch of `n_jobs` seed-like jobs through `POST /batches`: how long the
+    answer takes, how long its status takes (at once and under load), and the jobs finished
+    per minute over `window_s` (or until all end)."""
+    with serving(SHORT) as servers:
+        options = servers.stack_options(function_processes=True)
+        async with (
+            LocalStack(options) as stack,
+            httpx.AsyncClient(base_url=stack.api_url, timeout=60) as api,
+        ):
+            tag = secrets.token_hex(4)
+            await run_one(api, _question(tag), servers.sources(tag))  # warm the containers
+            tags = [secrets.token_hex(4) for _ in range(n_jobs)]
+            body = {
+                "jobs": [{"question": _question(t), "sources": servers.sources(t)} for t in tags]
+            }
+            started = time.perf_counter()
+            accepted = (await api.post("/batches", json=body)).raise_for_status().json()
+            submit_s = time.perf_counter() - started
+            path = f"/batches/{accepted['batch_id']}"
+            status_s: list[float] = []
+            ended_at: list[tuple[float, int]] = []
+            while True:
+                asked = time.perf_counter()
+                view = (await api.get(path, params={"limit": 1})).raise_for_status().json()
+                status_s.append(time.perf_counter() - asked)
+                counts = view["counts"]
+                ended = sum(counts.get(s, 0) for s in ("done", "failed", "cancelled"))
+                ended_at.append((time.perf_counter() - started, ended))
+                if ended == n_jobs or time.perf_counter() - started > window_s:
+                    break
+                await asyncio.sleep(2.0)
+    elapsed, ended = ended_at[-1]
+    # Jobs per minute once they flow: from the first job's end to the last observation.
+    first = next((t for t, e in ended_at if e > 0), None)
+    per_minute = (ended - 1) / (elapsed - first) * 60 if first and elapsed > first else None
+    return {
+        "jobs": n_jobs,
+        "submit_s": submit_s,
+        "status_median_s": _median(status_s),
+        "status_max_s": max(status_s),
+        "status_calls": len(status_s),
+        "ended": ended,
+        "done": counts.get("done", 0),
+        "watched_s": elapsed,
+        "jobs_per_minute": per_minute,
+    }

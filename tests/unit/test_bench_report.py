@@ -26,6 +26,17 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "sequential_over_brief": 22.0 / 6.2,
             "brief_stages_s": {"report_ready": 6.2},
         },
+        "batch": {
+            "jobs": 1000,
+            "submit_s": 0.8,
+            "status_median_s": 0.05,
+            "status_max_s": 0.2,
+            "status_calls": 40,
+            "ended": 1000,
+            "done": 1000,
+            "watched_s": 170.0,
+            "jobs_per_minute": 360.0,
+        },
         "scale": {
             "latencies": {"fetch_s": 0.1, "summarize_s": 0.3, "combine_s": 0.2},
             "jobs": 100,
@@ -114,7 +125,17 @@ def test_the_table_names_the_machine_and_every_target() -> None:
     text = table(_figures(storm__completed_pct=90.0))
     assert text.startswith("Machine: 2 cores, Python 3.11.7")
     assert "429 storm: 100% complete                             90%  MISSED" in text
-    assert text.rstrip().endswith("429 storm: faster than the best peer   9.00 s vs 13.00 s  met")
+    assert "429 storm: faster than the best peer   9.00 s vs 13.00 s  met" in text
+    assert "6. A batch of 1000 jobs through POST /batches: answered in 0.80 s" in text
+    assert text.rstrip().endswith("batch status < 1 s (slowest poll)                 200 ms  met")
+
+
+def test_a_batch_answered_slowly_misses_its_targets() -> None:
+    verdicts = dict(
+        (t, ok) for t, _, ok in targets(_figures(batch__submit_s=2.5, batch__status_max_s=1.2))
+    )
+    assert verdicts["batch of 1000 submitted < 2 s"] == "MISSED"
+    assert verdicts["batch status < 1 s (slowest poll)"] == "MISSED"
 
 
 def test_a_job_is_timed_from_its_submission_to_its_report_ready_event() -> None:
