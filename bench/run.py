@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, scenarios, timeline
+from bench import coldstart, scenarios, timeline, trace
 from bench.jobs import Job
 
 Figures = dict[str, Any]
@@ -90,6 +90,8 @@ def targets(r: Figures) -> list[tuple[str, str, str]]:
          _check(None not in (storm["all_jobs_s"], patient)
                 and storm["all_jobs_s"] < patient))
     )  # fmt: skip
+    calls = r["calls"]["total"]
+    rows.append(("seed job <= 45 S3+SQS calls", f"{calls}", _check(calls <= 45)))
     batch = r["batch"]
     rows.append(
         (f"batch of {batch['jobs']} submitted < 2 s", f"{batch['submit_s']:.2f} s",
@@ -176,6 +178,9 @@ def table(r: Figures) -> str:
             if batch["jobs_per_minute"]
             else ""
         ),
+        f"7. S3 and SQS calls of one warm seed job: {r['calls']['total']} ("
+        + ", ".join(f"{k} {v}" for k, v in r["calls"]["by_stage"].items())
+        + f"; {r['calls']['cancel_polls']} of them the cancel watch's polls)",
         "",
         "Targets:",
     ]
@@ -214,6 +219,8 @@ async def measure() -> tuple[Figures, Job]:
     results["scale"] = await scenarios.scale(jobs)
     step("5. 429 storm")
     results["storm"] = await scenarios.storm(_env_int("BENCH_STORM_JOBS", 10))
+    step("1b. S3 and SQS calls of one seed job")
+    results["calls"] = await trace.count_calls()
     batch_jobs = _env_int("BENCH_BATCH_JOBS", 1_000)
     step(f"6. a batch of {batch_jobs} jobs")
     window = float(_env_int("BENCH_BATCH_WINDOW_S", 180))

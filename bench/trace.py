@@ -96,6 +96,64 @@ def report(job: Job, calls: list[Call]) -> str:
     return "\n".join(lines)
 
 
+def stage_of(thread: str) -> str:
+    """The stage a call was made for, by its thread (the API's calls run on the stack's)."""
+    name = thread.split("_", 1)[0].removesuffix("Function").lower()
+    return name if name in ("research", "summarize", "combine") else "api"
+
+
+async def count_calls() -> dict[str, Any]:
+    """The S3 and SQS calls of one warm seed job, per stage, and how many of them were the
+    cancel watch's reads of the marker (besides each delivery's one read): a job is waited
+    for in S3 directly, so no status poll is counted."""
+    recorder = Recorder()
+    with serving(SEED) as servers:
+        async with (
+            LocalStack(replace(servers.stack_options(), client_hook=recorder.install)) as stack,
+            httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
+        ):
+            tag = secrets.token_hex(4)
+            await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))  # cold
+            await asyncio.sleep(0.5)
+            recorder.calls.clear()
+            tag = secrets.token_hex(4)
+            body = {"question": f"{QUESTION} ({tag})", "sources": servers.sources(tag)}
+            job_id = (await api.post("/jobs", json=body)).raise_for_status().json()["job_id"]
+            api_calls = len(recorder.calls)
+            await _until_reported(stack, job_id)
+            await asyncio.sleep(1.0)  # the writes beside the report land
+            calls = list(recorder.calls)
+    by_stage: dict[str, int] = {"api": api_calls}
+    for c in calls:
+        stage = stage_of(c.thread)
+        if stage != "api":
+            by_stage[stage] = by_stage.get(stage, 0) + 1
+    marker_reads = sum(1 for c in calls if c.detail.endswith("/cancelled.json"))
+    deliveries = 1 + len(body["sources"]) + 1  # one read each in its first round
+    return {
+        "by_stage": by_stage,
+        "total": sum(by_stage.values()),
+        "cancel_polls": max(0, marker_reads - deliveries),
+    }
+
+
+async def _until_reported(stack: LocalStack, job_id: str, timeout_s: float = 60) -> None:
+    """Wait for the job's report_ready event, listing the bucket with a client of its own."""
+    import boto3
+
+    moto = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # any key
+    s3 = boto3.client("s3", endpoint_url=stack.endpoint, region_name="us-east-1", **moto)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        listed = await asyncio.to_thread(
+            s3.list_objects_v2, Bucket=stack.bucket, Prefix=f"jobs/{job_id}/events/"
+        )
+        if any(o["Key"].endswith("-report_ready.json") for o in listed.get("Contents", [])):
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"job {job_id} has no report after {timeout_s} s")
+
+
 async def main() -> int:
     """Run a cold job, then trace a warm one."""
     latencies = SHORT if os.environ.get("TRACE_SHORT") else SEED

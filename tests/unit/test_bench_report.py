@@ -26,6 +26,11 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "sequential_over_brief": 22.0 / 6.2,
             "brief_stages_s": {"report_ready": 6.2},
         },
+        "calls": {
+            "by_stage": {"api": 4, "research": 12, "summarize": 20, "combine": 8},
+            "total": 44,
+            "cancel_polls": 6,
+        },
         "batch": {
             "jobs": 1000,
             "submit_s": 0.8,

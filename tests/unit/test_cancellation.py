@@ -66,3 +66,32 @@ async def test_the_works_own_error_is_raised_unchanged_and_nothing_keeps_running
         await CancelWatch(grace_s=0.01, poll_s=0.01).run(marker, failing())
     assert marker.reads > 0
     assert asyncio.all_tasks() == before  # the watcher ended with the work
+
+
+async def test_watchers_of_one_job_share_their_reads_and_all_stop_at_its_marker() -> None:
+    watch = CancelWatch(grace_s=0.01, poll_s=0.05)
+
+    async def work() -> str:
+        await asyncio.sleep(0.6)
+        return "done"
+
+    shared, separate = Marker(), Marker()  # a marker that never appears
+    results = await asyncio.gather(*(watch.run(shared, work(), shared="job-a") for _ in range(5)))
+    await asyncio.gather(*(watch.run(separate, work()) for _ in range(5)))
+
+    assert results == ["done"] * 5
+    assert shared.reads * 3 < separate.reads  # one read per poll for the five, not five
+
+    async def slow() -> str:
+        await asyncio.sleep(30)
+        return "too late"
+
+    marker = Marker(after=3)
+    ended = await asyncio.wait_for(
+        asyncio.gather(
+            *(watch.run(marker, slow(), shared="job-b") for _ in range(5)), return_exceptions=True
+        ),
+        10,
+    )
+    assert all(isinstance(e, StoppedByCancel) for e in ended)
+    assert marker.reads == 3

@@ -203,6 +203,7 @@ class Research:
                 retrieved = await self.cancel_watch.run(
                     partial(self.store.cancelled, job.job_id),
                     self._retrieve(job, reads.stored, reads.expansions),
+                    shared=job.job_id,
                 )
             except StoppedByCancel:
                 log.info("job cancelled: retrieval stopped")
@@ -356,6 +357,7 @@ class Summarize:
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
                     self._summarize(job, source, named, reads.hinted),
+                    shared=task.job_id,
                 )
             except StoppedByCancel:
                 log.info("job cancelled: summary stopped")
@@ -617,6 +619,7 @@ class Combine:
             return await self.cancel_watch.run(
                 partial(self.store.cancelled, job_id),
                 _cached_combine(self.store, self.summarizer, question, numbered, self.clock, watch),
+                shared=job_id,
             )
         except StoppedByCancel:
             log.info("job cancelled: combine stopped")

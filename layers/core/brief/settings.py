@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     sweep_concurrency: int = Field(
         default=16, ge=1, le=256, description="Open jobs the sweeper checks at once."
     )
+    cancel_poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Work in flight (fetches, a model call) that has run this long reads its "
+        "job's cancel marker, then again this often: one S3 GET per job per container each "
+        "time. Longer: fewer reads, a cancel takes effect later.",
+    )
     summary_sentences: int = Field(default=5, ge=1, le=50)
     report_findings: int = Field(default=8, ge=1, le=50)
 

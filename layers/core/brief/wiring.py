@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from brief.adapters.uploads import S3UploadGrants
+    from brief.cancellation import CancelWatch
     from brief.deadletter import DeadLetter
     from brief.egress import EgressPolicy
     from brief.jobstore import JobStore
@@ -364,7 +365,9 @@ class Wiring:
             concurrency=s.fetch_concurrency,
             deadline_s=s.retrieval_deadline_s,
         )
-        return Research(await self.store(), await self.queue(), gatherer)
+        return Research(
+            await self.store(), await self.queue(), gatherer, cancel_watch=self.cancel_watch()
+        )
 
     async def summarize(self) -> Summarize:
         """The per-source summarize stage."""
@@ -375,13 +378,23 @@ class Wiring:
             await self.queue(),
             await self.summarizer(),
             claim_timeout_s=self.settings.combine_claim_timeout_s,
+            cancel_watch=self.cancel_watch(),
         )
 
     async def combine(self) -> Combine:
         """The combine stage."""
         from brief.pipeline import Combine
 
-        return Combine(await self.store(), await self.summarizer())
+        return Combine(
+            await self.store(), await self.summarizer(), cancel_watch=self.cancel_watch()
+        )
+
+    def cancel_watch(self) -> CancelWatch:
+        """How often work in flight looks for its job's cancel marker (`cancel_poll_s`)."""
+        from brief.cancellation import CancelWatch
+
+        poll = self.settings.cancel_poll_s
+        return CancelWatch(grace_s=poll, poll_s=poll)
 
     async def dead_letter(self) -> DeadLetter:
         """The dead-letter stage."""

@@ -1,0 +1,79 @@
+"""What one job costs in S3 and SQS calls, per stage, on the local stack: a test that fails if
+the seed job (5 sources) needs more calls than its budget.
+
+Calls are counted by the stack's client hook (every attempt of every call each function's
+clients make), with the cancel watch's polls turned off (`BRIEF_CANCEL_POLL_S`; they cost one
+GET per job per container every poll, and depend on how long the work takes)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from bench.trace import Recorder, stage_of
+from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.pages import PageServer
+
+from .test_local_stack import QUESTION
+
+# The calls the seed job makes today, per stage (5 sources, pages not cached yet, the
+# offline summarizer): 109-111 in all. Summarize's count depends on the fan-in race: each
+# delivery that lists all five summaries tries the claim (a PUT; a loser then reads it), so
+# it spans 50 (one claim) to 58 (all five). The issue's target is 45 in all: not reached.
+BUDGET = {"api": 5, "research": 35, "summarize": 58, "combine": 15}
+
+
+@pytest.fixture(scope="module")
+def counted() -> Iterator[tuple[LocalStack, Recorder]]:
+    recorder = Recorder()
+    options = StackOptions(
+        environment={"BRIEF_ALLOWED_HOSTS": "127.0.0.1", "BRIEF_CANCEL_POLL_S": "3600"},
+        client_hook=recorder.install,
+        retry_after_s=0,
+    )
+    with running_stack(options) as stack:
+        yield stack, recorder
+
+
+def _report_exists(stack: LocalStack, job_id: str, timeout_s: float = 60) -> bool:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        listed = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"jobs/{job_id}/events/")
+        if any(o["Key"].endswith("-report_ready.json") for o in listed.get("Contents", [])):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_the_seed_job_stays_within_its_call_budget(
+    counted: tuple[LocalStack, Recorder], pages: PageServer
+) -> None:
+    stack, recorder = counted
+    sources = [f"{url}?budget=1" for url in pages.pages()[:5]]  # pages no job fetched yet
+    with httpx.Client(base_url=stack.api_url, timeout=30) as api:
+        recorder.calls.clear()
+        created = api.post("/jobs", json={"question": QUESTION, "sources": sources})
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+        api_calls = Counter(stage_of(c.thread) for c in recorder.calls)["api"]
+    assert _report_exists(stack, job_id)
+    time.sleep(1.0)  # the writes beside report.json (report.md, the page cache) land
+    calls: Counter[str] = Counter(stage_of(c.thread) for c in recorder.calls)
+    calls["api"] = api_calls
+    ops: dict[str, Any] = Counter(f"{stage_of(c.thread)} {c.operation}" for c in recorder.calls)
+
+    over = {k: v for k, v in calls.items() if v > BUDGET.get(k, 0)}
+    assert over == {}, f"over budget: {over}; calls by operation: {dict(ops)}"
