@@ -1,11 +1,14 @@
-"""`make bench`: every measurement of issue 6 in one run; a table, results.json, timeline.png.
+"""`make bench`: every measurement in one run; a table, results.json, timeline.png.
 
     .venv/bin/python -m bench.run            # BENCH_JOBS=20 BENCH_RUNS=3 to change the sizes
 
 Environment: BENCH_RUNS (seed-scenario runs, default 3), BENCH_JOBS (scale jobs, default
 100), BENCH_STORM_JOBS (jobs in the 429 storm, default 10), BENCH_COLD_RUNS (fresh processes
 per function and for the `brief` command, default 5), BENCH_WARM_MESSAGES (warm summarize
-messages, default 40), BENCH_OUT (default bench-results).
+messages, default 40), BENCH_BATCH_JOBS (jobs of the batch, default 1,000),
+BENCH_BATCH_WINDOW_S (how long the batch is watched, default 180), BENCH_MODEL_PRICE (USD
+per million input and output tokens for the cost table, default 0.15,0.60: gpt-4o-mini's list
+price, as an example), BENCH_OUT (default bench-results).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, scenarios, timeline, trace
+from bench import coldstart, cost, scenarios, timeline, trace
 from bench.jobs import Job
 
 Figures = dict[str, Any]
@@ -182,6 +185,8 @@ def table(r: Figures) -> str:
         + ", ".join(f"{k} {v}" for k, v in r["calls"]["by_stage"].items())
         + f"; {r['calls']['cancel_polls']} of them the cancel watch's polls)",
         "",
+        *cost.describe(r["cost"]),
+        "",
         "Targets:",
     ]
     rows = targets(r)
@@ -219,8 +224,10 @@ async def measure() -> tuple[Figures, Job]:
     results["scale"] = await scenarios.scale(jobs)
     step("5. 429 storm")
     results["storm"] = await scenarios.storm(_env_int("BENCH_STORM_JOBS", 10))
-    step("1b. S3 and SQS calls of one seed job")
+    step("1b. S3 and SQS calls of one seed job, and what 1,000 cost in AWS")
     results["calls"] = await trace.count_calls()
+    price = os.environ.get("BENCH_MODEL_PRICE", "0.15,0.60").split(",")
+    results["cost"] = cost.from_calls(results["calls"], 1_000, (float(price[0]), float(price[1])))
     batch_jobs = _env_int("BENCH_BATCH_JOBS", 1_000)
     step(f"6. a batch of {batch_jobs} jobs")
     window = float(_env_int("BENCH_BATCH_WINDOW_S", 180))

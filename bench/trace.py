@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench.fixtures import QUESTION, SEED, SHORT, serving
-from bench.jobs import Job, _seconds, run_one
+from bench.jobs import Job, _read_events, _seconds, run_one
 from brief_local.stack import LocalStack
 
 
@@ -118,22 +118,52 @@ async def count_calls() -> dict[str, Any]:
             recorder.calls.clear()
             tag = secrets.token_hex(4)
             body = {"question": f"{QUESTION} ({tag})", "sources": servers.sources(tag)}
+            posted = time.perf_counter()
             job_id = (await api.post("/jobs", json=body)).raise_for_status().json()["job_id"]
-            api_calls = len(recorder.calls)
+            post_s = time.perf_counter() - posted
+            api_calls = list(recorder.calls)
             await _until_reported(stack, job_id)
             await asyncio.sleep(1.0)  # the writes beside the report land
-            calls = list(recorder.calls)
-    by_stage: dict[str, int] = {"api": api_calls}
+            calls = [c for c in recorder.calls if stage_of(c.thread) != "api"] + api_calls
+            job = Job(job_id, time.time())
+            await _read_events(api, job, asyncio.Semaphore(1))
+            usage = (await api.get(f"/jobs/{job_id}/report")).raise_for_status().json()["usage"]
+    by_stage: dict[str, int] = {}
+    by_operation: dict[str, int] = {}
     for c in calls:
-        stage = stage_of(c.thread)
-        if stage != "api":
-            by_stage[stage] = by_stage.get(stage, 0) + 1
+        by_stage[stage_of(c.thread)] = by_stage.get(stage_of(c.thread), 0) + 1
+        by_operation[c.operation] = by_operation.get(c.operation, 0) + 1
     marker_reads = sum(1 for c in calls if c.detail.endswith("/cancelled.json"))
-    deliveries = 1 + len(body["sources"]) + 1  # one read each in its first round
+    sources = len(body["sources"])
     return {
         "by_stage": by_stage,
+        "by_operation": by_operation,
         "total": sum(by_stage.values()),
-        "cancel_polls": max(0, marker_reads - deliveries),
+        "cancel_polls": max(0, marker_reads - (sources + 2)),  # each delivery reads it once
+        "messages": sources + 2,  # research, a summary per source, combine
+        "function_s": {"api": post_s, **_busy_s(job)},
+        "model_tokens": [usage.get("input_tokens", 0), usage.get("output_tokens", 0)],
+    }
+
+
+def _busy_s(job: Job) -> dict[str, float]:
+    """Each function's time on the job, from its events: retrieval, each summary (from the
+    end of retrieval: each billed as if alone, an upper bound), the combine."""
+
+    def at(kind: str, index: int | None = None) -> float:
+        times = [
+            _seconds(e["at"])
+            for e in job.events
+            if e["kind"] == kind and (index is None or e.get("index") == index)
+        ]
+        return max(times)
+
+    retrieved = at("retrieval_done")
+    summaries = {e.get("index") for e in job.events if e["kind"] == "summary_done"}
+    return {
+        "research": retrieved - at("retrieval_started"),
+        "summarize": sum(at("summary_done", i) - retrieved for i in summaries),
+        "combine": at("report_ready") - at("combine_started"),
     }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bench.cost import JobUse, cost
 from bench.jobs import Job
 from bench.loopwatch import LoopWatch
 from bench.run import table, targets
@@ -31,6 +32,19 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "total": 44,
             "cancel_polls": 6,
         },
+        "cost": cost(
+            JobUse(
+                s3_calls={"GetObject": 20, "PutObject": 20},
+                sqs_sends=3,
+                messages=7,
+                function_s={"research": 1.0, "summarize": 15.0, "combine": 2.0},
+                memory_mb={},
+                api_requests=2,
+                model_tokens=(10_000, 1_000),
+            ),
+            1_000,
+            (0.15, 0.60),
+        ),
         "batch": {
             "jobs": 1000,
             "submit_s": 0.8,
