@@ -223,9 +223,15 @@ def _local(args: argparse.Namespace) -> int:
         return 2
     if args.allow_host:
         env["BRIEF_ALLOWED_HOSTS"] = ",".join(args.allow_host)
-    # The fixed name `brief invoke --endpoint` expects (its resources are named alike).
+    # The fixed name `brief invoke --endpoint` expects (its resources are named alike); moto
+    # in a process of its own, as `make bench` measures it, so it does not share this
+    # process's GIL with the API and the functions.
     options = StackOptions(
-        api_port=args.port, environment=env, parameters=parameters, name="brief-local"
+        api_port=args.port,
+        environment=env,
+        parameters=parameters,
+        name="brief-local",
+        moto_process=True,
     )
     return asyncio.run(_serve(options))
 
