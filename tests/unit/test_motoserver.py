@@ -98,19 +98,22 @@ def test_overlapping_sends_receives_and_deletes_deliver_each_message_once() -> N
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     sent = 600
     deleted: list[str] = []
-    sending = threading.Event()
+    sender = threading.Lock()  # the first thread to take it sends; the others consume
+    all_sent = threading.Event()
 
     def send_or_consume() -> None:
         client = _client()
-        if not sending.is_set():
-            sending.set()
+        if sender.acquire(blocking=False):
             for i in range(sent):
                 client.send_message(QueueUrl=url, MessageBody=str(i))
+            all_sent.set()
             return
         quiet = 0
-        while quiet < 20:  # until the queue has stayed empty a while
+        # Until the queue has stayed empty a while after the last send (counted from then: a
+        # slow sender on a busy machine had the consumers give up half-way).
+        while quiet < 20:
             got = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
-            quiet = 0 if got.get("Messages") else quiet + 1
+            quiet = 0 if got.get("Messages") or not all_sent.is_set() else quiet + 1
             for message in got.get("Messages", []):
                 client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 deleted.append(message["Body"])
