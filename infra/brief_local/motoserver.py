@@ -14,12 +14,20 @@ messages it picked, for the whole visibility timeout. A delete rebuilds the list
 so a message sent meanwhile can vanish. `serialize_queues` runs each SQS call's work under one
 lock; a long poll waits outside it, as SQS's does, between passes.
 
-`prepare()` does both; `python -m brief_local.motoserver` takes moto.server's arguments.
+moto's long poll also wakes every second to look again, for messages that show up with time
+rather than with a send (a visibility timeout or a delay that ends). Here a poll sleeps until
+a call changes its queue (a send, delete, visibility change or purge wakes the queue's polls)
+or until the next moment one of the queue's messages becomes visible, whichever comes first:
+a message is answered as soon as it can be, and a poll on an idle queue wakes only when its
+wait time is spent.
+
+`prepare()` does all of it; `python -m brief_local.motoserver` takes moto.server's arguments.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import threading
 import time
@@ -55,19 +63,53 @@ _WRITES = (
 )
 
 
+def _queue_name(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The queue a backend call names: its first argument after the backend itself."""
+    name: str = kwargs["queue_name"] if "queue_name" in kwargs else args[1]
+    return name
+
+
+def _wake(backend: Any, queue_name: str) -> None:
+    """Wake the queue's waiting polls, to look at it again (nothing if it has gone)."""
+    queue = backend.queues.get(queue_name)
+    if queue is not None:
+        with queue._messages_lock:
+            queue._messages_lock.notify_all()
+
+
 def _locked(call: Callable[..., Any]) -> Callable[..., Any]:
+    """The call under the lock; then the queue's polls look again (a message may be visible
+    sooner, or a FIFO group free)."""
+
     @functools.wraps(call)
     def under_lock(*args: Any, **kwargs: Any) -> Any:
         with _QUEUES:
-            return call(*args, **kwargs)
+            try:
+                return call(*args, **kwargs)
+            finally:
+                _wake(args[0], _queue_name(args, kwargs))
 
     return under_lock
 
 
+def _until_visible(queue: Any) -> float:
+    """Seconds until the first of the queue's hidden or delayed messages becomes visible
+    (inf if none will). Only a call can make one visible sooner, and every call but a
+    receive (which only hides messages) wakes the queue's polls to look again."""
+    from moto.core.utils import unix_time_millis
+
+    now_ms = unix_time_millis()
+    times = (float(max(m.visible_at, m.delayed_until)) for m in queue._messages)
+    first = min((t for t in times if t >= now_ms), default=None)
+    if first is None:
+        return math.inf
+    return (first - now_ms) / 1000 + 0.002  # moto's `visible` is strictly later than visible_at
+
+
 def _receive_in_passes(receive: Callable[..., Any]) -> Callable[..., Any]:
     """moto's receive, one pass at a time under the lock (a wait of 0 is a single pass);
-    between passes it waits, without the lock, for a message to arrive, as moto's own loop
-    does, until the request's wait time is spent."""
+    between passes it waits, without the lock, until a call changes the queue or one of its
+    messages becomes visible, as long as the request's wait time lasts."""
 
     @functools.wraps(receive)
     def receive_message(
@@ -82,10 +124,19 @@ def _receive_in_passes(receive: Callable[..., Any]) -> Callable[..., Any]:
         while True:
             with _QUEUES:
                 got = receive(backend, queue_name, count, 0, visibility_timeout, attribute_names)
-            left = end - time.monotonic()
-            if got or left <= 0:
-                return got
-            backend.get_queue(queue_name).wait_for_messages(min(1.0, left))
+                queue = backend.get_queue(queue_name)
+                changed = queue._messages_lock
+                left = end - time.monotonic()
+                if got or left <= 0:
+                    return got
+                pause = min(left, _until_visible(queue))
+                # Taken before the queue lock is let go, and let go only by the wait: a call
+                # that changes the queue from now on notifies this poll, never before it waits.
+                changed.acquire()
+            try:
+                changed.wait(pause)
+            finally:
+                changed.release()
 
     return receive_message
 

@@ -15,7 +15,7 @@ import moto
 import moto.backends
 from moto import mock_aws
 
-from brief_local.motoserver import serialize_queues, speed_up
+from brief_local.motoserver import _receive_in_passes, serialize_queues, speed_up
 
 
 def test_moto_lists_its_modules_once_and_the_list_is_the_same() -> None:
@@ -138,6 +138,108 @@ def test_a_long_poll_waits_outside_the_lock_and_gets_a_message_sent_meanwhile() 
         waiting.start()
         time.sleep(0.3)  # the poll is waiting; a send must not queue behind it
         sqs.send_message(QueueUrl=url, MessageBody="hello")
+        sent = time.monotonic()
         waiting.join(timeout=20)
 
         assert answers == [["hello"]]
+        assert time.monotonic() - sent < 10  # woken by the send, not at the end of its wait
+
+
+# A long poll sleeps until its queue changes or one of its messages becomes visible: an idle
+# queue costs nothing while it waits, and a message is still answered as soon as it can be.
+# The bounds below are far from both the expected (~1 s) and the failure (20 s, the whole
+# wait), so a busy machine does not trip them.
+
+
+def _original_receive() -> Callable[..., Any]:
+    from moto.sqs.models import SQSBackend
+
+    receive: Callable[..., Any] = SQSBackend.receive_message
+    return getattr(receive, "__wrapped__", receive)
+
+
+def test_a_long_poll_on_an_idle_queue_looks_at_it_at_its_start_and_end_only() -> None:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    passes: list[float] = []
+    receive = _original_receive()
+
+    def counted(*args: Any) -> Any:
+        passes.append(time.monotonic())
+        return receive(*args)
+
+    poll = _receive_in_passes(counted)
+    with mock_aws():
+        _client().create_queue(QueueName="q")
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        started = time.monotonic()
+        got = poll(backend, "q", 10, 3, 30)
+
+    assert got == []
+    assert len(passes) == 2  # moto's own loop looks once a second: 4 passes
+    assert passes[-1] - started >= 3
+
+
+def _poll_in_background(url: str, wait_s: int) -> tuple[threading.Thread, list[float]]:
+    """A long poll on a thread; when it got a message."""
+    got: list[float] = []
+
+    def long_poll() -> None:
+        if _client().receive_message(QueueUrl=url, WaitTimeSeconds=wait_s).get("Messages"):
+            got.append(time.monotonic())
+
+    thread = threading.Thread(target=long_poll)
+    thread.start()
+    return thread, got
+
+
+def test_a_waiting_poll_gets_a_message_when_its_visibility_timeout_ends() -> None:
+    serialize_queues()
+    with mock_aws():
+        sqs = _client()
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="hello")
+        assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=1).get("Messages")
+        hidden = time.monotonic()
+        waiting, got = _poll_in_background(url, wait_s=20)
+        waiting.join(timeout=25)
+
+        assert got
+        assert 0.5 < got[0] - hidden < 10
+
+
+def test_a_waiting_poll_gets_a_message_made_visible_sooner() -> None:
+    serialize_queues()
+    with mock_aws():
+        sqs = _client()
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="hello")
+        message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]
+        waiting, got = _poll_in_background(url, wait_s=20)
+        time.sleep(0.3)  # the poll waits for the message's 60 s (its own 20 s)
+        released = time.monotonic()
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=1
+        )
+        waiting.join(timeout=25)
+
+        assert got
+        assert got[0] - released < 10
+
+
+def test_a_message_another_poll_took_comes_back_to_the_waiting_one() -> None:
+    serialize_queues()
+    with mock_aws():
+        sqs = _client()
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+        first, got_first = _poll_in_background(url, wait_s=20)
+        second, got_second = _poll_in_background(url, wait_s=20)
+        time.sleep(0.3)  # both wait on the empty queue
+        sqs.send_message(QueueUrl=url, MessageBody="hello")  # one takes it, hidden for 1 s
+        first.join(timeout=25)
+        second.join(timeout=25)
+
+        got = sorted(got_first + got_second)
+        assert len(got) == 2  # the other poll got it too, once it showed again
+        assert got[1] - got[0] < 10
