@@ -6,6 +6,11 @@ records that succeeded and leaves the failed ones for redelivery. With
 batch; an invalid response fails it too, as in AWS. Redrive to the DLQ after
 `maxReceiveCount` receives is the queue's own (moto implements it on receive).
 
+Each poller long-polls for `wait_s` seconds (20, as Lambda's pollers do): on an idle queue it
+makes three requests a minute, and a message sent meanwhile is answered at once (moto's
+server, as `brief_local.motoserver` runs it, wakes a waiting poll on every change to its
+queue and when a hidden message becomes visible again).
+
 One deliberate difference, for quick feedback: AWS leaves a failed record invisible until
 its visibility timeout ends (at least 6 times the function timeout: minutes); locally it is made
 visible again after `retry_after_s` (default 1 s). Set it to None for AWS's behaviour.
@@ -56,7 +61,7 @@ class EventSourceMapping:
         pool: FunctionPool,
         *,
         pollers: int,
-        wait_s: int = 2,
+        wait_s: int = 20,
         retry_after_s: int | None = 1,
         region: str = "us-east-1",
         faults: DeliveryFaults | None = None,
@@ -73,8 +78,19 @@ class EventSourceMapping:
         self._faults = faults
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self.receives = 0  # ReceiveMessage requests made (an idle poller: one per wait_s)
         self.invocations = 0
         self.failed_records = 0
+
+    @property
+    def pollers(self) -> int:
+        """How many pollers feed the function."""
+        return self._pollers
+
+    @property
+    def wait_s(self) -> int:
+        """How long each of the pollers' long polls waits for a message."""
+        return self._wait_s
 
     def start(self) -> None:
         """Start polling."""
@@ -114,6 +130,7 @@ class EventSourceMapping:
         return delivery
 
     async def _receive(self) -> list[dict[str, Any]]:
+        self.receives += 1
         response = await self._sqs.receive_message(
             QueueUrl=self._url,
             MaxNumberOfMessages=min(self._event.batch_size, 10),
