@@ -6,7 +6,8 @@ Environment: BENCH_RUNS (seed-scenario runs, default 3), BENCH_JOBS (scale jobs,
 100), BENCH_STORM_JOBS (jobs in the 429 storm, default 10), BENCH_COLD_RUNS (fresh processes
 per function and for the `brief` command, default 5), BENCH_WARM_MESSAGES (warm summarize
 messages, default 40), BENCH_BATCH_JOBS (jobs of the batch, default 1,000),
-BENCH_BATCH_WINDOW_S (how long the batch is watched, default 180), BENCH_MODEL_PRICE (USD
+BENCH_BATCH_WINDOW_S (how long the batch is watched, default 180), BENCH_FOLLOWED_JOBS (jobs
+followed live against as many unwatched, default 20), BENCH_MODEL_PRICE (USD
 per million input and output tokens for the cost table, default 0.15,0.60: gpt-4o-mini's list
 price, as an example), BENCH_OUT (default bench-results).
 """
@@ -95,6 +96,12 @@ def targets(r: Figures) -> list[tuple[str, str, str]]:
     )  # fmt: skip
     calls = r["calls"]["total"]
     rows.append(("seed job <= 45 S3+SQS calls", f"{calls}", _check(calls <= 45)))
+    followed = r["followed"]["watched_over_unwatched"]
+    rows.append(
+        (f"{r['followed']['jobs']} jobs followed <= 1.10x unwatched",
+         "—" if followed is None else f"{followed:.2f}x",
+         _check(followed is not None and followed <= 1.10))
+    )  # fmt: skip
     batch = r["batch"]
     rows.append(
         (f"batch of {batch['jobs']} submitted < 2 s", f"{batch['submit_s']:.2f} s",
@@ -181,6 +188,8 @@ def table(r: Figures) -> str:
             if batch["jobs_per_minute"]
             else ""
         ),
+        f"8. {r['followed']['jobs']} seed jobs at once: {_fmt(r['followed']['unwatched_s'])} "
+        f"unwatched, {_fmt(r['followed']['watched_s'])} each followed by its event stream",
         f"7. S3 and SQS calls of one warm seed job: {r['calls']['total']} ("
         + ", ".join(f"{k} {v}" for k, v in r["calls"]["by_stage"].items())
         + f"; {r['calls']['cancel_polls']} of them the cancel watch's polls)",
@@ -228,6 +237,9 @@ async def measure() -> tuple[Figures, Job]:
     results["calls"] = await trace.count_calls()
     price = os.environ.get("BENCH_MODEL_PRICE", "0.15,0.60").split(",")
     results["cost"] = cost.from_calls(results["calls"], 1_000, (float(price[0]), float(price[1])))
+    followed_jobs = _env_int("BENCH_FOLLOWED_JOBS", 20)
+    step(f"8. {followed_jobs} jobs, unwatched and then followed live")
+    results["followed"] = await scenarios.followed(followed_jobs)
     batch_jobs = _env_int("BENCH_BATCH_JOBS", 1_000)
     step(f"6. a batch of {batch_jobs} jobs")
     window = float(_env_int("BENCH_BATCH_WINDOW_S", 180))

@@ -446,3 +446,51 @@ async def batch(n_jobs: int, window_s: float) -> Figures:
         "watched_s": elapsed,
         "jobs_per_minute": per_minute,
     }
+
+
+async def followed(n_jobs: int) -> Figures:
+    """Scenario 8: `n_jobs` seed jobs at once, nobody watching, then `n_jobs` more each
+    followed by its event stream (as the web page and `brief research` follow a job): how
+    much longer the watched ones take, and what the streams read."""
+    with serving(SEED) as servers:
+        async with (
+            LocalStack(servers.stack_options()) as stack,
+            httpx.AsyncClient(
+                base_url=stack.api_url,
+                timeout=60,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            ) as api,
+        ):
+            tag = secrets.token_hex(4)
+            await run_one(api, _question(tag), servers.sources(tag))  # warm the containers
+            unwatched = await _round(api, servers, n_jobs, follow=False)
+            watched = await _round(api, servers, n_jobs, follow=True)
+    return {
+        "jobs": n_jobs,
+        "latencies": vars(SEED),
+        "unwatched_s": unwatched,
+        "watched_s": watched,
+        "watched_over_unwatched": watched / unwatched if unwatched and watched else None,
+    }
+
+
+async def _round(api: httpx.AsyncClient, servers: Any, n_jobs: int, *, follow: bool) -> float:
+    """Seconds from the first submission to the last report of `n_jobs` jobs at once."""
+    started = time.time()
+    tags = [secrets.token_hex(4) for _ in range(n_jobs)]
+    jobs = list(
+        await asyncio.gather(*(submit(api, _question(t), servers.sources(t)) for t in tags))
+    )
+    if follow:
+        await asyncio.gather(*(_follow(api, j.job_id) for j in jobs))
+    await wait(api, jobs, timeout_s=300, every_s=5.0)
+    ends = [j.submitted_at + j.duration_s for j in jobs if j.duration_s is not None]
+    return max(ends) - started if len(ends) == n_jobs else float("nan")
+
+
+async def _follow(api: httpx.AsyncClient, job_id: str) -> None:
+    """Read the job's event stream to its end."""
+    headers = {"Accept": "text/event-stream"}
+    async with api.stream("GET", f"/jobs/{job_id}/events", headers=headers) as stream:
+        async for _ in stream.aiter_lines():
+            pass
