@@ -7,6 +7,8 @@ import json
 import secrets
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +22,21 @@ from brief_local.stack import LocalStack, StackOptions
 from brief_testing.fake_models import Faults
 
 Figures = dict[str, Any]
+
+
+@asynccontextmanager
+async def warm_stack(
+    servers: Any, options: StackOptions, *, connections: int = 32
+) -> AsyncIterator[tuple[LocalStack, httpx.AsyncClient]]:
+    """A local stack and a client for its API, once one job has warmed every function."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with (
+        LocalStack(options) as stack,
+        httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as api,
+    ):
+        tag = secrets.token_hex(4)
+        await run_one(api, _question(tag), servers.sources(tag))
+        yield stack, api
 
 
 def _median(values: list[float]) -> float:
@@ -130,16 +147,7 @@ async def scale(n_jobs: int) -> Figures:
         # Each function container in a process of its own, as in Lambda: on threads they
         # share this process's GIL with the loop watched here, which then mostly waits.
         options = servers.stack_options(function_processes=True)
-        async with (
-            LocalStack(options) as stack,
-            httpx.AsyncClient(
-                base_url=stack.api_url,
-                timeout=60,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            ) as api,
-        ):
-            tag = secrets.token_hex(4)
-            await run_one(api, _question(tag), servers.sources(tag))  # warm the containers
+        async with warm_stack(servers, options) as (stack, api):
             singles: list[float] = []
             async with watching() as single_watch:
                 for _ in range(2):
@@ -405,12 +413,7 @@ async def batch(n_jobs: int, window_s: float) -> Figures:
     per minute over `window_s` (or until all end)."""
     with serving(SHORT) as servers:
         options = servers.stack_options(function_processes=True)
-        async with (
-            LocalStack(options) as stack,
-            httpx.AsyncClient(base_url=stack.api_url, timeout=60) as api,
-        ):
-            tag = secrets.token_hex(4)
-            await run_one(api, _question(tag), servers.sources(tag))  # warm the containers
+        async with warm_stack(servers, options) as (_, api):
             tags = [secrets.token_hex(4) for _ in range(n_jobs)]
             body = {
                 "jobs": [{"question": _question(t), "sources": servers.sources(t)} for t in tags]
@@ -451,18 +454,9 @@ async def batch(n_jobs: int, window_s: float) -> Figures:
 async def followed(n_jobs: int) -> Figures:
     """Scenario 8: `n_jobs` seed jobs at once, nobody watching, then `n_jobs` more each
     followed by its event stream (as the web page and `brief research` follow a job): how
-    much longer the watched ones take, and what the streams read."""
+    much longer the watched ones take."""
     with serving(SEED) as servers:
-        async with (
-            LocalStack(servers.stack_options()) as stack,
-            httpx.AsyncClient(
-                base_url=stack.api_url,
-                timeout=60,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            ) as api,
-        ):
-            tag = secrets.token_hex(4)
-            await run_one(api, _question(tag), servers.sources(tag))  # warm the containers
+        async with warm_stack(servers, servers.stack_options(), connections=64) as (_, api):
             unwatched = await _round(api, servers, n_jobs, follow=False)
             watched = await _round(api, servers, n_jobs, follow=True)
     return {

@@ -15,12 +15,14 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
-from bench.fixtures import QUESTION, SEED, SHORT, serving
+from bench.fixtures import QUESTION, SEED, SHORT, Servers, serving
 from bench.jobs import Job, _read_events, _seconds, run_one
 from brief_local.stack import LocalStack
 
@@ -96,6 +98,24 @@ def report(job: Job, calls: list[Call]) -> str:
     return "\n".join(lines)
 
 
+@asynccontextmanager
+async def _traced(
+    servers: Servers,
+) -> AsyncIterator[tuple[Recorder, LocalStack, httpx.AsyncClient]]:
+    """A local stack whose functions' calls are recorded, after a first (cold) job whose
+    calls are not."""
+    recorder = Recorder()
+    async with (
+        LocalStack(replace(servers.stack_options(), client_hook=recorder.install)) as stack,
+        httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
+    ):
+        tag = secrets.token_hex(4)
+        await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))
+        await asyncio.sleep(0.5)  # the cold job's last writes land
+        recorder.calls.clear()
+        yield recorder, stack, api
+
+
 def stage_of(thread: str) -> str:
     """The stage a call was made for, by its thread (the API's calls run on the stack's)."""
     name = thread.split("_", 1)[0].removesuffix("Function").lower()
@@ -106,16 +126,8 @@ async def count_calls() -> dict[str, Any]:
     """The S3 and SQS calls of one warm seed job, per stage, and how many of them were the
     cancel watch's reads of the marker (besides each delivery's one read): a job is waited
     for in S3 directly, so no status poll is counted."""
-    recorder = Recorder()
     with serving(SEED) as servers:
-        async with (
-            LocalStack(replace(servers.stack_options(), client_hook=recorder.install)) as stack,
-            httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
-        ):
-            tag = secrets.token_hex(4)
-            await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))  # cold
-            await asyncio.sleep(0.5)
-            recorder.calls.clear()
+        async with _traced(servers) as (recorder, stack, api):
             tag = secrets.token_hex(4)
             body = {"question": f"{QUESTION} ({tag})", "sources": servers.sources(tag)}
             posted = time.perf_counter()
@@ -187,15 +199,8 @@ async def _until_reported(stack: LocalStack, job_id: str, timeout_s: float = 60)
 async def main() -> int:
     """Run a cold job, then trace a warm one."""
     latencies = SHORT if os.environ.get("TRACE_SHORT") else SEED
-    recorder = Recorder()
     with serving(latencies) as servers:
-        async with (
-            LocalStack(replace(servers.stack_options(), client_hook=recorder.install)) as stack,
-            httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api,
-        ):
-            tag = secrets.token_hex(4)
-            await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))  # cold
-            recorder.calls.clear()
+        async with _traced(servers) as (recorder, _, api):
             tag = secrets.token_hex(4)
             job = await run_one(api, f"{QUESTION} ({tag})", servers.sources(tag))
             await asyncio.sleep(0.5)

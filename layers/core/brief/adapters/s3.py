@@ -61,17 +61,8 @@ class S3BlobStore:
 
     async def get(self, key: str) -> bytes | None:
         """The object's bytes, or None when the key does not exist."""
-        try:
-            response = await self._s3.get_object(Bucket=self._bucket, Key=key)
-            async with response["Body"] as stream:
-                body: bytes = await stream.read()
-                return body
-        except ClientError as exc:
-            if _code(exc) in {"NoSuchKey", "404"}:
-                return None
-            raise _translate(exc, "get", key) from exc
-        except BotoCoreError as exc:
-            raise _translate(exc, "get", key) from exc
+        tagged = await self.get_tagged(key)
+        return None if tagged is None else tagged[0]
 
     async def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None when the key does not exist."""
