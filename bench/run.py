@@ -189,7 +189,8 @@ def table(r: Figures) -> str:
             else ""
         ),
         f"8. {r['followed']['jobs']} seed jobs at once: {_fmt(r['followed']['unwatched_s'])} "
-        f"unwatched, {_fmt(r['followed']['watched_s'])} each followed by its event stream",
+        f"unwatched, {_fmt(r['followed']['watched_s'])} each followed by its event stream "
+        "(mean of two rounds each)",
         f"7. S3 and SQS calls of one warm seed job: {r['calls']['total']} ("
         + ", ".join(f"{k} {v}" for k, v in r["calls"]["by_stage"].items())
         + f"; {r['calls']['cancel_polls']} of them the cancel watch's polls)",
