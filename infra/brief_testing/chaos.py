@@ -1,6 +1,7 @@
 """`brief chaos`: many jobs through the local stack's API under seeded faults, then a ledger.
 
-Submits N jobs through the HTTP API, as users would, while workers die before their acks,
+Submits N jobs through the HTTP API, as users would (a fifth of them as one batch), while
+workers die before their acks,
 batches are delivered twice, S3 and SQS fail at botocore's level, the model answers 429,
 500, late or half, and pages time out or reset (`brief_testing.faults`). When every job has
 ended (or the deadline passed) and the queues are quiet, it reads the bucket directly and
@@ -11,7 +12,8 @@ checks the invariants in docs/architecture.md:
   overwritten (S3 accepted exactly one PutObject of each of `report.json` and `report.md`,
   counted by the fault hook on the functions' clients);
 - no summary is lost: every usable source of a completed job has its summary stored, and
-  the report cites it or lists it as missing with a reason.
+  the report cites it or lists it as missing with a reason;
+- the batch's status (its ledger) says of each of its jobs what the job's own keys say.
 
 The ledger also counts failures by reason, combine messages per job, messages left in each
 DLQ, faults by kind, the run time and the process's peak RSS (moto, the API, every function's
@@ -93,6 +95,8 @@ class Ledger:
     run_s: float = 0.0
     peak_rss_mib: float = 0.0
     quiet: bool = True  # the queues drained before the audit
+    batch_size: int = 0
+    batch_mismatches: list[str] = field(default_factory=list)  # the ledger against the jobs
 
     def by_state(self, state: str) -> list[JobAudit]:
         """The audited jobs in `state`."""
@@ -130,6 +134,7 @@ class Ledger:
                     found.append(f"failed job {a.job_id} has a report")
                 if not a.reason:
                     found.append(f"failed job {a.job_id} gives no reason")
+        found += self.batch_mismatches
         return found
 
     def render(self) -> str:
@@ -158,6 +163,9 @@ class Ledger:
         dlqs = ", ".join(f"{name} {n}" for name, n in sorted(self.dlq_left.items()))
         lines.append(f"Messages left in DLQs: {dlqs}" + ("" if self.quiet else " (not quiet)"))
         lines.append(f"Records returned to their queues by failures: {self.records_returned}")
+        if self.batch_size:
+            agree = self.batch_size - len(self.batch_mismatches)
+            lines.append(f"Batch: {agree} of its {self.batch_size} jobs as its status says")
         lines.append(f"Faults injected: {sum(self.faults.values())}")
         for kind, n in sorted(self.faults.items()):
             lines.append(f"  {n:6d}  {kind}")
@@ -172,7 +180,7 @@ class Ledger:
         else:
             lines.append(
                 "Invariants held: every job ended; one report per completed job, none per "
-                "failed one, none overwritten; no summary lost."
+                "failed one, none overwritten; no summary lost; the batch's status true."
             )
         return "\n".join(lines)
 
@@ -234,11 +242,14 @@ async def run_chaos(options: ChaosOptions, progress: TextIO | None = None) -> Le
             deadline = started + options.deadline_s
             limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as api:
-                jobs = await _submit_all(api, options, pages, progress)
+                jobs, batch = await _submit_all(api, options, pages, progress)
                 ledger.submitted = len(jobs)
                 await _wait_all(api, jobs, deadline, progress)
-            ledger.quiet = await _settle(stack, deadline, progress)
-            ledger.audits = await _audit(stack, list(jobs), injector)
+                ledger.quiet = await _settle(stack, deadline, progress)
+                ledger.audits = await _audit(stack, list(jobs), injector)
+                if batch is not None:
+                    ledger.batch_size = len(batch[1])
+                    ledger.batch_mismatches = await _check_batch(api, *batch, ledger.audits)
             ledger.dlq_left = await _dlq_depths(stack)
             ledger.records_returned = sum(m.failed_records for m in stack.mappings)
     finally:
@@ -278,27 +289,64 @@ def _aws(stack: LocalStack, service: str) -> Any:
 
 async def _submit_all(
     api: httpx.AsyncClient, options: ChaosOptions, pages: PageServer, progress: TextIO | None
-) -> dict[str, str]:
+) -> tuple[dict[str, str], tuple[str, list[str]] | None]:
     """POST every job (a question and sources of its own: no cache answers one job from
-    another's); job id -> last known state."""
+    another's), a fifth of them as one batch; job id -> last known state, and the batch's id
+    and job ids (None without a batch)."""
+    from brief.ids import batch_job_id
+
     rng = random.Random(options.plan.seed)
     urls = pages.pages()
     bound = asyncio.Semaphore(8)
-
-    async def submit(n: int) -> str:
+    bodies = []
+    for n in range(options.jobs):
         tag = f"{options.plan.seed}-{n}-{rng.getrandbits(32):08x}"
         chosen = [urls[(n + i) % len(urls)] for i in range(options.sources)]
         sources = [f"{u}?chaos={tag}&i={i}" for i, u in enumerate(chosen)]
-        body = {"question": f"{QUESTION} (chaos {tag})", "sources": sources}
+        bodies.append({"question": f"{QUESTION} (chaos {tag})", "sources": sources})
+    batched, single = bodies[: options.jobs // 5], bodies[options.jobs // 5 :]
+
+    async def submit(body: dict[str, Any]) -> str:
         async with bound:
             answer = await api.post("/jobs", json=body)
         answer.raise_for_status()
         job_id: str = answer.json()["job_id"]
         return job_id
 
-    ids = await asyncio.gather(*(submit(n) for n in range(options.jobs)))
-    _say(progress, f"{len(ids)} jobs submitted")
-    return dict.fromkeys(ids, "queued")
+    ids = list(await asyncio.gather(*(submit(b) for b in single)))
+    batch = None
+    if batched:
+        answer = await api.post("/batches", json={"jobs": batched})
+        answer.raise_for_status()
+        batch_id: str = answer.json()["batch_id"]
+        batch = batch_id, [batch_job_id(batch_id, n) for n in range(len(batched))]
+        ids += batch[1]
+    _say(progress, f"{len(ids)} jobs submitted ({len(batched)} as one batch)")
+    return dict.fromkeys(ids, "queued"), batch
+
+
+async def _check_batch(
+    api: httpx.AsyncClient, batch_id: str, job_ids: list[str], audits: list[JobAudit]
+) -> list[str]:
+    """Where the batch's status disagrees with its jobs' own states."""
+    said: dict[str, str] = {}
+    after = -1
+    while True:
+        answer = await _get_retrying(api, f"/batches/{batch_id}?after={after}")
+        if answer is None or answer.status_code != 200:
+            return [f"the batch's status could not be read: {answer and answer.status_code}"]
+        page = answer.json()
+        said.update((j["job_id"], j["state"]) for j in page["jobs"])
+        if page["cursor"] is None:
+            break
+        after = page["cursor"]
+    states = {a.job_id: a.state for a in audits}
+    return [
+        f"batch job {n} ({job_id}): the batch says {said.get(job_id)}, the job is "
+        f"{states.get(job_id)}"
+        for n, job_id in enumerate(job_ids)
+        if said.get(job_id) != states.get(job_id)
+    ]
 
 
 async def _wait_all(

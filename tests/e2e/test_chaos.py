@@ -33,6 +33,8 @@ def test_twenty_jobs_under_faults_end_with_one_report_each_and_no_lost_summary()
 
     assert ledger.breaches() == [], ledger.render()
     assert ledger.submitted == 20
+    assert ledger.batch_size == 4  # a fifth as one batch, its status checked against its jobs
+    assert ledger.batch_mismatches == []
     assert {a.state for a in ledger.audits} <= {"done", "failed"}
     done = ledger.by_state("done")
     assert done, ledger.render()
