@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from brief import keys
 from brief.adapters.memory import MemoryBlobStore
+from brief.api import create_app
 from brief.ids import batch_job_id
 from brief.jobstore import BatchPlace, JobStore
 from brief.messages import ExpandTask, SubmitTask
@@ -26,6 +29,7 @@ from brief.models import (
 )
 from brief.sweeper import Sweeper
 
+from .api_world import WorldWiring
 from .test_pipeline import QUESTION
 from .world import World
 
@@ -266,3 +270,37 @@ async def test_a_ledger_note_that_loses_a_swap_reads_again_and_keeps_the_other_w
 
     ledger = BatchLedger.model_validate_json(blobs.objects[key])
     assert ledger.states == {"5": "done", "1": "running"}
+
+
+@pytest.fixture
+async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(lambda: WorldWiring(world))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://brief.test") as c:
+        yield c
+
+
+async def test_the_api_takes_a_large_batch_and_pages_its_status(
+    client: httpx.AsyncClient,
+) -> None:
+    job = {"question": QUESTION, "sources": ["https://example.org/a"]}
+    accepted = await client.post("/batches", json={"jobs": [job] * 2_500})
+    assert accepted.status_code == 202, accepted.text
+    path = accepted.headers["location"]
+
+    first = (await client.get(path)).json()
+    assert first["size"] == 2_500
+    assert first["counts"] == {"pending": 2_500}
+    assert [j["n"] for j in first["jobs"]] == list(range(1_000))
+    following = (await client.get(path, params={"after": first["cursor"], "limit": 5})).json()
+    assert [j["n"] for j in following["jobs"]] == [1_000, 1_001, 1_002, 1_003, 1_004]
+    pending = await client.get(path, params={"state": ["pending", "done"], "after": 2_497})
+    assert [j["n"] for j in pending.json()["jobs"]] == [2_498, 2_499]
+    assert pending.json()["cursor"] is None
+
+    wrong = await client.get(path, params={"state": "finished"})
+    assert wrong.status_code == 422
+    assert "state" in wrong.text
+    too_many = await client.post("/batches", json={"jobs": [job] * 10_001})
+    assert too_many.status_code == 422
+    assert "10000" in too_many.text or "10,000" in too_many.text
