@@ -9,7 +9,7 @@ cancels and awaits the rest before it re-raises the first failure, unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,3 +47,19 @@ async def at_once(into: Callable[..., R], **reads: Awaitable[Any]) -> R:
 async def nothing() -> None:
     """An awaitable of None: the place of a read that is not needed (`at_once`, `all_of`)."""
     return None
+
+
+async def each_bounded(
+    items: Sequence[T], work: Callable[[T], Awaitable[R]], limit: int
+) -> list[R]:
+    """`work` over every item in order, at most `limit` at once: `limit` workers share one
+    iterator, so a thousand items never become a thousand tasks."""
+    results: dict[int, R] = {}
+    pending = iter(enumerate(items))
+
+    async def worker() -> None:
+        for n, item in pending:  # each item is taken by exactly one worker
+            results[n] = await work(item)
+
+    await all_of(*(worker() for _ in range(min(limit, len(items)))))
+    return [results[n] for n in range(len(items))]

@@ -7,13 +7,13 @@ failed when the body names one, so the owner learns why their job stopped.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from brief.concurrency import each_bounded
 from brief.diagnosis import given_up_cause
 from brief.errors import InvalidMessage, JobNotFound
 from brief.ids import batch_job_id, is_id
@@ -89,19 +89,16 @@ class DeadLetter:
     async def _fail_unborn(self, task: ExpandTask, reason: str) -> None:
         """A chunk of a batch whose jobs were never all queued: fail each job of it that
         does not exist, so the batch's status ends."""
-        bound = asyncio.Semaphore(16)
 
         async def fail(n: int) -> None:
             job_id = batch_job_id(task.batch_id, n)
-            async with bound:
-                try:
-                    await self.store.job(job_id)
-                except JobNotFound:
-                    place = BatchPlace(task.batch_id, n)
-                    await fail_job(self.store, job_id, "deadletter", reason, self.clock(), place)
+            try:
+                await self.store.job(job_id)
+            except JobNotFound:
+                place = BatchPlace(task.batch_id, n)
+                await fail_job(self.store, job_id, "deadletter", reason, self.clock(), place)
 
-        numbers = range(task.first, task.first + task.count)
-        await asyncio.gather(*(fail(n) for n in numbers))
+        await each_bounded(range(task.first, task.first + task.count), fail, 16)
 
     async def _diagnose(
         self, letter: _Letter, queue: DeadQueue
@@ -117,7 +114,7 @@ class DeadLetter:
             return None, f"the {queue} queue got {letter.unnamed}", None, None
         job_id, index, place = letter.job_id, letter.index, letter.place
         assert job_id is not None  # a letter that names no job says why (`unnamed`)
-        if not letter.from_batch:
+        if place is None:  # a batch's job may not exist yet; any other must
             try:
                 place = BatchPlace.of(await self.store.job(job_id))
             except JobNotFound:
@@ -155,8 +152,8 @@ class _Letter:
     job_id: str | None = None
     index: int | None = None
     kind: str | None = None
-    from_batch: bool = False  # the job's id derives from a batch's: it may not exist yet
-    place: BatchPlace | None = None  # where, then: the job's place in its batch
+    place: BatchPlace | None = None  # a batch's job: its id derives from the batch's, and it
+    # may not exist yet
 
     @classmethod
     def read(cls, body: str) -> _Letter:
@@ -169,7 +166,7 @@ class _Letter:
         index = task.index if isinstance(task, SummarizeTask) else None
         if isinstance(task, SubmitTask):
             job_id, place = batch_job_id(task.batch_id, task.n), BatchPlace(task.batch_id, task.n)
-            return cls(task=task, job_id=job_id, kind=task.kind, from_batch=True, place=place)
+            return cls(task=task, job_id=job_id, kind=task.kind, place=place)
         if isinstance(task, ExpandTask):
             return cls(task=task, kind=task.kind)
         return cls(task=task, job_id=task.job_id, index=index, kind=task.kind)
@@ -193,14 +190,7 @@ class _Letter:
             # A batch's job whose creation kept failing: it may not exist yet, but its id is
             # known, and its failure is what the batch's status must show.
             job_id, place = batch_job_id(batch_id, n), BatchPlace(batch_id, n)
-            return cls(
-                problem=problem,
-                job_id=job_id,
-                index=index,
-                kind=kind,
-                from_batch=True,
-                place=place,
-            )
+            return cls(problem=problem, job_id=job_id, index=index, kind=kind, place=place)
         if not is_id(job_id):
             return cls(problem=problem, unnamed="a message that names no job")
         return cls(problem=problem, job_id=job_id, index=index, kind=kind)

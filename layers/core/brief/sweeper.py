@@ -12,33 +12,24 @@ time of a job's latest event (`keys.event` names carry it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Literal
 
 from brief import metrics
-from brief.concurrency import all_of
+from brief.concurrency import each_bounded
 from brief.diagnosis import duration
 from brief.errors import RetryableError
-from brief.jobstore import BatchPlace, JobStore, OpenJob, Progress
+from brief.jobstore import BatchPlace, JobStore, OpenJob, Progress, ledger_state
 from brief.logs import bind_job
-from brief.models import (
-    TERMINAL_STATES,
-    FailedStage,
-    JobState,
-    LedgerState,
-    source_number,
-    utcnow,
-)
+from brief.models import TERMINAL_STATES, FailedStage, JobState, source_number, utcnow
 
 # The pipeline's own failure path: the same record, metric and `job_failed` event.
 from brief.pipeline import fail_job
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-R = TypeVar("R")
 Clock = Callable[[], datetime]
 Outcome = Literal["progressing", "failed", "closed", "error"]
 
@@ -48,12 +39,6 @@ _STAGE_OF: dict[JobState, FailedStage] = {
     "retrieving": "research",
     "summarizing": "summarize",
     "combining": "combine",
-}
-
-_LEDGER_STATE: dict[JobState, LedgerState] = {
-    "done": "done",
-    "failed": "failed",
-    "cancelled": "cancelled",
 }
 
 
@@ -127,7 +112,7 @@ class Sweeper:
                 # Ended. Its batch's ledger is noted again first: a delivery that ended the
                 # job and crashed before its note is never redelivered once it acked.
                 place = BatchPlace.of(await self.store.job(entry.job_id))
-                await self.store.note_batch_job(place, _LEDGER_STATE[progress.state])
+                await self.store.note_batch_job(place, ledger_state(progress.state))
                 await self.store.close_open(entry)
                 return "closed"
             last = progress.last_at or entry.created_at
@@ -152,19 +137,3 @@ def stalled_reason(idle_s: float, progress: Progress) -> str:
     if progress.last_index is not None:
         step += f" for source {source_number(progress.last_index)}"
     return f"no progress for {duration(idle_s)} (last step: {step}); the job was given up"
-
-
-async def each_bounded(
-    items: Sequence[T], work: Callable[[T], Awaitable[R]], limit: int
-) -> list[R]:
-    """`work` over every item in order, at most `limit` at once: `limit` workers share one
-    iterator, so a thousand open jobs never become a thousand tasks."""
-    results: dict[int, R] = {}
-    pending = iter(enumerate(items))
-
-    async def worker() -> None:
-        for n, item in pending:  # each item is taken by exactly one worker
-            results[n] = await work(item)
-
-    await all_of(*(worker() for _ in range(min(limit, len(items)))))
-    return [results[n] for n in range(len(items))]

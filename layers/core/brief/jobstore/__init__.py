@@ -11,7 +11,7 @@ model-output cache, dead letters, the open-jobs index, views);
 from __future__ import annotations
 
 from brief import keys
-from brief.jobstore.batches import CHUNK_SIZE, BatchPlace
+from brief.jobstore.batches import CHUNK_SIZE, BatchPlace, ledger_state
 from brief.jobstore.cache import TextCache, digest, text_key
 from brief.jobstore.dead import DeadLetters
 from brief.jobstore.open import OpenJob, OpenJobs
@@ -27,6 +27,7 @@ __all__ = [
     "OpenJob",
     "Progress",
     "digest",
+    "ledger_state",
     "state_from_keys",
     "text_key",
     "timings_from_keys",

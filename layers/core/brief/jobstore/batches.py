@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from brief import keys
-from brief.concurrency import all_of
+from brief.concurrency import each_bounded
 from brief.errors import BatchNotFound, StorageUnavailable
 from brief.jobstore.objects import Objects
 from brief.models import (
@@ -17,6 +17,7 @@ from brief.models import (
     BatchLedger,
     BatchRecord,
     JobRecord,
+    JobState,
     LedgerState,
     ResearchRequest,
 )
@@ -28,6 +29,13 @@ CHUNK_SIZE = 100
 # gives them when a job has several (a report wins over a failure, a failure over a cancel).
 _RANK: dict[LedgerState, int] = {"running": 0, "cancelled": 1, "failed": 2, "done": 3}
 _SWAP_TRIES = 12  # with full-jitter backoff up to 1 s: a few seconds of contention at most
+
+
+def ledger_state(state: JobState) -> LedgerState:
+    """How a batch's status names a job in `state`: its end, or `running` until then."""
+    if state == "done" or state == "failed" or state == "cancelled":
+        return state
+    return "running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +61,12 @@ class BatchRecords(Objects):
         """Store a batch's requests in chunks of `batch.chunk_size`, then its record: a
         stored record means every chunk is there."""
         size = batch.chunk_size or CHUNK_SIZE
-        bound = asyncio.Semaphore(16)
 
         async def chunk(first: int) -> None:
-            async with bound:
-                body = BatchChunk(first=first, requests=list(requests[first : first + size]))
-                await self._put(keys.batch_chunk(batch.batch_id, first // size), body)
+            body = BatchChunk(first=first, requests=list(requests[first : first + size]))
+            await self._put(keys.batch_chunk(batch.batch_id, first // size), body)
 
-        await all_of(*(chunk(first) for first in range(0, len(requests), size)))
+        await each_bounded(range(0, len(requests), size), chunk, 16)
         await self._put(keys.batch(batch.batch_id), batch)
 
     async def batch(self, batch_id: str, *, owner: str | None = None) -> BatchRecord:

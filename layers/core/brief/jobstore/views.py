@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
 from brief import keys
-from brief.concurrency import all_of, at_once, both, nothing
+from brief.concurrency import at_once, both, each_bounded, nothing
 from brief.ids import batch_job_id
-from brief.jobstore.batches import BatchRecords
+from brief.jobstore.batches import BatchRecords, ledger_state
 from brief.jobstore.events import EventLog
 from brief.jobstore.jobs import JobRecords
 from brief.jobstore.state import latest_waits, relative_names, state_from_keys, timings_from_keys
@@ -145,20 +144,15 @@ class JobViews(JobRecords, EventLog, BatchRecords):
 
     async def _listed_states(self, batch: BatchRecord) -> dict[int, LedgerState]:
         """The started jobs of a batch stored before the ledger: one listing per job."""
-        bound = asyncio.Semaphore(32)
 
         async def state(n: int) -> LedgerState | None:
             job_id = batch_job_id(batch.batch_id, n)
-            async with bound:
-                present = relative_names(job_id, await self._blobs.list(keys.job(job_id)))
+            present = relative_names(job_id, await self._blobs.list(keys.job(job_id)))
             if keys.REQUEST not in present and keys.FAILED not in present:
                 return None
-            found = state_from_keys(present)
-            if found == "done" or found == "failed" or found == "cancelled":
-                return found
-            return "running"
+            return ledger_state(state_from_keys(present))
 
-        found = await all_of(*(state(n) for n in range(batch.size)))
+        found = await each_bounded(range(batch.size), state, 32)
         return {n: s for n, s in enumerate(found) if s is not None}
 
     async def progress(self, job_id: str) -> Progress:
