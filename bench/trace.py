@@ -134,7 +134,7 @@ async def count_calls() -> dict[str, Any]:
             job_id = (await api.post("/jobs", json=body)).raise_for_status().json()["job_id"]
             post_s = time.perf_counter() - posted
             api_calls = list(recorder.calls)
-            await _until_reported(stack, job_id)
+            await until_reported(stack, job_id)
             await asyncio.sleep(1.0)  # the writes beside the report land
             calls = [c for c in recorder.calls if stage_of(c.thread) != "api"] + api_calls
             job = Job(job_id, time.time())
@@ -179,7 +179,7 @@ def _busy_s(job: Job) -> dict[str, float]:
     }
 
 
-async def _until_reported(stack: LocalStack, job_id: str, timeout_s: float = 60) -> None:
+async def until_reported(stack: LocalStack, job_id: str, timeout_s: float = 60) -> None:
     """Wait for the job's report_ready event, listing the bucket with a client of its own."""
     import boto3
 

@@ -7,16 +7,16 @@ GET per job per container every poll, and depend on how long the work takes)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
-from bench.trace import Recorder, stage_of
+from bench.trace import Recorder, stage_of, until_reported
 from brief_local.stack import LocalStack, StackOptions, running_stack
 from brief_testing.pages import PageServer
 
@@ -41,23 +41,6 @@ def counted() -> Iterator[tuple[LocalStack, Recorder]]:
         yield stack, recorder
 
 
-def _report_exists(stack: LocalStack, job_id: str, timeout_s: float = 60) -> bool:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        listed = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"jobs/{job_id}/events/")
-        if any(o["Key"].endswith("-report_ready.json") for o in listed.get("Contents", [])):
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_the_seed_job_stays_within_its_call_budget(
     counted: tuple[LocalStack, Recorder], pages: PageServer
 ) -> None:
@@ -69,7 +52,7 @@ def test_the_seed_job_stays_within_its_call_budget(
         assert created.status_code == 202, created.text
         job_id = created.json()["job_id"]
         api_calls = Counter(stage_of(c.thread) for c in recorder.calls)["api"]
-    assert _report_exists(stack, job_id)
+    asyncio.run(until_reported(stack, job_id))  # TimeoutError if it never comes
     time.sleep(1.0)  # the writes beside report.json (report.md, the page cache) land
     calls: Counter[str] = Counter(stage_of(c.thread) for c in recorder.calls)
     calls["api"] = api_calls
