@@ -458,3 +458,27 @@ async def test_a_well_cited_report_carries_no_warning(world: World) -> None:
     assert report.warnings == []
     assert "**Note:**" not in report.markdown
     assert (await world.store.view(job_id)).warnings == []
+
+
+async def test_the_offline_summarizer_keeps_no_model_output_cache(world: World) -> None:
+    # Its outputs take milliseconds to make again: a cache read and write per source (and per
+    # combine) would cost more S3 round trips than the work they save.
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    await world.drain()
+    await report_of(world, job_id)
+    assert not [k for k in world.blobs.objects if k.startswith("cache/texts/")]
+
+
+async def test_a_summarize_message_carries_the_question_and_one_without_it_still_works(
+    world: World,
+) -> None:
+    job_id, tasks = await researched(world)
+    assert {t.question for t in tasks} == {QUESTION}
+    # A message sent before the question rode along reads it from the request.
+    older = [t.model_copy(update={"question": None}) for t in tasks]
+    summarize = world.summarize()
+    for task in older:
+        await summarize.run(task)
+    await world.drain()
+    report = await report_of(world, job_id)
+    assert [c.n for c in report.citations] == [1, 2, 3, 4, 5]

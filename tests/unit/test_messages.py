@@ -8,7 +8,13 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from brief.errors import InvalidMessage, PermanentError
-from brief.messages import CombineTask, ResearchTask, SummarizeTask, parse_task
+from brief.messages import (
+    MAX_QUESTION_CHARS,
+    CombineTask,
+    ResearchTask,
+    SummarizeTask,
+    parse_task,
+)
 
 JOB = "0123456789abcdef0123456789abcdef"
 SQS_MAX_BYTES = 256 * 1024
@@ -188,8 +194,20 @@ def test_a_message_is_a_few_keys_far_below_the_sqs_size_limit(message: BaseModel
     encoded = message.model_dump_json().encode()
 
     assert len(encoded) < 300 < SQS_MAX_BYTES
-    keys = {"v", "kind", "job_id", "index", "expected", "input_digest", "indexes"}
+    keys = {"v", "kind", "job_id", "index", "expected", "input_digest", "indexes", "question"}
     assert set(json.loads(encoded)) <= keys
+
+
+def test_ten_summarize_messages_with_the_longest_question_fit_one_sqs_batch() -> None:
+    # The question rides along so the stage need not read the request; a batch send's ten
+    # messages share SQS's 256 KiB, even when every character takes four bytes in UTF-8.
+    widest = "\U0001f41d" * MAX_QUESTION_CHARS
+    message = SummarizeTask(
+        job_id=JOB, index=19, expected=20, input_digest="f" * 64, question=widest
+    )
+    assert 10 * len(message.model_dump_json().encode()) < SQS_MAX_BYTES
+    with pytest.raises(ValidationError):
+        SummarizeTask(job_id=JOB, index=0, expected=1, question=widest + "?")
 
 
 def test_a_digest_is_a_sha256_and_indexes_are_source_positions() -> None:

@@ -44,6 +44,11 @@ async def at_once(into: Callable[..., R], **reads: Awaitable[Any]) -> R:
     return into(**dict(zip(reads, results, strict=True)))
 
 
+async def ready(value: T) -> T:
+    """An awaitable of a value already at hand: the place of a read a caller could skip."""
+    return value
+
+
 async def nothing() -> None:
     """An awaitable of None: the place of a read that is not needed (`at_once`, `all_of`)."""
     return None

@@ -174,6 +174,9 @@ class ExtractiveSummarizer:
     Pure CPU and deterministic: no network, no key, and no dependence on hash order.
     """
 
+    local_stages: frozenset[str] = frozenset({"summarize", "combine"})
+    """Both outputs take milliseconds to make again: not worth a cache (`worth_caching`)."""
+
     def __init__(self, *, sentences: int = 5, findings: int = 8) -> None:
         if sentences < 1 or findings < 1:
             raise ValueError("sentences and findings must be at least 1")

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from brief.errors import InvalidMessage
 from brief.ids import BatchId, JobId
 
+MAX_QUESTION_CHARS = 2_000
+"""The longest question a request may ask (`models.ResearchRequest`), and so the longest a
+summarize message carries."""
+
 QueueRole = Literal["intake", "summarize", "combine"]
 """The work queues, by the stage that consumes each (a deployment maps each to a URL)."""
 QUEUE_ROLES: tuple[QueueRole, ...] = get_args(QueueRole)
@@ -38,7 +42,8 @@ class SummarizeTask(_Message):
     `input_digest` (`brief.jobstore.digest` of the question, the source's title and text)
     lets the summary cache be read in the same round as the source itself; the stage checks
     it against the source it reads, so a wrong or missing digest costs a round, never a
-    wrong summary.
+    wrong summary. `question` is the job's (at most `MAX_QUESTION_CHARS`), so the stage need
+    not read the request; a message without it (sent before it was added) reads it.
     """
 
     kind: Literal["summarize"] = "summarize"
@@ -46,6 +51,7 @@ class SummarizeTask(_Message):
     index: Annotated[int, Field(ge=0)]
     expected: Annotated[int, Field(ge=1)]
     input_digest: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    question: Annotated[str | None, Field(max_length=MAX_QUESTION_CHARS)] = None
 
 
 class CombineTask(_Message):

@@ -26,12 +26,11 @@ from pydantic import (
 )
 
 from brief.ids import BatchId, JobId
-from brief.messages import QueueRole
+from brief.messages import MAX_QUESTION_CHARS, QueueRole
 from brief.urls import normalize_url, unusable
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
-MAX_QUESTION_CHARS = 2_000
 MAX_URL_CHARS = 4_096
 """The longest URL a source may be (before and after it is normalized), and the longest URL
 or query label a status shows."""

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from brief import metrics
+from brief import keys, metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
-from brief.concurrency import all_of, at_once, both, nothing
+from brief.concurrency import all_of, at_once, both, nothing, ready
 from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch
 from brief.errors import (
     InvalidMessage,
@@ -43,6 +43,7 @@ from brief.models import (
     BatchRecord,
     CachedText,
     Citation,
+    CombineClaim,
     EventKind,
     Expansion,
     FailedStage,
@@ -141,15 +142,11 @@ async def create_job(store: JobStore, record: JobRecord) -> bool:
 
 @dataclass(frozen=True)
 class _ResearchReads:
-    """Research's one round of reads: what a redelivery must resume from is in it too,
-    though a first delivery finds none."""
+    """Research's first round of reads: the request, and the names of the job's objects
+    (which say whether a redelivery has anything to resume from, without reading it)."""
 
     job: JobRecord
-    failure: JobFailure | None
-    cancelled: bool
-    retrieval: Retrieval | None
-    stored: list[SourceRecord]
-    expansions: dict[int, Expansion]
+    names: set[str]
 
 
 @dataclass(frozen=True)
@@ -184,17 +181,14 @@ class Research:
         # One round of reads (each is a round trip to S3, on the job's critical path): what a
         # redelivery must resume from is listed in it too, though a first delivery finds none.
         reads = await at_once(
-            _ResearchReads,
-            job=self.store.job(task.job_id),
-            failure=self.store.failure(task.job_id),
-            cancelled=self.store.cancelled(task.job_id),
-            retrieval=self.store.retrieval(task.job_id),
-            stored=self.store.sources(task.job_id),
-            expansions=self.store.expansions(task.job_id),
+            _ResearchReads, job=self.store.job(task.job_id), names=self.store.names(task.job_id)
         )
-        if reads.failure is not None or reads.cancelled:
+        names = reads.names
+        if keys.FAILED in names or keys.CANCELLED in names:
             return
-        job, retrieval = reads.job, reads.retrieval
+        job = reads.job
+        # A redelivery reads what an earlier delivery stored; a first one has nothing to read.
+        retrieval = await self.store.retrieval(job.job_id) if keys.RETRIEVAL in names else None
         digests: dict[int, str] = {}
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
@@ -202,7 +196,7 @@ class Research:
             try:  # fetches in flight stop soon after a cancel, and nothing more is stored
                 retrieved = await self.cancel_watch.run(
                     partial(self.store.cancelled, job.job_id),
-                    self._retrieve(job, reads.stored, reads.expansions),
+                    self._resume_retrieval(job, names),
                     shared=job.job_id,
                 )
             except StoppedByCancel:
@@ -234,6 +228,7 @@ class Research:
                 index=s.index,
                 expected=len(usable),
                 input_digest=digests.get(s.index),
+                question=job.request.question,
             )
             for s in usable
         ]
@@ -258,6 +253,15 @@ class Research:
         await create_job(self.store, record)
         await self.store.note_batch_job(BatchPlace.of(record), "running")
         return ResearchTask(job_id=job_id)
+
+    async def _resume_retrieval(
+        self, job: JobRecord, names: set[str]
+    ) -> tuple[Retrieval, dict[int, str]]:
+        """Retrieve the sources an earlier delivery did not store (all, the first time)."""
+        stored, expansions = await both(
+            self.store.sources(job.job_id, names), self.store.expansions(job.job_id, names)
+        )
+        return await self._retrieve(job, stored, expansions)
 
     async def _retrieve(
         self,
@@ -307,11 +311,12 @@ class Research:
 @dataclass(frozen=True)
 class _SummarizeReads:
     """Summarize's one round of reads; `hinted` is the cache entry under the key the message
-    named (None when it named none)."""
+    named (None when it named none), `question` the job's (read only when the message lacks
+    it)."""
 
     cancelled: bool
     existing: SummaryRecord | None
-    job: JobRecord
+    question: str
     source: SourceRecord | None
     hinted: CachedText | None
 
@@ -334,18 +339,23 @@ class Summarize:
         # Every read this message may need goes at once — the cache entry too, when the
         # message names its input — and the writes that follow the model are only those the
         # fan-in needs: each is a round trip to S3 on the job's critical path.
-        named = summary_key(self.summarizer.name, task.input_digest) if task.input_digest else None
+        caching = worth_caching(self.summarizer, "summarize")
+        named = (
+            summary_key(self.summarizer.name, task.input_digest)
+            if task.input_digest and caching
+            else None
+        )
         reads = await at_once(
             _SummarizeReads,
             cancelled=self.store.cancelled(task.job_id),
             existing=self.store.summary(task.job_id, task.index),
-            job=self.store.job(task.job_id),
+            question=ready(task.question) if task.question else self._question(task.job_id),
             source=self.store.source(task.job_id, task.index),
             hinted=self.store.cached_text(named) if named else nothing(),
         )
         if reads.cancelled:
             return
-        job, source = reads.job, reads.source
+        source = reads.source
         written: SummaryRecord | None = None
         cache: tuple[str, CachedText] | None = None
         if reads.existing is None:
@@ -356,7 +366,7 @@ class Summarize:
             try:  # a model call in flight stops soon after a cancel; nothing is written
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
-                    self._summarize(job, source, named, reads.hinted),
+                    self._summarize(task.job_id, reads.question, source, named, reads.hinted),
                     shared=task.job_id,
                 )
             except StoppedByCancel:
@@ -376,20 +386,25 @@ class Summarize:
         # The progress event and the fan-in's listing both follow the write, not each other.
         indexes = self.store.summary_indexes(task.job_id)
         if written is None:
-            await self._fan_in(task, await indexes)
+            await self._fan_in(task, await indexes, fresh=False)
         else:
             kind: EventKind = "summary_done" if written.state == "ok" else "summary_failed"
             event = self.store.event(
                 task.job_id, kind, written.finished_at, index=task.index, detail=written.reason
             )
             _, done = await both(event, indexes)
-            await self._fan_in(task, done)
+            await self._fan_in(task, done, fresh=True)
         # The cache serves later jobs, not this one: it is written once the combine is on its way.
         await _keep(self.store, cache)
 
+    async def _question(self, job_id: str) -> str:
+        """The job's question, from its request (for a message that does not carry it)."""
+        return (await self.store.job(job_id)).request.question
+
     async def _summarize(
         self,
-        job: JobRecord,
+        job_id: str,
+        question: str,
         source: SourceRecord,
         named: str | None,
         hinted: CachedText | None,
@@ -397,15 +412,19 @@ class Summarize:
         """The summary, and the cache entry to write (None: nothing new to cache).
 
         `hinted` is the entry read under the key the message named (`named`); it is used
-        only if that key is this source's own.
+        only if that key is this source's own. A summarizer not `worth_caching` neither
+        reads nor writes the cache.
         """
         started = self.clock()
-        model, question = self.summarizer.name, job.request.question
+        model = self.summarizer.name
+        caching = worth_caching(self.summarizer, "summarize")
         key = summary_key(model, summary_input(question, source))
-        cached = hinted if key == named else await self.store.cached_text(key)
+        cached = None
+        if caching:
+            cached = hinted if key == named else await self.store.cached_text(key)
         if cached is not None:
             hit = SummaryRecord(
-                job_id=job.job_id,
+                job_id=job_id,
                 index=source.outcome.index,
                 state="ok",
                 text=cached.text,
@@ -419,7 +438,7 @@ class Summarize:
         entry: tuple[str, CachedText] | None = None
         index = source.outcome.index
         watch = RetryWatch(
-            self.store, job.job_id, "summarize", index, self.clock, self.retry_event_every_s
+            self.store, job_id, "summarize", index, self.clock, self.retry_event_every_s
         )
         try:
             output = await self.summarizer.summarize(
@@ -433,14 +452,18 @@ class Summarize:
                 on_retry=watch,
             )
             text, usage = output.text, output.usage
-            entry = key, CachedText(model=model, text=text, usage=usage, created_at=self.clock())
+            if caching:
+                entry = (
+                    key,
+                    CachedText(model=model, text=text, usage=usage, created_at=self.clock()),
+                )
         except PermanentError as exc:
             reason = f"the model could not summarize this source: {exc}"
         except RetryableError as exc:  # SQS brings the message back; the error explains a DLQ
             await watch.keep(exc)
             raise
         summary = SummaryRecord(
-            job_id=job.job_id,
+            job_id=job_id,
             index=source.outcome.index,
             state="ok" if reason is None else "failed",
             text=text,
@@ -452,18 +475,28 @@ class Summarize:
         )
         return summary, entry
 
-    async def _fan_in(self, task: SummarizeTask, done: set[int]) -> None:
+    async def _fan_in(self, task: SummarizeTask, done: set[int], *, fresh: bool) -> None:
         """Send the combine message once, however many summaries finish at the same moment.
 
         S3 is strongly consistent, so the delivery that writes the last summary sees them all;
         the conditional claim picks one sender. If that sender dies before sending, the claim
         names the source whose message it was: that message comes back (SQS redelivers it),
         waits until the claim is older than any live delivery could be, and sends.
+
+        A `fresh` delivery (it wrote its summary just now) cannot be such a redelivery: no
+        earlier delivery of its message got as far as the claim, which follows the summary's
+        write. When it loses the claim, the claim is another's, and it need not be read.
         """
         if len(done) < task.expected:
             return
         now = self.clock()
-        won, claim = await self.store.claim_combine(task.job_id, task.index, now)
+        if fresh:
+            claim = CombineClaim(job_id=task.job_id, owner=task.index, at=now)
+            won = await self.store.try_claim_combine(claim)
+            if not won:
+                return
+        else:
+            won, claim = await self.store.claim_combine(task.job_id, task.index, now)
         if not won:
             if claim.owner != task.index or await self.store.combine_sent(task.job_id):
                 return
@@ -626,6 +659,14 @@ class Combine:
             return None
 
 
+def worth_caching(summarizer: Summarizer, stage: Literal["summarize", "combine"]) -> bool:
+    """Whether a stage's output is worth the model-output cache: not when the summarizer
+    makes it locally in milliseconds (the offline one names the stages it does so in
+    `local_stages`), where the cache's read and write would cost more than the work."""
+    local: frozenset[str] = getattr(summarizer, "local_stages", frozenset())
+    return stage not in local
+
+
 async def _keep(store: JobStore, entry: tuple[str, CachedText] | None) -> None:
     """Write a model-output cache entry, if the stage made one."""
     if entry is not None:
@@ -643,6 +684,8 @@ async def _cached_combine(
     """The combined answer, from the cache when these exact summaries were combined before,
     and the cache entry to write (None: nothing new)."""
     parts = [f"[{t.n}] {t.title or ''} {t.url}\n{t.text}" for t in numbered]
+    if not worth_caching(summarizer, "combine"):
+        return await summarizer.combine(question, numbered, on_retry=on_retry), None
     key = text_key(summarizer.name, "combine", question, *parts)
     cached = await store.cached_text(key)
     if cached is not None:

@@ -32,6 +32,12 @@ class JobRecords(Objects):
             raise JobNotFound(job_id)
         return record
 
+    async def names(self, job_id: str) -> set[str]:
+        """The names of every object the job has (relative to its prefix), from one listing:
+        which of its records exist, without reading any (`brief.jobstore.state`)."""
+        prefix = keys.job(job_id)
+        return {k.removeprefix(prefix) for k in await self._blobs.list(prefix)}
+
     # -- retrieval ------------------------------------------------------------------------
 
     async def put_source(self, record: SourceRecord) -> bool:
@@ -42,9 +48,10 @@ class JobRecords(Objects):
         """One stored source, or None."""
         return await self._get(keys.source(job_id, index), SourceRecord)
 
-    async def sources(self, job_id: str) -> list[SourceRecord]:
-        """Every source stored so far (used when retrieval resumes after a crash)."""
-        listed = await self._blobs.list(keys.sources(job_id))
+    async def sources(self, job_id: str, names: set[str] | None = None) -> list[SourceRecord]:
+        """Every source stored so far (used when retrieval resumes after a crash); from
+        `names` (the job's, `names`) when given, else from a listing."""
+        listed = await self._listed(job_id, keys.SOURCES, names)
         return [s for s in await self._get_each(listed, SourceRecord) if s is not None]
 
     async def put_expansion(self, expansion: Expansion) -> Expansion:
@@ -54,9 +61,10 @@ class JobRecords(Objects):
             return expansion
         return await self._get(key, Expansion) or expansion
 
-    async def expansions(self, job_id: str) -> dict[int, Expansion]:
-        """Searches already run for this job, by their position in the request."""
-        listed = await self._blobs.list(keys.expansions(job_id))
+    async def expansions(self, job_id: str, names: set[str] | None = None) -> dict[int, Expansion]:
+        """Searches already run for this job, by their position in the request (from
+        `names` when given, as `sources`)."""
+        listed = await self._listed(job_id, keys.EXPANSIONS, names)
         found = await self._get_each(listed, Expansion)
         return {e.position: e for e in found if e is not None}
 
@@ -67,6 +75,13 @@ class JobRecords(Objects):
     async def retrieval(self, job_id: str) -> Retrieval | None:
         """The retrieval summary, once retrieval is over."""
         return await self._get(keys.retrieval(job_id), Retrieval)
+
+    async def _listed(self, job_id: str, under: str, names: set[str] | None) -> list[str]:
+        """The keys of the job's objects under `under` (`keys.SOURCES`, ...): picked from
+        `names` when the caller listed the job already, else listed."""
+        if names is None:
+            return await self._blobs.list(keys.job(job_id) + under)
+        return [keys.job(job_id) + n for n in sorted(names) if n.startswith(under)]
 
     # -- summaries and the fan-in ---------------------------------------------------------
 
@@ -92,12 +107,16 @@ class JobRecords(Objects):
         self, job_id: str, owner: int, at: datetime
     ) -> tuple[bool, CombineClaim]:
         """Try to become the one delivery that sends the combine; returns (won, the claim)."""
-        key = keys.combine_claim(job_id)
         claim = CombineClaim(job_id=job_id, owner=owner, at=at)
-        if await self._put(key, claim):
+        if await self.try_claim_combine(claim):
             return True, claim
-        stored = await self._get(key, CombineClaim)
+        stored = await self._get(keys.combine_claim(job_id), CombineClaim)
         return False, stored or claim
+
+    async def try_claim_combine(self, claim: CombineClaim) -> bool:
+        """Whether `claim` became the combine's claim (one write; the loser's read of the
+        claim that won is `claim_combine`'s, for a caller that may own it)."""
+        return await self._put(keys.combine_claim(claim.job_id), claim)
 
     async def mark_combine_sent(self, job_id: str) -> None:
         """Record that the combine message went out, so a redelivery does not resend it."""

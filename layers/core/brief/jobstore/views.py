@@ -147,7 +147,7 @@ class JobViews(JobRecords, EventLog, BatchRecords):
 
         async def state(n: int) -> LedgerState | None:
             job_id = batch_job_id(batch.batch_id, n)
-            present = relative_names(job_id, await self._blobs.list(keys.job(job_id)))
+            present = await self.names(job_id)
             if keys.REQUEST not in present and keys.FAILED not in present:
                 return None
             return ledger_state(state_from_keys(present))

@@ -42,6 +42,11 @@ class StagedSummarizer:
         self._map = summarize_with
         self._reduce = combine_with
         self._name = f"{summarize_with.name}|{combine_with.name}"
+        # Each stage is as cheap to redo as the summarizer that does it (`worth_caching`).
+        self.local_stages = frozenset(
+            {"summarize"} & getattr(summarize_with, "local_stages", frozenset())
+            | {"combine"} & getattr(combine_with, "local_stages", frozenset())
+        )
 
     @property
     def name(self) -> str:
