@@ -84,7 +84,7 @@ async def test_the_report_numbers_each_source_as_the_status_and_events_do(world:
     assert "404" in reason
     assert section(report.markdown, "Sources not used") == [f"- [2] {MISSING} — {reason}"]
     # Each finding cites the source it was taken from, by that source's number.
-    findings = section(report.markdown, "Key findings")
+    findings = [line for line in section(report.markdown, "Findings") if line.startswith("- ")]
     assert findings
     for line in findings:
         sentence, numbers = re.fullmatch(r"- (.+?) ((?:\[\d\])+)", line).groups()  # type: ignore[union-attr]

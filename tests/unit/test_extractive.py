@@ -6,12 +6,15 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
+from importlib.resources import files
 
 import pytest
 
 from brief.errors import SourceError
-from brief.extractive import ExtractiveSummarizer, split_sentences
+from brief.extraction import extract
+from brief.extractive import ExtractiveSummarizer, by_source, split_sentences
 from brief.ports import SourceText
 
 QUESTION = "How do honeybees decide where to build a new nest?"
@@ -138,7 +141,7 @@ asyncio.run(main())
         outputs.add(run.stdout)
 
     assert len(outputs) == 1
-    assert "## Key findings" in outputs.pop()
+    assert "## Findings" in outputs.pop()
 
 
 async def test_every_summary_sentence_is_a_sentence_of_the_source() -> None:
@@ -172,7 +175,7 @@ async def test_summary_has_at_most_the_configured_number_of_sentences() -> None:
 
     summary = (await ExtractiveSummarizer(sentences=3).summarize(QUESTION, source(text))).text
 
-    assert len(split_sentences(summary)) == 3
+    assert 1 <= len(split_sentences(summary)) <= 3
 
 
 async def test_summary_skips_near_duplicate_sentences() -> None:
@@ -228,7 +231,7 @@ async def test_a_megabyte_of_text_is_summarized_quickly() -> None:
 
 
 def test_name_identifies_the_model() -> None:
-    assert ExtractiveSummarizer().name == "extractive-v1"
+    assert ExtractiveSummarizer().name == "extractive-v2"
 
 
 def test_sentence_and_finding_counts_must_be_positive() -> None:
@@ -266,36 +269,90 @@ def section(markdown: str, heading: str) -> str:
 async def test_combine_cites_only_the_given_sources() -> None:
     body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
-    assert cited_numbers(section(body, "Key findings")) == {3, 7}
     assert cited_numbers(body) == {3, 7}
+
+
+async def test_the_answer_leads_with_cited_sentences_then_lists_findings() -> None:
+    body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
+
+    lead, rest = body.split("\n\n## Findings\n", 1)
+    assert not lead.startswith("#")
+    assert re.search(r"\. (\[\d+\])+$", lead)
+    assert 1 <= len(split_sentences(re.sub(r" (\[\d+\])+", "", lead))) <= 3
+    assert rest.strip()
 
 
 async def test_every_finding_is_a_bullet_ending_with_citations() -> None:
     body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
-    bullets = [line for line in section(body, "Key findings").splitlines() if line]
+    bullets = [line for line in section(body, "Findings").splitlines() if line.startswith("-")]
     assert bullets
     for bullet in bullets:
         assert re.fullmatch(r"- .+\. (\[\d+\])+", bullet)
-
-
-async def test_every_source_has_a_paragraph_in_by_source() -> None:
-    body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
-
-    by_source = section(body, "By source")
-    assert "**[3] Scouting** — Scouts inspect each cavity" in by_source
-    assert "**[7] Dances** — Dances for better sites" in by_source
-    assert by_source.index("[3]") < by_source.index("[7]")
 
 
 async def test_findings_are_sentences_from_the_summaries() -> None:
     body = (await ExtractiveSummarizer().combine(QUESTION, SUMMARIES)).text
 
     summary_sentences = {s for summary in SUMMARIES for s in split_sentences(summary.text)}
-    for line in section(body, "Key findings").splitlines():
-        if line:
-            sentence = re.sub(r"^- | (\[\d+\])+$", "", line)
-            assert sentence in summary_sentences
+    for line in section(body, "Findings").splitlines():
+        if line.startswith("-"):
+            text = re.sub(r"^- | (\[\d+\])+$", "", line)
+            assert set(split_sentences(text)) <= summary_sentences
+
+
+async def test_a_sentence_that_points_back_comes_with_the_sentence_it_needs() -> None:
+    summaries = [
+        source(
+            "Scouts inspect hollow trees far from the old nest. "
+            "Honeybee swarms choose a nest cavity of about forty litres. "
+            "This is why a swarm rarely settles in a small box.",
+            n=1,
+        ),
+        source("A swarm decides on its new nest within a day or two of leaving.", n=2),
+    ]
+
+    body = (await ExtractiveSummarizer().combine(QUESTION, summaries)).text
+
+    assert "This is why" in body
+    assert "about forty litres. This is why a swarm rarely settles" in body
+
+
+async def test_a_sentence_that_points_back_at_a_heading_is_never_chosen() -> None:
+    text = (
+        "Nest cavities\n\nThis is why honeybees decide on a new nest slowly and carefully.\n\n"
+        f"{RELEVANT[0]}"
+    )
+
+    summary = (await ExtractiveSummarizer().summarize(QUESTION, source(text))).text
+
+    assert "This is why" not in summary
+
+
+async def test_questions_are_never_findings() -> None:
+    text = f"How do honeybees decide where to build a new nest? {' '.join(RELEVANT)}"
+
+    summary = (await ExtractiveSummarizer().summarize(QUESTION, source(text))).text
+
+    assert "?" not in summary
+
+
+async def test_the_samples_findings_are_grouped_under_short_theme_headings() -> None:
+    samples = files("brief_testing") / "samples"
+    question = (samples / "question.txt").read_text()
+    model = ExtractiveSummarizer()
+    summaries = []
+    for n, name in enumerate(sorted(p.name for p in samples.iterdir() if p.name[:2].isdigit())):
+        page = extract((samples / name).read_bytes(), None, "https://samples.test/")
+        summary = await model.summarize(question, source(page.text, n=n + 1))
+        summaries.append(source(summary.text, n=n + 1, title=page.title))
+
+    body = (await model.combine(question, summaries)).text
+
+    headings = re.findall(r"^### (.+)$", body, re.MULTILINE)
+    assert len(headings) >= 2, body
+    assert all(1 <= len(h.split()) <= 3 for h in headings)
+    assert len(set(headings)) == len(headings)
 
 
 async def test_near_duplicate_findings_are_merged_and_cite_both_sources() -> None:
@@ -306,32 +363,26 @@ async def test_near_duplicate_findings_are_merged_and_cite_both_sources() -> Non
 
     body = (await ExtractiveSummarizer().combine(QUESTION, summaries)).text
 
-    bullets = [line for line in section(body, "Key findings").splitlines() if line]
-    assert len(bullets) == 1
-    assert bullets[0].endswith("[1][2]")
-
-
-async def test_no_single_source_takes_every_finding() -> None:
-    talkative = source(" ".join(RELEVANT + [s.replace(".", " near the nest.") for s in RELEVANT]))
-    quiet = source("A swarm decides on its new nest within a day or two of leaving.", n=2)
-
-    body = (await ExtractiveSummarizer(findings=2).combine(QUESTION, [talkative, quiet])).text
-
-    assert cited_numbers(section(body, "Key findings")) == {1, 2}
+    assert body.count("forty litres") == 1
+    assert re.search(r"forty litres[^\[]*\[1\]\[2\]", body)
 
 
 async def test_findings_are_limited_to_the_configured_number() -> None:
-    many = source(" ".join(IRRELEVANT))
+    many = source(" ".join(IRRELEVANT + RELEVANT))
 
     body = (await ExtractiveSummarizer(findings=3).combine(QUESTION, [many])).text
 
-    bullets = [line for line in section(body, "Key findings").splitlines() if line]
-    assert len(bullets) == 3
+    bullets = [line for line in body.splitlines() if line.startswith("- ")]
+    assert len(bullets) <= 3
 
 
 async def test_footnote_markers_and_markup_in_summaries_cannot_forge_citations() -> None:
     summaries = [
-        source("Scouts dance for the best nest site.[2] They use <script>alert(1)</script>.", n=1)
+        source(
+            "Scouts dance for the best nest site.[2] Old beekeeping notes call the new nest "
+            "site a <script> of the swarm, and *stress* its [3] value.",
+            n=1,
+        )
     ]
 
     body = (await ExtractiveSummarizer().combine(QUESTION, summaries)).text
@@ -341,10 +392,8 @@ async def test_footnote_markers_and_markup_in_summaries_cannot_forge_citations()
     assert r"\<script>" in body
 
 
-async def test_a_source_without_a_title_is_named_by_its_url() -> None:
-    body = (await ExtractiveSummarizer().combine(QUESTION, [source(RELEVANT[0], title=None)])).text
-
-    assert "**[1] https://example.org/1** —" in body
+def test_by_source_names_a_source_without_a_title_by_its_url() -> None:
+    assert "**[1] https://example.org/1** —" in by_source([source(RELEVANT[0], title=None)])
 
 
 async def test_combine_is_deterministic() -> None:
@@ -365,6 +414,32 @@ async def test_combine_without_summaries_says_nothing_could_be_summarized() -> N
 async def test_summaries_without_usable_sentences_still_list_their_sources() -> None:
     body = (await ExtractiveSummarizer().combine(QUESTION, [source("", n=4, title="Empty")])).text
 
-    assert "no sentences that could be listed as findings" in section(body, "Key findings")
+    assert "no sentences that could be listed as findings" in body
     assert "**[4] Empty** — No summary text." in body
     assert normalized(body).count("[4]") == 1
+
+
+def test_stemming_is_safe_from_many_threads_at_once() -> None:
+    # A Snowball stemmer keeps its word in progress on itself: shared between threads it
+    # raised IndexError (found by `make eval`, whose local stack runs functions in threads).
+    from brief.extractive.text import stem
+
+    words = [f"{w}{i}" for i in range(2_000) for w in ("generational", "decisiveness")]
+    alone = [stem.__wrapped__(w) for w in words]
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append([stem.__wrapped__(w) for w in words])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert all(r == alone for r in results)

@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from brief.ids import BatchId, JobId
-from brief.messages import MAX_QUESTION_CHARS, QueueRole
+from brief.messages import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported: a request limit
+from brief.messages import QueueRole
 from brief.urls import normalize_url, unusable
 
 MAX_SOURCES = 20

@@ -155,8 +155,8 @@ class Settings(BaseSettings):
         "job's cancel marker, then again this often: one S3 GET per job per container each "
         "time. Longer: fewer reads, a cancel takes effect later.",
     )
-    summary_sentences: int = Field(default=5, ge=1, le=50)
-    report_findings: int = Field(default=8, ge=1, le=50)
+    summary_sentences: int = Field(default=8, ge=1, le=50)
+    report_findings: int = Field(default=10, ge=1, le=50)
 
     # Callers
     require_auth: bool = Field(

@@ -1,54 +1,33 @@
-"""The offline default model: extractive summaries and a cited report, with no network or key.
+"""Text as the offline summarizer reads it: sentences, their terms, and the sentences that
+cannot stand alone.
 
-It only ever *selects* sentences, so everything it says is something a source said, and the
-same input always gives the same output (which makes stored records and tests stable).
-Sentences are ranked by overlap with the question's terms, weighted towards terms that are
-rare in the text, plus how central their terms are to the text, with a slight preference for
-earlier sentences.
+A sentence that opens by pointing back ("This is why ...", "They ...", "For this reason
+...") means nothing without the sentence before it, so it is only ever chosen as a `Excerpt`
+together with that sentence. Terms are Snowball stems of content words, so "decides",
+"deciding" and "decided" meet.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import re
-from collections import Counter
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
-from brief.errors import SourceError
-from brief.ports import ModelText
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
-    from brief.ports import OnModelRetry, SourceText
-
-__all__ = ["ExtractiveSummarizer", "by_source", "split_sentences"]
+import snowballstemmer  # type: ignore[import-untyped]
 
 MIN_WORDS = 5
 MAX_WORDS = 80
 # Sentences where more of the non-space characters than this are symbols are not prose.
 MAX_SYMBOL_SHARE = 0.3
-# Two sentences whose term sets overlap this much say the same thing.
-NEAR_DUPLICATE = 0.6
-# A summary from another model could be long; combine reads this many sentences of each.
-MAX_SENTENCES_PER_SUMMARY = 40
-
-QUESTION_WEIGHT = 3.0
-CENTRALITY_WEIGHT = 1.0
-POSITION_WEIGHT = 0.15
-# Combine: extra score for a finding that several sources state.
-SUPPORT_WEIGHT = 0.25
+# An excerpt holds a sentence and at most this many sentences it leans on before it.
+MAX_LEAN = 2
 
 
 def _word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
-
-NO_SOURCES = "No source could be summarized, so this report has no findings."
-NO_FINDINGS = "The summaries contain no sentences that could be listed as findings."
 
 _STOPWORDS = _word_set(
     """
@@ -168,272 +147,158 @@ def _is_abbreviation(before: str, rest: str) -> bool:
     return False
 
 
-class ExtractiveSummarizer:
-    """Summarizes by choosing sentences; combines by choosing findings across sources.
-
-    Pure CPU and deterministic: no network, no key, and no dependence on hash order.
-    """
-
-    local_stages: frozenset[str] = frozenset({"summarize", "combine"})
-    """Both outputs take milliseconds to make again: not worth a cache (`worth_caching`)."""
-
-    def __init__(self, *, sentences: int = 5, findings: int = 8) -> None:
-        if sentences < 1 or findings < 1:
-            raise ValueError("sentences and findings must be at least 1")
-        self._sentences = sentences
-        self._findings = findings
-
-    @property
-    def name(self) -> str:
-        """Stored with every summary and report; change it when the output would change."""
-        return "extractive-v1"
-
-    async def summarize(
-        self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
-    ) -> ModelText:
-        """The `sentences` sentences of `source` that best answer `question`, in text order.
-
-        Raises SourceError when the source has no sentence at all to choose (and never
-        retries anything, so `on_retry` is never called).
-        """
-        candidates = _candidates(split_sentences(source.text))
-        if not candidates:
-            raise SourceError("the source has no sentences to summarize")
-        ranked = _rank(_question_terms(question), candidates)
-        chosen: list[_Sentence] = []
-        for sentence in ranked:
-            if len(chosen) == self._sentences:
-                break
-            if all(_jaccard(sentence.terms, c.terms) < NEAR_DUPLICATE for c in chosen):
-                chosen.append(sentence)
-        chosen.sort(key=lambda s: s.position)
-        return ModelText(" ".join(s.text for s in chosen))
-
-    async def combine(
-        self,
-        question: str,
-        summaries: Sequence[SourceText],
-        *,
-        on_retry: OnModelRetry | None = None,
-    ) -> ModelText:
-        """A Markdown body: `## Key findings` with `[n]` citations, then `## By source`.
-
-        The caller adds the title and the list of sources. Sentence text is Markdown-escaped
-        and stripped of footnote markers, so no `[n]` appears that this method did not write.
-        """
-        if not summaries:
-            return ModelText(NO_SOURCES)
-        lines = ["## Key findings", ""]
-        findings = self._findings_for(question, summaries)
-        if findings:
-            lines += [f"- {_markdown(f.text)} {f.citations}" for f in findings]
-        else:
-            lines.append(NO_FINDINGS)
-        lines += ["", by_source(summaries)]
-        return ModelText("\n".join(lines).rstrip() + "\n")
-
-    def _findings_for(self, question: str, summaries: Sequence[SourceText]) -> list[_Finding]:
-        """Up to `findings` findings, merged across sources, taken round-robin by source."""
-        sentences: list[_Sentence] = []
-        for source in summaries:
-            split = split_sentences(_FOOTNOTE.sub("", source.text))
-            for sentence in _candidates(split, min_words=3)[:MAX_SENTENCES_PER_SUMMARY]:
-                sentence.source = source.n
-                sentences.append(sentence)
-        if not sentences:
-            return []
-        q_terms = _question_terms(question)
-        ranked = _rank(q_terms, sentences, by_source=True)
-        merged: list[_Finding] = []
-        for sentence in ranked:
-            for finding in merged:
-                if _jaccard(sentence.terms, finding.lead.terms) >= NEAR_DUPLICATE:
-                    finding.sources.add(sentence.source)
-                    break
-            else:
-                merged.append(_Finding(lead=sentence, sources={sentence.source}))
-        for finding in merged:
-            finding.score = finding.lead.score + SUPPORT_WEIGHT * (len(finding.sources) - 1)
-        relevant = [f for f in merged if f.lead.relevance > 0]
-        rest = [f for f in merged if f.lead.relevance == 0]
-        chosen = _round_robin(relevant, self._findings)
-        chosen += _round_robin(rest, self._findings - len(chosen))
-        return chosen
+# Openings that point back to the sentence before: what "this", "they" or "for this reason"
+# refer to is there, not here.
+_LEANS_BACK = re.compile(
+    r"""^[\"'\u201c\u2018(]*(?:
+        (?:this|these|that|those|such|they|them|their|theirs|it|its|he|she|his|her|both)\b
+      | (?:here|then|thus|hence|therefore|consequently|however|meanwhile|instead|otherwise
+        |likewise|similarly|moreover|furthermore|besides|nevertheless|nonetheless|still
+        |also|again|later|afterwards|finally|so)\b
+      | (?:for|because\ of|as\ a\ result\ of|despite|in\ spite\ of)\ (?:this|that|these|those|it)\b
+      | as\ a\ result\b | in\ other\ words\b | in\ turn\b | in\ (?:this|that)\ case\b
+      | at\ (?:this|that)\ (?:point|stage|time)\b | the\ (?:latter|former|same|other)\b
+      | (?:on\ the\ other\ hand|by\ contrast|in\ contrast|even\ so|after\ that)\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
 
 
-def by_source(summaries: Sequence[SourceText]) -> str:
-    """`## By source`: each summary under its citation, `**[n] Title** — text`, by `n`.
+# "Together these facts ...", "All of this ...", "Manufacturers can therefore ...": a pointer
+# back among a sentence's first few words.
+_POINTER_NEAR_START = re.compile(
+    r"^(?:\S+\s+){0,3}(?:these|those|this|such)\s+(?!year|week|month|day|century|spring|summer"
+    r"|autumn|fall|winter|morning|evening|time|is|was|means)"
+    r"|^(?:\S+\s+){0,5}(?:therefore|thus|hence|consequently|here)\b"
+    # "... the bees in that cloud ...": a pointer after a preposition, early on.
+    r"|^(?:\S+\s+){0,7}(?:in|of|from|at|on|to|by|with|for|into|about)\s+(?:that|this|these|those)"
+    r"\s+(?!year|week|month|day|century|time|way|is|was)\w",
+    re.IGNORECASE,
+)
 
-    The combine stage adds it to a model's answer that cites no source, so the reader still
-    has cited material. Text is Markdown-escaped and stripped of footnote markers, so no
-    `[n]` appears but the source's own.
-    """
-    lines = ["## By source", ""]
-    for source in sorted(summaries, key=lambda s: s.n):
-        title = _markdown(" ".join((source.title or source.url).split()))
-        text = _markdown(" ".join(_FOOTNOTE.sub("", source.text).split()))
-        lines += [f"**[{source.n}] {title}** — {text or 'No summary text.'}", ""]
-    return "\n".join(lines).rstrip() + "\n"
+
+def leans_back(sentence: str) -> bool:
+    """Whether `sentence` depends on the one before it for its meaning."""
+    return _LEANS_BACK.match(sentence) is not None or (
+        _POINTER_NEAR_START.match(sentence) is not None
+    )
 
 
 @dataclass(slots=True)
-class _Sentence:
-    """A candidate sentence with its terms and, once ranked, its score."""
+class Excerpt:
+    """A sentence worth choosing, with the sentences before it that it leans on: what a
+    summary or a report quotes as one piece, so nothing it says points at something left out.
+    """
 
-    text: str
-    position: int
-    terms: frozenset[str]
-    tokens: list[str]
+    sentences: tuple[str, ...]
+    position: int  # the sentence's place among its text's sentences
     source: int = 0
+    tokens: list[str] = field(default_factory=list)
+    terms: frozenset[str] = frozenset()
     relevance: float = 0.0
-    score: float = 0.0
-
-
-@dataclass(slots=True)
-class _Finding:
-    """A sentence chosen for the report and every source that says the same."""
-
-    lead: _Sentence
-    sources: set[int]
     score: float = 0.0
 
     @property
     def text(self) -> str:
-        return self.lead.text
+        return " ".join(self.sentences)
 
     @property
-    def citations(self) -> str:
-        return "".join(f"[{n}]" for n in sorted(self.sources))
+    def span(self) -> range:
+        """The places of its sentences in its text."""
+        return range(self.position - len(self.sentences) + 1, self.position + 1)
 
 
-def _candidates(sentences: list[str], *, min_words: int = MIN_WORDS) -> list[_Sentence]:
-    """Sentences worth ranking: whole sentences of a sensible length, made of words.
+def excerpts(sentences: list[str], *, min_words: int = MIN_WORDS, source: int = 0) -> list[Excerpt]:
+    """Every sentence worth ranking, each as an excerpt with the sentences it leans on.
 
-    Headings and list fragments (no closing punctuation) are used only when a text has
-    nothing else.
+    A whole sentence of a sensible length, made of words, qualifies; headings and list
+    fragments (no closing punctuation) only when a text has nothing else. A sentence that
+    leans on one that does not qualify (a heading, a fragment), or on more than `MAX_LEAN`
+    in a row, is left out: it cannot be quoted so that it makes sense.
     """
-    usable: list[tuple[str, bool]] = []
-    for text in sentences:
-        words = text.count(" ") + 1
-        if not min_words <= words <= MAX_WORDS:
-            continue
-        if len(_SYMBOLS.findall(text)) > MAX_SYMBOL_SHARE * (len(text) - words + 1):
-            continue
-        usable.append((text, bool(_TERMINATED.search(text))))
-    if any(terminated for _, terminated in usable):
-        usable = [u for u in usable if u[1]]
-    if not usable:
-        usable = [
-            (text, False)
-            for text in sentences
-            if text.count(" ") < MAX_WORDS and _LETTERS.search(text)
+    usable = [_usable(s, min_words) for s in sentences]
+    if not any(u == "whole" for u in usable):
+        return [
+            _passage((text,), i, source)
+            for i, text in enumerate(sentences)
+            if usable[i] == "fragment" or (text.count(" ") < MAX_WORDS and _LETTERS.search(text))
         ]
-    result = []
-    for position, (text, _) in enumerate(usable):
-        tokens = _terms(text)
-        result.append(_Sentence(text, position, frozenset(tokens), tokens))
-    return result
+    found = []
+    for i in range(len(sentences)):
+        if usable[i] != "whole":
+            continue
+        first = i
+        while leans_back(sentences[first]) and i - first < MAX_LEAN and first > 0:
+            if usable[first - 1] != "whole":
+                break
+            first -= 1
+        if leans_back(sentences[first]):
+            continue
+        found.append(_passage(tuple(sentences[first : i + 1]), i, source))
+    return found
 
 
-def _rank(
-    q_terms: frozenset[str], sentences: list[_Sentence], *, by_source: bool = False
-) -> list[_Sentence]:
-    """`sentences` best first; scores are stored on each sentence.
-
-    Relevance is the share of the question's weight a sentence covers, each question term
-    weighted by how rare it is among the sentences (a term every sentence has tells nothing).
-    Centrality is the mean of the sentence's term frequencies, log-scaled to [0, 1]; with
-    `by_source` it is instead the share of sources that use each term (agreement).
-    """
-    count = len(sentences)
-    df: Counter[str] = Counter()
-    for sentence in sentences:
-        df.update(sentence.terms)
-    if by_source:
-        sources_per_term: dict[str, set[int]] = {}
-        for sentence in sentences:
-            for term in sentence.terms:
-                sources_per_term.setdefault(term, set()).add(sentence.source)
-        n_sources = len({s.source for s in sentences})
-        centrality = {t: len(s) / n_sources for t, s in sources_per_term.items()}
-    else:
-        tf: Counter[str] = Counter()
-        for sentence in sentences:
-            tf.update(sentence.tokens)
-        top = math.log1p(max(tf.values(), default=1))
-        centrality = {t: math.log1p(c) / top for t, c in tf.items()}
-    weights = {t: math.log1p(count / df[t]) for t in q_terms if df[t]}
-    total = math.fsum(weights.values())
-    positions = Counter(s.source for s in sentences)
-    for sentence in sentences:
-        matched = sentence.terms | _joined_terms(sentence.tokens, weights)
-        covered = math.fsum(w for t, w in weights.items() if t in matched)
-        sentence.relevance = covered / total if total else 0.0
-        central = (
-            math.fsum(centrality[t] for t in sentence.terms) / len(sentence.terms)
-            if sentence.terms
-            else 0.0
-        )
-        span = positions[sentence.source]
-        early = 1.0 - sentence.position / span if span else 0.0
-        sentence.score = (
-            QUESTION_WEIGHT * sentence.relevance
-            + CENTRALITY_WEIGHT * central
-            + POSITION_WEIGHT * early
-        )
-    return sorted(sentences, key=lambda s: (-s.score, s.source, s.position))
+_CLOSERS = "\"'\u201d\u2019)] "
 
 
-def _round_robin(findings: list[_Finding], limit: int) -> list[_Finding]:
-    """At most `limit` findings, best first, but no source's second before every source's first.
-
-    A finding belongs to the source of its lead sentence; each round takes the best
-    remaining finding of every source, in score order.
-    """
-    if limit <= 0:
-        return []
-    queues: dict[int, list[_Finding]] = {}
-    for finding in sorted(findings, key=lambda f: (-f.score, f.lead.source, f.lead.position)):
-        queues.setdefault(finding.lead.source, []).append(finding)
-    chosen: list[_Finding] = []
-    depth = 0
-    while len(chosen) < limit:
-        heads = [queue[depth] for queue in queues.values() if depth < len(queue)]
-        if not heads:
-            break
-        heads.sort(key=lambda f: (-f.score, f.lead.source, f.lead.position))
-        chosen += heads[: limit - len(chosen)]
-        depth += 1
-    return chosen
+def _usable(text: str, min_words: int) -> str | None:
+    """ "whole" (a sentence to choose), "fragment" (prose without closing punctuation), or
+    None (too short, too long, or mostly symbols)."""
+    words = text.count(" ") + 1
+    if not min_words <= words <= MAX_WORDS:
+        return None
+    if len(_SYMBOLS.findall(text)) > MAX_SYMBOL_SHARE * (len(text) - words + 1):
+        return None
+    if text.rstrip(_CLOSERS).endswith("?"):
+        return None  # a question states nothing
+    return "whole" if _TERMINATED.search(text) else "fragment"
 
 
-def _question_terms(question: str) -> frozenset[str]:
+def _passage(sentences: tuple[str, ...], position: int, source: int) -> Excerpt:
+    tokens = terms(" ".join(sentences))
+    return Excerpt(sentences, position, source, tokens, frozenset(tokens))
+
+
+def without_footnotes(text: str) -> str:
+    """`text` without Wikipedia-style footnote markers, which would read as citations."""
+    return _FOOTNOTE.sub("", text)
+
+
+def question_terms(question: str) -> frozenset[str]:
     """The question's terms, plus each adjacent pair written as one word ("honey bee")."""
-    tokens = _terms(question)
-    return frozenset(tokens) | frozenset(_stem(a + b) for a, b in _pairs(question))
+    words = [w for w in (_normal_word(m.group()) for m in _WORD.finditer(question)) if w]
+    joined = {stem(a + b) for a, b in itertools.pairwise(words)}
+    return frozenset(terms(question)) | frozenset(joined)
 
 
-def _joined_terms(tokens: list[str], weights: dict[str, float]) -> set[str]:
-    """Question terms that the sentence writes as two words ("honey bees" for "honeybees")."""
-    if not weights or len(tokens) < 2:
+def joined_terms(tokens: list[str], wanted: frozenset[str]) -> set[str]:
+    """The `wanted` terms that a text writes as two words ("honey bees" for "honeybees")."""
+    if not wanted or len(tokens) < 2:
         return set()
-    return {j for a, b in itertools.pairwise(tokens) if (j := _stem(a + b)) in weights}
+    return {j for a, b in itertools.pairwise(tokens) if (j := stem(a + b)) in wanted}
 
 
-def _pairs(text: str) -> Iterable[tuple[str, str]]:
-    words = [w for w in (_normal_word(m.group()) for m in _WORD.finditer(text)) if w]
-    return itertools.pairwise(words)
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 
 
-def _terms(text: str) -> list[str]:
-    """Content-word stems of `text`, in order, with repeats."""
-    terms = []
-    for word in _WORD.findall(text.lower().replace("\u2019", "'")):
-        if word.endswith("'s"):
-            word = word[:-2]
-        if len(word) > 1 and word not in _STOPWORDS:
-            terms.append(_stem(word))
-    return terms
+def terms(text: str) -> list[str]:
+    """Content-word stems of `text`, in order, with repeats ("8,849" is one term, 8849)."""
+    found = []
+    for word in _WORD.findall(_THOUSANDS.sub("", text.lower().replace("\u2019", "'"))):
+        word = _normal_word(word)
+        if word:
+            found.append(stem(word))
+    return found
+
+
+def surface_words(text: str) -> list[tuple[str, str]]:
+    """Each word of `text` as written (lowercased) with its term, stopwords as ("", word)."""
+    pairs = []
+    for match in _WORD.finditer(text):
+        word = match.group()
+        normal = _normal_word(word)
+        pairs.append((stem(normal), word.lower()) if normal else ("", word.lower()))
+    return pairs
 
 
 def _normal_word(word: str) -> str | None:
@@ -446,43 +311,27 @@ def _normal_word(word: str) -> str | None:
     return word
 
 
+# A Snowball stemmer keeps its word in progress on itself: one per thread, or two threads
+# stemming at once corrupt each other's (an IndexError deep in the library).
+_STEMMERS = threading.local()
+
+
 @lru_cache(maxsize=65_536)
-def _stem(word: str) -> str:
-    """A light suffix-stripping stem: enough that "decides", "deciding", "decided" meet."""
-    if len(word) <= 3:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses"):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    if word.endswith("ied") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("ing") and len(word) > 5:
-        word = _undouble(word[:-3])
-    elif word.endswith("ed") and len(word) > 4:
-        word = _undouble(word[:-2])
-    elif word.endswith("ly") and len(word) > 5:
-        word = word[:-2]
-    if word.endswith("e") and len(word) > 4:
-        word = word[:-1]
-    return word
+def stem(word: str) -> str:
+    """The Snowball (English) stem of a lowercased word."""
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(word))
 
 
-def _undouble(word: str) -> str:
-    """ "running" -> "runn" -> "run", but "falling" keeps its "ll"."""
-    if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouslz":
-        return word[:-1]
-    return word
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """How much two sets of terms overlap, from 0 (nothing shared) to 1 (the same)."""
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
 
 
-def _markdown(text: str) -> str:
+def markdown(text: str) -> str:
     """Escape what Markdown would read as emphasis, code, links or raw HTML."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

@@ -74,8 +74,8 @@ class ModelConfig(BaseModel):
     max_rounds: Annotated[int, Field(ge=1, le=10)] = 4
     max_chunks: Annotated[int, Field(ge=1, le=10_000)] = 64
     # The offline summarizer's sizes (used when a stage's provider is "extractive").
-    summary_sentences: Annotated[int, Field(ge=1, le=50)] = 5
-    report_findings: Annotated[int, Field(ge=1, le=50)] = 8
+    summary_sentences: Annotated[int, Field(ge=1, le=50)] = 8
+    report_findings: Annotated[int, Field(ge=1, le=50)] = 10
 
     @property
     def reduce(self) -> StageConfig:
