@@ -42,7 +42,7 @@ PY312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null |
 	PYENV_VERSION=$$(pyenv latest 3.12 2>/dev/null) pyenv which python3.12 2>/dev/null)
 BUILD_DIR := .aws-sam/build
 
-.PHONY: demo test bench chaos lint typecheck unit functional integration e2e build validate invoke tools lock upgrade chromium clean
+.PHONY: demo test bench eval chaos lint typecheck unit functional integration e2e build validate invoke tools lock upgrade chromium clean
 
 $(UV): $(UV_LOCK)
 	@test -x $(VENV)/uv/bin/python || $(PYTHON) -m venv $(VENV)/uv
@@ -95,6 +95,12 @@ test: lint typecheck build validate chromium
 ## bench-results/ (BENCH_JOBS=20 for a shorter run).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## eval: how good the reports are: the bundled questions (bench/eval/cases) through the local
+## stack, offline and on the fake model (and a configured model, if BRIEF_*_MODEL is set);
+## nugget recall, citation support, redundancy, dangling sentences. bench-results/eval.json.
+eval: $(STAMP)
+	$(BIN)/python -m bench.eval
 
 ## chaos: CHAOS_JOBS jobs (default 200) through the local stack's API under seeded faults
 ## (workers killed before their acks, duplicate deliveries, S3/SQS errors, model 429/500/
