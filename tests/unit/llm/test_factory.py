@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from brief.extractive import ExtractiveSummarizer
 from brief.llm.config import ModelConfig, StageConfig
 from brief.llm.factory import StagedSummarizer, build_summarizer
+from brief.llm.prompts import PROMPT_VERSION
 from brief.llm.summarizer import LLMSummarizer
 
 
@@ -38,7 +39,7 @@ async def test_one_model_for_both_stages() -> None:
     )
     built = await build_summarizer(config, http=http())
     assert isinstance(built, LLMSummarizer)
-    assert built.name.startswith("openai:gpt-4o-mini+openai:gpt-4o-mini@p1.")
+    assert built.name.startswith(f"openai:gpt-4o-mini+openai:gpt-4o-mini@{PROMPT_VERSION}.")
 
 
 async def test_different_models_per_stage() -> None:
@@ -53,7 +54,7 @@ async def test_different_models_per_stage() -> None:
         return made[-1]
 
     built = await build_summarizer(config, http=client)
-    assert built.name.startswith("openai:llama3+anthropic:claude-x@p1.")
+    assert built.name.startswith(f"openai:llama3+anthropic:claude-x@{PROMPT_VERSION}.")
     assert len(made) == 1  # one client for both models
 
 
@@ -62,7 +63,7 @@ async def test_extractive_summaries_with_a_model_writing_the_report() -> None:
     built = await build_summarizer(config, http=http())
     assert isinstance(built, StagedSummarizer)
     assert built.name.startswith("extractive")
-    assert "|anthropic:claude-x+anthropic:claude-x@p1." in built.name
+    assert f"|anthropic:claude-x+anthropic:claude-x@{PROMPT_VERSION}." in built.name
 
 
 async def test_bedrock_uses_the_client_factory_it_is_given() -> None:
