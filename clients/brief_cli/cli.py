@@ -284,6 +284,8 @@ def _research(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - submitted
         view = client.job(job_id)
         err.write(summary_line(last, view, elapsed) + "\n")
+        if cost := usage_line(view):
+            err.write(cost + "\n")
         if last != "report_ready":
             return 1
         if args.json:
@@ -320,6 +322,25 @@ def summary_line(last: str, view: JSON, elapsed_s: float) -> str:
     if last == "job_cancelled":
         return f"Job cancelled after {elapsed_s:.2f} s."
     return f"Job failed after {elapsed_s:.2f} s: {view.get('reason') or 'no reason given'}"
+
+
+def usage_line(view: JSON) -> str | None:
+    """`Model: 6 calls, 5,210 tokens in, 640 out, about $0.0012 (summarize $0.0004, combine
+    $0.0008)`; None when no model was called (the offline summarizer costs nothing)."""
+    usage = view.get("usage") or {}
+    if not usage.get("calls"):
+        return None
+    line = (
+        f"Model: {usage['calls']} calls, {usage.get('input_tokens', 0):,} tokens in, "
+        f"{usage.get('output_tokens', 0):,} out, about ${usage.get('cost_usd', 0.0):.4f}"
+    )
+    stages = view.get("stage_usage") or {}
+    parts = [
+        f"{name} ${u.get('cost_usd', 0.0):.4f}" for name, u in stages.items() if u.get("calls")
+    ]
+    if parts:
+        line += f" ({', '.join(parts)})"
+    return line
 
 
 # -- one job ----------------------------------------------------------------------------
@@ -369,6 +390,8 @@ def format_view(view: JSON) -> str:
     ]
     if parts:
         lines.append("Timings: " + " · ".join(parts))
+    if cost := usage_line(view):
+        lines.append(cost)
     return "\n".join(lines)
 
 

@@ -202,3 +202,25 @@ def test_the_report_renderer_never_turns_text_into_markup(page: Page, stack: Loc
     assert "click" in result["text"]
     assert "[7]" in result["text"]  # a citation of no source stays plain text
     assert "&lt;script&gt;" in result["html"]
+
+
+def test_the_report_shows_what_the_model_cost_and_nothing_when_none_was_called(
+    page: Page, stack: LocalStack
+) -> None:
+    page.goto(f"{stack.api_url}/")
+
+    texts = page.evaluate(
+        """() => [
+            window.brief.usageText(
+              {calls: 6, input_tokens: 5210, output_tokens: 640, cost_usd: 0.0012},
+              {summarize: {calls: 5, cost_usd: 0.0004}, combine: {calls: 1, cost_usd: 0.0008}},
+            ),
+            window.brief.usageText({calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0}, {}),
+        ]"""
+    )
+
+    assert texts == [
+        "Model: 6 calls, 5,210 tokens in, 640 out, about $0.0012 "
+        "(summarize $0.0004, combine $0.0008)",
+        "",
+    ]

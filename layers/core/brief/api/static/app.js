@@ -497,6 +497,9 @@
       if (!current || current.id !== jobId) return;
       const citations = new Map(report.citations.map((c) => [c.n, c]));
       $("report-body").replaceChildren(renderMarkdown(report.markdown, citations));
+      const cost = $("report-cost");
+      cost.textContent = usageText(report.usage, report.stage_usage);
+      cost.hidden = !cost.textContent;
       const download = $("report-download");
       if (download.href.startsWith("blob:")) URL.revokeObjectURL(download.href);
       download.href = URL.createObjectURL(new Blob([report.markdown], { type: "text/markdown" }));
@@ -506,6 +509,21 @@
     } catch (err) {
       setStatus(`The report could not be loaded: ${err.message}`);
     }
+  }
+
+  // "Model: 6 calls, 5,210 tokens in, 640 out, about $0.0012 (summarize $0.0004, combine
+  // $0.0008)"; empty when no model was called (the offline summarizer costs nothing).
+  function usageText(usage, stages) {
+    if (!usage || !usage.calls) return "";
+    const dollars = (u) => `$${(u.cost_usd || 0).toFixed(4)}`;
+    let text =
+      `Model: ${usage.calls} calls, ${usage.input_tokens.toLocaleString("en")} tokens in, ` +
+      `${usage.output_tokens.toLocaleString("en")} out, about ${dollars(usage)}`;
+    const parts = Object.entries(stages || {})
+      .filter(([, u]) => u.calls)
+      .map(([name, u]) => `${name} ${dollars(u)}`);
+    if (parts.length) text += ` (${parts.join(", ")})`;
+    return text;
   }
 
   function tick() {
@@ -694,5 +712,5 @@
   });
 
   // For tests and the curious: the renderer on its own.
-  window.brief = { renderMarkdown };
+  window.brief = { renderMarkdown, usageText };
 })();

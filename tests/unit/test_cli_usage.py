@@ -1,0 +1,32 @@
+"""What the CLI says a job's model calls cost (`brief research`, `brief status`)."""
+
+from __future__ import annotations
+
+from brief_cli.cli import format_view, usage_line
+
+VIEW = {
+    "job_id": "j",
+    "state": "done",
+    "question": "Why?",
+    "usage": {"input_tokens": 5210, "output_tokens": 640, "calls": 6, "cost_usd": 0.0012},
+    "stage_usage": {
+        "summarize": {"input_tokens": 5000, "output_tokens": 500, "calls": 5, "cost_usd": 0.0004},
+        "combine": {"input_tokens": 210, "output_tokens": 140, "calls": 1, "cost_usd": 0.0008},
+    },
+}
+
+
+def test_a_job_that_called_a_model_says_its_tokens_and_cost_by_stage() -> None:
+    line = (
+        "Model: 6 calls, 5,210 tokens in, 640 out, about $0.0012 "
+        "(summarize $0.0004, combine $0.0008)"
+    )
+    assert usage_line(VIEW) == line
+    assert format_view(VIEW).splitlines()[-1] == line
+
+
+def test_the_offline_summarizer_costs_nothing_and_says_nothing() -> None:
+    offline = {**VIEW, "usage": {"input_tokens": 0, "output_tokens": 0, "calls": 0, "cost_usd": 0}}
+    assert usage_line(offline) is None
+    assert usage_line({"job_id": "j"}) is None
+    assert "Model:" not in format_view({**offline, "stage_usage": {}})
