@@ -1,5 +1,5 @@
 # Brief — every target sets up what it needs (.venv, packages, local services) by itself.
-PYTHON ?= python3.11
+PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 # upgrade` moves them to the newest releases); pyproject.toml keeps the ranges Brief works
 # with. Each venv is synced to its lock (nothing more, nothing less) whenever the lock changes.
 #   requirements/dev.txt               .venv: the project with its [dev] extra (Python 3.11+)
+#   requirements/demo.txt              what `make demo` installs: the runtime and the local
+#                                      stack ([local]), at the dev lock's versions
 #   layers/core/requirements.txt       the CoreLayer that `sam build` installs: pyproject's
 #   functions/stream/requirements.txt  dependencies, and StreamFunction's uvicorn, for the
 #                                      functions' runtime (python3.12, x86_64, glibc 2.34), at
@@ -17,11 +19,13 @@ STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 UV := $(VENV)/uv/bin/uv
 DEV_LOCK := requirements/dev.txt
+DEMO_LOCK := requirements/demo.txt
+DEMO_STAMP := $(VENV)/.installed-demo
 LAYER_LOCK := layers/core/requirements.txt
 STREAM_LOCK := functions/stream/requirements.txt
 TOOLS_LOCK := requirements/tools.txt
 UV_LOCK := requirements/uv.txt
-LOCKS := $(DEV_LOCK) $(LAYER_LOCK) $(STREAM_LOCK) $(TOOLS_LOCK) $(UV_LOCK)
+LOCKS := $(DEV_LOCK) $(DEMO_LOCK) $(LAYER_LOCK) $(STREAM_LOCK) $(TOOLS_LOCK) $(UV_LOCK)
 LAMBDA_PLATFORM := --python-version 3.12 --python-platform x86_64-manylinux_2_34
 COMPILE = $(UV) pip compile --quiet --generate-hashes --custom-compile-command 'make lock' $(UPGRADE)
 
@@ -44,7 +48,11 @@ BUILD_DIR := .aws-sam/build
 
 .PHONY: demo test bench eval chaos lint typecheck unit functional integration e2e build validate invoke tools lock upgrade chromium clean
 
+# Python 3.11 or newer as $(PYTHON) (python3 unless you say otherwise), or a message that says so.
 $(UV): $(UV_LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "Brief needs Python 3.11 or newer as '$(PYTHON)'; found: $$($(PYTHON) --version 2>&1 || echo nothing)." >&2; \
+	  echo "Install one, or name it: make $(MAKECMDGOALS) PYTHON=/path/to/python3.12" >&2; exit 1; }
 	@test -x $(VENV)/uv/bin/python || $(PYTHON) -m venv $(VENV)/uv
 	$(VENV)/uv/bin/python -m pip install --quiet --require-hashes -r $(UV_LOCK)
 	@touch $(UV)
@@ -54,6 +62,14 @@ $(STAMP): $(DEV_LOCK) pyproject.toml $(UV)
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(DEV_LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+
+# The demo's subset: installed beside whatever .venv holds (not synced to it), so a full dev
+# install stays whole and a later `make test` only adds what the demo lacks.
+$(DEMO_STAMP): $(DEMO_LOCK) pyproject.toml $(UV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r $(DEMO_LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(DEMO_STAMP)
 
 $(TOOLS_STAMP): $(TOOLS_LOCK) $(UV)
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -67,6 +83,7 @@ tools: $(TOOLS_STAMP)
 ## that still fits (run it after changing a dependency); commit the locks with the change.
 lock: $(UV)
 	$(COMPILE) pyproject.toml --extra dev --universal --python-version 3.11 -o $(DEV_LOCK)
+	$(COMPILE) pyproject.toml --extra local --universal --python-version 3.11 -c $(DEV_LOCK) -o $(DEMO_LOCK)
 	$(COMPILE) pyproject.toml $(LAMBDA_PLATFORM) -c $(DEV_LOCK) -o $(LAYER_LOCK)
 	echo uvicorn | $(COMPILE) - $(LAMBDA_PLATFORM) -c $(DEV_LOCK) -c $(LAYER_LOCK) -o $(STREAM_LOCK)
 	printf 'aws-sam-cli==%s\ncfn-lint==%s\n' $(SAM_CLI_VERSION) $(CFN_LINT_VERSION) | \
@@ -81,7 +98,7 @@ upgrade: $(UV)
 	$(MAKE) test
 
 ## demo: run one research job with five bundled sources on the local stack, offline.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/brief demo
 
 ## test: lint, type-check, build and validate the stack, then run the whole suite.

@@ -20,6 +20,7 @@ ROOT = Path(__file__).parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 DEV_LOCK = ROOT / "requirements/dev.txt"
 LAYER_LOCK = ROOT / "layers/core/requirements.txt"
+DEMO_LOCK = ROOT / "requirements/demo.txt"
 STREAM_LOCK = ROOT / "functions/stream/requirements.txt"
 # The functions' runtime (template.yaml: python3.12 on x86_64), for the dev lock's markers.
 LAMBDA = {
@@ -75,6 +76,18 @@ def test_the_dev_lock_pins_every_requirement_of_the_dev_venv_inside_its_range() 
     wanted = PROJECT["dependencies"] + extras["local"] + extras["dev"]
     own = [r for r in wanted if canonicalize_name(Requirement(r).name) != "brief"]
     assert outside(own, locked(DEV_LOCK)) == []
+
+
+def test_the_demo_installs_the_runtime_and_local_stack_at_the_tested_versions_and_no_more() -> None:
+    extras = PROJECT["optional-dependencies"]
+    wanted = PROJECT["dependencies"] + extras["local"]
+    demo, tested = locked(DEMO_LOCK), locked(DEV_LOCK)
+    assert outside(wanted, demo) == []
+    assert {n: v for n, v in demo.items() if tested.get(n) != v} == {}
+    # What the dev extra adds for the tests alone (some of it, e.g. openapi-spec-validator,
+    # moto's server needs too).
+    tools = {"pytest", "mypy", "ruff", "playwright", "matplotlib", "schemathesis", "hypothesis"}
+    assert tools & set(demo) == set()
 
 
 def test_lambda_runs_the_versions_the_tests_run() -> None:
