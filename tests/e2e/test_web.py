@@ -12,6 +12,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
@@ -224,3 +225,28 @@ def test_the_report_shows_what_the_model_cost_and_nothing_when_none_was_called(
         "(summarize $0.0004, combine $0.0008)",
         "",
     ]
+
+
+def test_the_api_docs_render_with_the_network_off(
+    page: Page, stack: LocalStack, tmp_path: Path
+) -> None:
+    # Everything but the API itself is refused: a CDN asset would leave the page blank.
+    origin = stack.api_url
+    refused: list[str] = []
+
+    def only_the_api(route: Any) -> None:
+        if route.request.url.startswith(origin):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_api)
+    page.goto(f"{origin}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Brief")
+    expect(page.locator(".opblock-summary-path", has_text="/jobs").first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+
+    page.goto(f"{origin}/redoc")
+    expect(page.get_by_role("heading", name=re.compile("^Brief"))).to_be_visible()
+    assert refused == []

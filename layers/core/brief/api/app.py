@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brief.api import batches, events, jobs, uploads, web
 from brief.api.deps import get_caller
+from brief.api.docs import serve_docs
 from brief.api.limits import BodyLimit
 from brief.api.problems import PROBLEM, TITLES, problem, problems, schemas
 from brief.errors import (
@@ -50,7 +51,10 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
         title="Brief",
         summary="A question and sources in, a cited research report out.",
         version="0.1.0",
+        docs_url=None,  # serve_docs: from the package, not a CDN
+        redoc_url=None,
     )
+    serve_docs(app)
     app.state.wiring = wiring
     app.include_router(jobs.router)
     app.include_router(events.router)
