@@ -1,0 +1,92 @@
+"""The API's calls as data: what to send and how to read the answer, shared by the sync and
+the async client (each only sends)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+DEFAULT_API = "http://127.0.0.1:8000"
+USER_AGENT = "brief-client/0.1"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: method, path, and what goes with it."""
+
+    method: str
+    path: str
+    json: Any = None
+    params: list[tuple[str, str | int]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of httpx's `request`."""
+        found: dict[str, Any] = {}
+        if self.json is not None:
+            found["json"] = self.json
+        if self.params:
+            found["params"] = self.params
+        if self.headers:
+            found["headers"] = self.headers
+        return found
+
+
+def submit(question: str, sources: Sequence[str | JSON], options: JSON) -> Call:
+    return Call("POST", "/jobs", json={"question": question, "sources": list(sources), **options})
+
+
+def job(job_id: str) -> Call:
+    return Call("GET", f"/jobs/{job_id}")
+
+
+def jobs(limit: int, after: str | None) -> Call:
+    params: list[tuple[str, str | int]] = [("limit", limit)]
+    if after:
+        params.append(("after", after))
+    return Call("GET", "/jobs", params=params)
+
+
+def report(job_id: str) -> Call:
+    return Call("GET", f"/jobs/{job_id}/report")
+
+
+def report_markdown(job_id: str) -> Call:
+    return Call("GET", f"/jobs/{job_id}/report", headers={"Accept": "text/markdown"})
+
+
+def cancel(job_id: str) -> Call:
+    return Call("POST", f"/jobs/{job_id}/cancel")
+
+
+def submit_batch(requests: Sequence[JSON]) -> Call:
+    return Call("POST", "/batches", json={"jobs": list(requests)})
+
+
+def batch(batch_id: str, after: int | None, limit: int | None, states: Sequence[str]) -> Call:
+    params: list[tuple[str, str | int]] = [("state", s) for s in states]
+    if after is not None:
+        params.append(("after", after))
+    if limit is not None:
+        params.append(("limit", limit))
+    return Call("GET", f"/batches/{batch_id}", params=params)
+
+
+def headers(key: str | None) -> dict[str, str]:
+    """Every request's headers: who calls, and the key when there is one."""
+    found = {"User-Agent": USER_AGENT}
+    if key:
+        found["Authorization"] = f"Bearer {key}"
+    return found
+
+
+def outcome(job_id: str, last: str, view: JSON) -> None:
+    """Raise for a followed job that ended without a report (`research`)."""
+    from brief_client.errors import JobCancelled, JobFailed
+
+    if last == "job_cancelled" or view.get("state") == "cancelled":
+        raise JobCancelled(job_id)
+    if last != "report_ready":
+        raise JobFailed(job_id, str(view.get("reason") or "no reason given"))
