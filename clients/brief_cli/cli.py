@@ -149,6 +149,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="also research the top web results of QUERY (repeatable)",
     )
     research.add_argument(
+        "--search-limit",
+        type=int,
+        choices=range(1, 11),
+        default=5,
+        metavar="N",
+        help="how many results of each --search to research (1-10, default 5)",
+    )
+    research.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of Markdown"
     )
     research.set_defaults(run=_research)
@@ -265,7 +273,8 @@ def _client(args: argparse.Namespace) -> BriefClient:
 
 
 def _research(args: argparse.Namespace) -> int:
-    sources: list[str | JSON] = [*args.sources, *({"search": q} for q in args.search)]
+    searches = ({"search": q, "limit": args.search_limit} for q in args.search)
+    sources: list[str | JSON] = [*args.sources, *searches]
     if not sources:
         print("brief research: give at least one SOURCE or --search QUERY", file=sys.stderr)
         return 2

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from brief_cli import cli
 from brief_cli.cli import format_view, usage_line
+from brief_cli.client import BriefClient
 
 VIEW = {
     "job_id": "j",
@@ -30,3 +39,22 @@ def test_the_offline_summarizer_costs_nothing_and_says_nothing() -> None:
     assert usage_line(offline) is None
     assert usage_line({"job_id": "j"}) is None
     assert "Model:" not in format_view({**offline, "stage_usage": {}})
+
+
+def test_research_asks_each_search_for_the_number_of_results_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(401, json={"title": "Unauthorized", "detail": "no key"})
+
+    def client(args: argparse.Namespace) -> BriefClient:
+        return BriefClient("http://brief.test", transport=httpx.MockTransport(api))
+
+    monkeypatch.setattr(cli, "_client", client)
+    argv = ["research", "Why?", "https://a.test/", "--search", "bees", "--search-limit", "3"]
+    assert cli.main(argv) != 0
+    assert sent[0]["sources"] == ["https://a.test/", {"search": "bees", "limit": 3}]
+    assert cli.build_parser().parse_args(["research", "Why?"]).search_limit == 5

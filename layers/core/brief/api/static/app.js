@@ -610,7 +610,7 @@
       return;
     }
     const specs = [...sources];
-    if (search) specs.push({ search });
+    if (search) specs.push({ search, limit: Number($("search-limit").value) });
     if (!specs.length) {
       showFormError("Give at least one source, or something to search the web for.");
       $("sources").focus();
