@@ -34,7 +34,7 @@ REPEATS = 90.0
 
 _CITES = re.compile(r"((?:\s*\[\d+\])+)")
 _NUMBER = re.compile(r"\[(\d+)\]")
-_LISTED = re.compile(r"^- \[(\d+)\] \[.*\]\((.*)\)\s*$", re.MULTILINE)
+_LISTED = re.compile(r"^- ((?:\[\d+\])+) \[.*\]\((.*)\)\s*$", re.MULTILINE)
 _POINTS_BACK = re.compile(
     r"^[\"'\u201c(]*(?:this|these|those|that|they|them|their|it|its|such|he|she|his|her"
     r"|here|there(?:fore|by)|thus|hence|then|however|instead|meanwhile|likewise|similarly"
@@ -93,10 +93,11 @@ def answer_of(markdown: str) -> str:
 
 
 def listed_sources(markdown: str) -> dict[int, str]:
-    """The sources the report lists, `[n]` to URL."""
+    """The sources the report lists, `[n]` to URL (one page reached two ways is one line
+    under both numbers: `- [2][5] [Title](url)`)."""
     tail = markdown.split("\n## Sources\n", 1)[1] if "\n## Sources\n" in markdown else ""
     tail = tail.split("\n## Sources not used", 1)[0]
-    return {int(n): url for n, url in _LISTED.findall(tail)}
+    return {int(n): url for ns, url in _LISTED.findall(tail) for n in _NUMBER.findall(ns)}
 
 
 def claims(answer: str) -> list[Claim]:

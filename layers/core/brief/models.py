@@ -28,7 +28,7 @@ from pydantic import (
 from brief.ids import BatchId, JobId
 from brief.messages import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported: a request limit
 from brief.messages import QueueRole
-from brief.urls import normalize_url, unusable
+from brief.urls import same_page, unusable
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
@@ -129,17 +129,6 @@ class Usage(Strict):
             calls=self.calls + other.calls,
             cost_usd=round(self.cost_usd + other.cost_usd, 8),
         )
-
-
-def _same_source(uri: str) -> str:
-    """What makes two source strings the same page: the normalized URL (case, default ports,
-    fragments, tracking parameters); an s3:// URI as written."""
-    if uri.startswith("s3://"):
-        return uri
-    try:
-        return normalize_url(uri)
-    except ValueError:
-        return uri
 
 
 def _source_uri(value: str, info: ValidationInfo) -> str:
@@ -265,7 +254,7 @@ class ResearchRequest(Strict):
         seen: set[str] = set()
         unique: list[SourceSpec] = []
         for spec in value:
-            key = _same_source(spec) if isinstance(spec, str) else spec.model_dump_json()
+            key = same_page(spec) if isinstance(spec, str) else spec.model_dump_json()
             if key not in seen:
                 seen.add(key)
                 unique.append(spec)

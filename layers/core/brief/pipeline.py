@@ -60,6 +60,7 @@ from brief.models import (
     utcnow,
 )
 from brief.ports import ModelText, OnModelRetry, SourceText, Summarizer, TaskQueue
+from brief.urls import same_page
 
 if TYPE_CHECKING:
     from brief.sources import Gatherer
@@ -753,8 +754,15 @@ def render_markdown(
         lines += [f"> **Note:** {warning}", ""]
     lines += [body.strip(), "", "## Sources", ""]
     # `- [n]`, not `n.`: a Markdown viewer renumbers an ordered list from its first item,
-    # which would hide the gaps the sources not used leave.
-    lines += [f"- [{c.n}] [{c.title or c.url}]({c.url})" for c in citations]
+    # which would hide the gaps the sources not used leave. The same page reached two ways
+    # (a URL and a passage of it from a vector index, say) is one entry under both numbers.
+    pages: dict[str, list[Citation]] = {}
+    for c in citations:
+        pages.setdefault(same_page(c.url), []).append(c)
+    for same in pages.values():
+        numbers = "".join(f"[{c.n}]" for c in same)
+        titled = next((c for c in same if c.title), same[0])
+        lines.append(f"- {numbers} [{titled.title or titled.url}]({same[0].url})")
     if missing:
         lines += ["", "## Sources not used", ""]
         lines += [

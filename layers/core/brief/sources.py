@@ -33,7 +33,7 @@ from brief.models import (
     utcnow,
 )
 from brief.ports import DocumentStore, FetchedPage, Fetcher, SearchProvider, VectorIndex
-from brief.urls import normalize_url
+from brief.urls import same_page
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Gatherer:
         `on_expansion` stores a new one and returns the stored one (which wins a race).
         """
         run = _Gathering(self, job_id, done, on_record, asyncio.Semaphore(self.concurrency))
-        explicit = {_page_key(spec) for spec in sources if isinstance(spec, str)}
+        explicit = {same_page(spec) for spec in sources if isinstance(spec, str)}
         try:
             async with asyncio.TaskGroup() as group:
                 run.group = group
@@ -249,7 +249,7 @@ class _Gathering:
         except TimeoutError:
             raise SourceError("the retrieval deadline passed") from None
         if isinstance(spec, SearchSource):
-            hits = [h for h in hits if _page_key(h.url) not in explicit]
+            hits = [h for h in hits if same_page(h.url) not in explicit]
         if not hits:
             raise SourceError("found nothing")
         expansion = await on_expansion(
@@ -267,13 +267,13 @@ class _Gathering:
                 continue
             if isinstance(spec, VectorSource):
                 self.isolate(index, hit.url, "vector", self.passage(index, hit, label), via=label)
-            elif _page_key(hit.url) in self.claimed:
+            elif same_page(hit.url) in self.claimed:
                 started = time.perf_counter()
                 reason = "also found by another search"
                 work = self.fail(index, hit.url, "search", reason, started, via=label)
                 self.isolate(index, hit.url, "search", work, via=label)
             else:
-                self.claimed.add(_page_key(hit.url))
+                self.claimed.add(same_page(hit.url))
                 self.retrieve(index, hit.url, kind="search", via=label)
 
     async def passage(self, index: int, hit: Hit, via: str) -> None:
@@ -344,14 +344,6 @@ class _Gathering:
     async def record(self, record: SourceRecord) -> None:
         self.done.add(record.outcome.index)
         await self.on_record(record)
-
-
-def _page_key(url: str) -> str:
-    """Two URLs that normalize alike are the same page, fetched once."""
-    try:
-        return normalize_url(url)
-    except ValueError:
-        return url
 
 
 def _kind(spec: SearchSource | VectorSource) -> SourceKind:

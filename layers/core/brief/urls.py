@@ -112,6 +112,17 @@ def normalize_url(url: str) -> str:
     return f"{scheme}://{netloc}{path or '/'}{'?' + query if query else ''}"
 
 
+def same_page(uri: str) -> str:
+    """What makes two source strings the same page: the normalized URL (case, default ports,
+    fragments, tracking parameters); an s3:// URI, or anything else, as written."""
+    if uri.startswith("s3://"):
+        return uri
+    try:
+        return normalize_url(uri)
+    except ValueError:
+        return uri
+
+
 def unusable(url: str) -> str | None:
     """What in `url` keeps httpx from ever requesting it, in words a user can act on; None
     when nothing does.
