@@ -52,7 +52,7 @@ def create_app(wiring: Callable[[], Wiring]) -> FastAPI:
         summary="A question and sources in, a cited research report out.",
         version="0.1.0",
         docs_url=None,  # serve_docs: from the package, not a CDN
-        redoc_url=None,
+        redoc_url=None,  # ReDoc's page loads from a CDN: not served
     )
     serve_docs(app)
     app.state.wiring = wiring

@@ -1,12 +1,13 @@
-"""`/docs` (Swagger UI) and `/redoc`, from assets in the package: no CDN, so both render with
-no internet (the assets are fastapi-offline's, which bundles Swagger UI and ReDoc)."""
+"""`/docs` (Swagger UI) from assets in the package: no CDN, so it renders with no internet (the
+assets are fastapi-offline's bundle of Swagger UI). ReDoc is not served: its page fetches its
+maker's logo from a CDN."""
 
 from __future__ import annotations
 
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -14,7 +15,7 @@ ASSETS = "/docs-assets"
 
 
 def serve_docs(app: FastAPI) -> None:
-    """Add `/docs`, `/redoc` and their assets (the app must have been made with neither)."""
+    """Add `/docs` and its assets (the app must have been made without its own)."""
     assets = resources.files("fastapi_offline").joinpath("static")
     app.mount(ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
     openapi = app.openapi_url or "/openapi.json"
@@ -29,15 +30,4 @@ def serve_docs(app: FastAPI) -> None:
             swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
             swagger_ui_parameters=app.swagger_ui_parameters,
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=f"{root}{openapi}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
-            with_google_fonts=False,
         )
