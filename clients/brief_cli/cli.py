@@ -101,6 +101,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the local stack until interrupted")
     local.add_argument("--port", type=int, default=8000, help="the API's port (default 8000)")
     local.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the bucket (jobs, reports, uploads) in DIR across restarts; "
+        "without it, everything is in memory and ends with the stack",
+    )
+    local.add_argument(
         "--allow-host",
         action="append",
         default=[],
@@ -240,6 +246,7 @@ def _local(args: argparse.Namespace) -> int:
         parameters=parameters,
         name="brief-local",
         moto_process=True,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
     )
     return asyncio.run(_serve(options))
 
@@ -260,6 +267,15 @@ async def _serve(options: StackOptions) -> int:
         print(f"Brief's API: {stack.api_url}  (the web page at {stack.api_url}/, OpenAPI at /docs)")
         print(f"AWS endpoint (moto): {stack.endpoint}   bucket: {stack.bucket}")
         print(f"Dead messages: brief dlq show --endpoint {stack.endpoint}")
+        if options.data_dir is None:
+            print("State (S3, SQS) is kept in memory and ends with this (--data-dir DIR keeps")
+            print("the bucket, so every job and report, across restarts).")
+        else:
+            print(
+                f"The bucket is kept in {options.data_dir} ({stack.restored} objects restored); "
+                "queued messages are not: a job still running at a stop is ended by the "
+                "sweeper after restart."
+            )
         print("Ctrl-C to stop.")
         await asyncio.Event().wait()
     return 0

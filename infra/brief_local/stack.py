@@ -30,6 +30,7 @@ from brief.runtime import Container, container_of
 from brief_local import service_models
 from brief_local.esm import EventSourceMapping
 from brief_local.functions import FunctionPool, load_module
+from brief_local.persist import BucketMirror
 from brief_local.schedule import Schedule
 from brief_local.template import Template, find_template, rate_seconds, resolve
 
@@ -86,6 +87,9 @@ class StackOptions:
     # Called with each AWS client a function builds (its service's name, the client), after
     # the faults' own: bench.trace times every call with it.
     client_hook: ClientHook | None = None
+    # The bucket mirrored here and restored from here at the next start (`brief local
+    # --data-dir`); None: everything lives in memory and ends with the stack.
+    data_dir: Path | None = None
 
 
 class MotoProcess:
@@ -167,6 +171,9 @@ class LocalStack:
         self.function_environment: dict[str, str] = {}
         self._exit = contextlib.AsyncExitStack()
         self._frozen = False
+        self._mirror: BucketMirror | None = None
+        self._mirroring: asyncio.Task[None] | None = None
+        self.restored = 0  # objects put back from `data_dir` at start
 
     async def __aenter__(self) -> LocalStack:
         try:
@@ -220,6 +227,10 @@ class LocalStack:
             session.client("sqs", region_name=REGION, endpoint_url=self.endpoint)
         )
         refs, attrs = await self._create_resources(s3, sqs)
+        if self.options.data_dir is not None:
+            self._mirror = BucketMirror(s3, self.bucket, self.options.data_dir)
+            self.restored = await self._mirror.restore()
+            self._mirroring = asyncio.create_task(self._mirror.run())
         self.function_environment = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
@@ -431,6 +442,11 @@ class LocalStack:
         )
         for pool in self._pools:
             await pool.close()
+        if self._mirroring is not None and self._mirror is not None:
+            self._mirroring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._mirroring
+            await self._mirror.sync()  # everything written up to the stop
         await self._exit.aclose()
         if self._moto is not None:
             self._moto.stop()

@@ -120,7 +120,11 @@ async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int
                 out.write("\n" + "─" * 78 + "\n" + report.text + "─" * 78 + "\n")
                 out.write(format_timings(view["timings"]))
                 out.write(format_sources(view["sources"]))
-                out.write(f"\nReport stored at s3://{stack.bucket}/jobs/{job_id}/report.md\n")
+                out.write(
+                    f"\nThe report is at s3://{stack.bucket}/jobs/{job_id}/report.md in the local "
+                    "stack, which keeps its state in memory: it ends with this command (`brief "
+                    "local --data-dir DIR` keeps a stack's bucket across restarts).\n"
+                )
                 return 0
     finally:
         services.stop()
