@@ -36,9 +36,9 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import snowballstemmer  # type: ignore[import-untyped]
+import Stemmer  # type: ignore[import-not-found]
 
 from brief.extraction import ExtractedText, extract
 from brief.extractive import split_sentences
@@ -170,12 +170,12 @@ _NUMBER = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _WORD = re.compile(r"[^\W_]+(?:[.'][^\W_]+)*")
 
 
-_STEMMERS = threading.local()  # a Snowball stemmer is not safe to share between threads
+_STEMMERS = threading.local()  # a stemmer is not safe to share between threads
 
 
-def _stemmer() -> snowballstemmer.stemmer:
+def _stemmer() -> Any:
     if not hasattr(_STEMMERS, "english"):
-        _STEMMERS.english = snowballstemmer.stemmer("english")
+        _STEMMERS.english = Stemmer.Stemmer("english")
     return _STEMMERS.english
 
 

@@ -175,7 +175,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=[api], help="a job's report")
     report.add_argument("job", help="the job's id")
     report.add_argument("--json", action="store_true", help="the report as JSON")
-    report.add_argument("-o", "--output", type=Path, help="write the report to this file")
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write the report to this file, as its extension says: .md (default), .html, "
+        ".pdf, .docx or .json",
+    )
     report.set_defaults(run=_report)
 
     jobs = commands.add_parser("jobs", parents=[api], help="your jobs, newest first")
@@ -420,18 +426,33 @@ def format_view(view: JSON) -> str:
     return "\n".join(lines)
 
 
+# `brief report -o FILE` writes the format its extension names (.json: the report's JSON).
+FILE_FORMATS = {
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+
 def _report(args: argparse.Namespace) -> int:
+    fmt = FILE_FORMATS.get(args.output.suffix.lower()) if args.output is not None else None
+    if args.output is not None and args.output.suffix.lower() == ".json":
+        args.json = True
     with _client(args) as client:
-        text = (
-            json.dumps(client.report(args.job), indent=2) + "\n"
-            if args.json
-            else client.report_markdown(args.job)
-        )
+        if args.json:
+            body = (json.dumps(client.report(args.job), indent=2) + "\n").encode()
+        elif fmt is not None:
+            body = client.report_file(args.job, fmt)
+        else:
+            body = client.report_markdown(args.job).encode()
     if args.output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(body.decode())
     else:
         try:
-            args.output.write_text(text, encoding="utf-8")
+            args.output.write_bytes(body)
         except OSError as exc:
             raise ClientError(f"cannot write {args.output}: {exc.strerror}") from exc
         print(f"Wrote {args.output}", file=sys.stderr)

@@ -78,6 +78,10 @@ class BriefClient:
         """The report as Markdown."""
         return self.brief.report_markdown(job_id)
 
+    def report_file(self, job_id: str, fmt: str) -> bytes:
+        """The report as a file: "md", "html", "pdf" or "docx"."""
+        return self.brief.report_file(job_id, fmt)
+
     def cancel(self, job_id: str) -> JSON:
         """Cancel the job; its view afterwards."""
         return self.brief.json(calls.cancel(job_id))

@@ -97,6 +97,10 @@ class AsyncBrief:
         """The report as Markdown."""
         return (await self._send(calls.report_markdown(job_id))).text
 
+    async def report_file(self, job_id: str, fmt: str) -> bytes:
+        """The report as a file to share: "md", "html" (self-contained), "pdf" or "docx"."""
+        return (await self._send(calls.report_file(job_id, fmt))).content
+
     async def cancel(self, job_id: str) -> JobView:
         """Stop the job's work in flight; its view afterwards (409 if it already ended)."""
         from brief.models import JobView

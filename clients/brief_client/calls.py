@@ -57,6 +57,11 @@ def report_markdown(job_id: str) -> Call:
     return Call("GET", f"/jobs/{job_id}/report", headers={"Accept": "text/markdown"})
 
 
+def report_file(job_id: str, fmt: str) -> Call:
+    """The report as a file: "md", "html", "pdf" or "docx"."""
+    return Call("GET", f"/jobs/{job_id}/report", params=[("format", fmt)])
+
+
 def cancel(job_id: str) -> Call:
     return Call("POST", f"/jobs/{job_id}/cancel")
 

@@ -95,6 +95,10 @@ class Brief:
         """The report as Markdown."""
         return self._send(calls.report_markdown(job_id)).text
 
+    def report_file(self, job_id: str, fmt: str) -> bytes:
+        """The report as a file to share: "md", "html" (self-contained), "pdf" or "docx"."""
+        return self._send(calls.report_file(job_id, fmt)).content
+
     def cancel(self, job_id: str) -> JobView:
         """Stop the job's work in flight; its view afterwards (409 if it already ended)."""
         from brief.models import JobView

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import docx
 import httpx
+import pypdfium2  # type: ignore[import-untyped]
 import pytest
 
 from brief_local.stack import LocalStack
@@ -105,6 +107,14 @@ def test_status_report_and_jobs_show_a_finished_job(
     )
     as_json = brief("report", job_id, "--json", api=stack.api_url)
     assert [c["url"] for c in json.loads(as_json.stdout)["citations"]] == sources
+    # -o picks the format by the file's extension; each is opened by its own library.
+    for name in ("report.pdf", "report.docx", "report.html"):
+        written = brief("report", job_id, "-o", str(tmp_path / name), api=stack.api_url)
+        assert written.returncode == 0, written.stderr
+    pdf = pypdfium2.PdfDocument(tmp_path / "report.pdf")
+    assert "honeybees" in pdf[0].get_textpage().get_text_range()
+    assert docx.Document(str(tmp_path / "report.docx")).paragraphs[0].text == QUESTION
+    assert f'<a href="{sources[0]}">[1]</a>' in (tmp_path / "report.html").read_text()
 
     jobs = brief("jobs", api=stack.api_url)
     assert jobs.returncode == 0, jobs.stderr

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docx
+import pypdfium2  # type: ignore[import-untyped]
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
@@ -126,6 +128,24 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
     expect(report.locator("li").filter(has_text=broken)).to_contain_text("[2]")
     expect(report.locator("a.cite", has_text="[3]").first).to_have_attribute("href", sources[1])
     expect(page.locator("#report-heading")).to_be_focused()
+
+    # The report as files to share, each opened by its own library.
+    with page.expect_download() as pdf_download:
+        report.get_by_role("button", name="PDF").click()
+    pdf_path = tmp_path / "report.pdf"
+    pdf_download.value.save_as(pdf_path)
+    pdf = pypdfium2.PdfDocument(pdf_path)
+    assert "honeybees" in pdf[0].get_textpage().get_text_range()
+    with page.expect_download() as docx_download:
+        report.get_by_role("button", name="Word").click()
+    assert docx_download.value.suggested_filename.endswith(".docx")
+    docx_path = tmp_path / "report.docx"
+    docx_download.value.save_as(docx_path)
+    document = docx.Document(str(docx_path))
+    assert document.paragraphs[0].text == QUESTION
+    links = {r.target_ref for r in document.part.rels.values() if "hyperlink" in r.reltype}
+    assert links <= set(sources)
+    assert links
 
     # My jobs lists it, done.
     mine = page.locator("#jobs-list > li").filter(has_text=QUESTION).first

@@ -503,25 +503,73 @@ async def test_the_openapi_schema_lists_the_job_routes(client: httpx.AsyncClient
         ("/jobs/{job_id}/events", "get"),
     } <= routes
     report_200 = schema["paths"]["/jobs/{job_id}/report"]["get"]["responses"]["200"]
-    assert {"application/json", "text/markdown"} <= set(report_200["content"])
+    assert {"application/json", "text/markdown", "application/pdf"} <= set(report_200["content"])
     assert "202" in schema["paths"]["/jobs"]["post"]["responses"]
 
 
 @pytest.mark.parametrize(
-    ("accept", "markdown"),
+    ("accept", "fmt"),
     [
-        ("text/markdown", True),
-        ("application/json", False),
-        ("text/markdown;q=0, application/json", False),
-        ("application/json;q=0.5, text/markdown", True),
-        ("*/*", False),
-        ("text/markdown, */*", True),
+        ("text/markdown", "md"),
+        ("application/json", "json"),
+        ("text/markdown;q=0, application/json", "json"),
+        ("application/json;q=0.5, text/markdown", "md"),
+        ("*/*", "json"),
+        ("text/markdown, */*", "md"),
+        ("application/pdf", "pdf"),
+        ("text/markdown;q=0.5, application/pdf", "pdf"),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", "html"),
     ],
 )
-def test_the_report_format_follows_the_accept_header(accept: str, markdown: bool) -> None:
-    from brief.api.jobs import prefers_markdown
+def test_the_report_format_follows_the_accept_header(accept: str, fmt: str) -> None:
+    from brief.api.jobs import wanted_format
 
-    assert prefers_markdown(accept) is markdown
+    assert wanted_format(accept) == fmt
+
+
+async def test_the_report_as_a_file_html_pdf_docx_with_its_citations_as_links(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    import io
+
+    import docx
+    import pypdfium2  # type: ignore[import-untyped]
+
+    urls = sources(world)
+    job_id = await create(client, urls)
+    await world.drain()
+
+    as_html = await client.get(f"/jobs/{job_id}/report", params={"format": "html"})
+    assert as_html.headers["content-type"] == "text/html; charset=utf-8"
+    assert f'<a href="{urls[0]}">[1]</a>' in as_html.text
+    assert "<script" not in as_html.text
+    assert "http" not in as_html.text.split("<body>")[0]  # nothing loaded from elsewhere
+
+    as_pdf = await client.get(f"/jobs/{job_id}/report", params={"format": "pdf"})
+    assert as_pdf.headers["content-type"] == "application/pdf"
+    assert as_pdf.headers["content-disposition"] == f'attachment; filename="brief-{job_id}.pdf"'
+    pdf = pypdfium2.PdfDocument(as_pdf.content)
+    text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert " ".join(QUESTION.split()[:3]) in " ".join(text.split())
+
+    asked = {"accept": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+    as_docx = await client.get(f"/jobs/{job_id}/report", headers=asked)
+    document = docx.Document(io.BytesIO(as_docx.content))
+    assert document.paragraphs[0].text == QUESTION
+    links = {r.target_ref for r in document.part.rels.values() if "hyperlink" in r.reltype}
+    assert set(urls) <= links
+
+
+async def test_a_report_format_it_does_not_know_is_a_422(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    job_id = await create(client, sources(world))
+    await world.drain()
+
+    response = await client.get(f"/jobs/{job_id}/report", params={"format": "odt"})
+
+    assert assert_problem(response, 422)["detail"].startswith("format:")
 
 
 async def test_a_body_over_the_limit_is_a_413_problem_before_it_is_read(

@@ -123,7 +123,8 @@ async def test_another_caller_gets_the_same_404_as_for_no_job_on_every_scoped_ro
     # Every representation of every scoped route was tried, the stream and Markdown too.
     assert ("GET", "/jobs/{job_id}/events", "text/event-stream") in checked
     assert ("GET", "/jobs/{job_id}/report", "text/markdown") in checked
-    assert len(checked) == 7
+    assert ("GET", "/jobs/{job_id}/report", "application/pdf") in checked  # the exports too
+    assert len(checked) == 10
 
 
 async def test_a_listing_shows_only_the_callers_own_jobs(

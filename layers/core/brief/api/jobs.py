@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, JobIdPath, StoreDep, WiringDep
-from brief.api.negotiation import prefers
+from brief.api.negotiation import accept_ranks, prefers
 from brief.api.problems import problems
 from brief.concurrency import all_of
 from brief.errors import ReportNotReady
+from brief.exports import DOCX, FORMATS, MEDIA_TYPES, export
 from brief.models import JobView, Report, ResearchRequest
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problems(401, 422, 503))
@@ -94,11 +96,21 @@ async def get_job(job_id: JobIdPath, store: StoreDep, caller: CallerDep) -> JobV
     return await store.view(job_id, owner=caller)
 
 
+ReportFormat = Literal["json", "md", "html", "pdf", "docx"]
+
+
 @router.get(
     "/{job_id}/report",
     response_model=Report,
     responses={
-        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                DOCX: {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
         **problems(404, 409),
     },
 )
@@ -107,19 +119,42 @@ async def get_report(
     store: StoreDep,
     caller: CallerDep,
     accept: Annotated[str, Header()] = "application/json",
+    asked: Annotated[
+        ReportFormat | None,
+        Query(alias="format", description="the report as a file: overrides `Accept`"),
+    ] = None,
 ) -> Report | Response:
-    """The cited report: JSON, or Markdown when the client asks for `text/markdown`."""
+    """The cited report: JSON; Markdown, self-contained HTML, PDF or DOCX when `format` or
+    `Accept` asks for it (every `[n]` a link to its source)."""
     await store.job(job_id, owner=caller)
     report = await store.report(job_id)
     if report is None:
         view = await store.view(job_id, owner=caller)
         detail = f": {view.reason}" if view.reason else ""
         raise ReportNotReady(f"the job has no report; it is {view.state}{detail}")
-    if prefers_markdown(accept):
-        return PlainTextResponse(report.markdown, media_type="text/markdown; charset=utf-8")
-    return report
+    fmt = asked or wanted_format(accept)
+    if fmt == "json":
+        return report
+    if fmt == "md":
+        return PlainTextResponse(report.markdown, media_type=MEDIA_TYPES["md"])
+    body = await asyncio.to_thread(export, report, fmt)  # PDF layout is CPU: off the loop
+    kind = "inline" if fmt == "html" else "attachment"
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'{kind}; filename="brief-{job_id}.{fmt}"'},
+    )
 
 
-def prefers_markdown(accept: str) -> bool:
-    """Whether an `Accept` header ranks text/markdown above JSON (q-values honoured)."""
-    return prefers(accept, "text/markdown")
+def wanted_format(accept: str) -> ReportFormat:
+    """The format an `Accept` header ranks highest, if at least as high as JSON (which a bare
+    `*/*` leaves the answer); ties go to the first of Markdown, HTML, PDF, DOCX."""
+    ranks = accept_ranks(accept)
+    best: ReportFormat = "json"
+    best_q = 0.0
+    for fmt in FORMATS:
+        media = MEDIA_TYPES[fmt].split(";")[0]
+        q = ranks.get(media, 0.0)
+        if q > best_q and prefers(accept, media):
+            best, best_q = fmt, q
+    return best

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import snowballstemmer  # type: ignore[import-untyped]
+import Stemmer  # type: ignore[import-not-found]  # PyStemmer: Snowball in C
 
 MIN_WORDS = 5
 MAX_WORDS = 80
@@ -311,8 +311,8 @@ def _normal_word(word: str) -> str | None:
     return word
 
 
-# A Snowball stemmer keeps its word in progress on itself: one per thread, or two threads
-# stemming at once corrupt each other's (an IndexError deep in the library).
+# A stemmer keeps its word in progress on itself: one per thread, or two threads stemming at
+# once could corrupt each other's (the pure-Python snowballstemmer raised IndexError so).
 _STEMMERS = threading.local()
 
 
@@ -321,7 +321,7 @@ def stem(word: str) -> str:
     """The Snowball (English) stem of a lowercased word."""
     stemmer = getattr(_STEMMERS, "english", None)
     if stemmer is None:
-        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+        stemmer = _STEMMERS.english = Stemmer.Stemmer("english")
     return str(stemmer.stemWord(word))
 
 

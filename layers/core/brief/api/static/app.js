@@ -511,6 +511,28 @@
     }
   }
 
+  // The report as a file (HTML, PDF or Word), fetched with this page's key and saved.
+  async function downloadReport(format) {
+    if (!current) return;
+    const jobId = current.id;
+    try {
+      const response = await fetch(`/jobs/${jobId}/report?format=${format}`, {
+        headers: headers({}),
+        cache: "no-store",
+      });
+      if (!response.ok) throw await failure(response);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(await response.blob());
+      link.download = `brief-${jobId}.${format}`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    } catch (err) {
+      setStatus(`The ${format.toUpperCase()} could not be made: ${err.message}`);
+    }
+  }
+
   // "Model: 6 calls, 5,210 tokens in, 640 out, about $0.0012 (summarize $0.0004, combine
   // $0.0008)"; empty when no model was called (the offline summarizer costs nothing).
   function usageText(usage, stages) {
@@ -705,6 +727,9 @@
       }
     });
     $("jobs-refresh").addEventListener("click", loadJobs);
+    for (const button of document.querySelectorAll("#report button[data-format]")) {
+      button.addEventListener("click", () => downloadReport(button.dataset.format));
+    }
     window.addEventListener("hashchange", openFromHash);
     showKeyState();
     loadJobs();
