@@ -108,27 +108,20 @@ def topic_terms(found: Sequence[Excerpt], q_terms: frozenset[str]) -> list[str]:
     return ranked[:TOPIC_TERMS]
 
 
-def diverse(
-    candidates: Sequence[Excerpt], limit: int, *, penalty: float = 0.6, per_source: float = 0.0
-) -> list[Excerpt]:
+def diverse(candidates: Sequence[Excerpt], limit: int, *, penalty: float = 0.6) -> list[Excerpt]:
     """Up to `limit` excerpts, best `score` first, each time taking the one whose score least
-    repeats what is taken already (maximal marginal relevance), less `per_source` for each
-    excerpt of its source taken before it (ties by source, then place)."""
+    repeats what is taken already (maximal marginal relevance; ties by source, then place)."""
     pool = sorted(candidates, key=lambda p: (-p.score, p.source, p.position))
     chosen: list[Excerpt] = []
-    used: Counter[int] = Counter()
     while pool and len(chosen) < limit:
         best = max(
             pool,
             key=lambda p: (
-                p.score
-                - penalty * max((jaccard(p.terms, c.terms) for c in chosen), default=0.0)
-                - per_source * used[p.source],
+                p.score - penalty * max((jaccard(p.terms, c.terms) for c in chosen), default=0.0),
                 -p.source,
                 -p.position,
             ),
         )
         pool.remove(best)
         chosen.append(best)
-        used[best.source] += 1
     return chosen

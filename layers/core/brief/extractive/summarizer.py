@@ -50,13 +50,12 @@ CONSENSUS_WEIGHT = 1.0
 # Combine: how much of a finding's score depends on how much its source bears on the question.
 SOURCE_WEIGHT = 0.5
 # Combine: a finding scores at least this share of the best one's; and how much a finding
-# loses for each term it shares with those chosen before it (maximal marginal relevance).
+# loses, times its overlap with the closest finding chosen before it (maximal marginal
+# relevance).
 MIN_SHARE_OF_BEST = 0.35
 DIVERSITY = 0.6
-# ... and this much for each finding of its source chosen before it (no source takes all).
-PER_SOURCE = 0.0
 # A summary from another model could be long; combine reads this many excerpts of each.
-MAX_PASSAGES_PER_SUMMARY = 40
+MAX_EXCERPTS_PER_SUMMARY = 40
 # The lead: the best findings, at most this many sentences, that answer the question.
 LEAD_SENTENCES = 3
 # Themes: at most this many headed groups.
@@ -152,7 +151,7 @@ class ExtractiveSummarizer:
         found: list[Excerpt] = []
         for summary in summaries:
             split = split_sentences(without_footnotes(summary.text))
-            found += excerpts(split, min_words=3, source=summary.n)[:MAX_PASSAGES_PER_SUMMARY]
+            found += excerpts(split, min_words=3, source=summary.n)[:MAX_EXCERPTS_PER_SUMMARY]
         if not found:
             return []
         score_relevance(question, question_terms(question), found)
@@ -167,9 +166,7 @@ class ExtractiveSummarizer:
             )
         best = max(f.lead.score for f in merged)
         strong = [f.lead for f in merged if f.lead.score >= MIN_SHARE_OF_BEST * best]
-        chosen = diverse(
-            strong, LEAD_SENTENCES + self._findings, penalty=DIVERSITY, per_source=PER_SOURCE
-        )
+        chosen = diverse(strong, LEAD_SENTENCES + self._findings, penalty=DIVERSITY)
         by_lead = {id(f.lead): f for f in merged}
         return [by_lead[id(p)] for p in chosen]
 
