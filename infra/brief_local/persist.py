@@ -31,7 +31,10 @@ class BucketMirror:
     async def restore(self) -> int:
         """Put every mirrored object back into the bucket; how many."""
         restored = 0
-        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+        # A `.partial` file is a write the last stop did not finish: the object before it
+        # (if any) is what the directory holds.
+        files = (p for p in self.root.rglob("*") if p.is_file() and p.suffix != ".partial")
+        for path in sorted(files):
             key = path.relative_to(self.root).as_posix()
             body = await asyncio.to_thread(path.read_bytes)
             answer = await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
