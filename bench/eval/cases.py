@@ -33,15 +33,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import Stemmer  # type: ignore[import-not-found]
+from typing import Literal
 
 from brief.extraction import ExtractedText, extract
 from brief.extractive import split_sentences
+from brief.extractive.text import stem  # Snowball, one stemmer per thread
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).resolve().parent / "cases"
@@ -170,19 +168,10 @@ _NUMBER = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _WORD = re.compile(r"[^\W_]+(?:[.'][^\W_]+)*")
 
 
-_STEMMERS = threading.local()  # a stemmer is not safe to share between threads
-
-
-def _stemmer() -> Any:
-    if not hasattr(_STEMMERS, "english"):
-        _STEMMERS.english = Stemmer.Stemmer("english")
-    return _STEMMERS.english
-
-
 def stems(text: str) -> tuple[str, ...]:
     """`text` as stemmed lowercase words (decimals such as "8.8" stay one word)."""
     words = _WORD.findall(_NUMBER.sub("", text.lower().replace("\u2019", "'")))
-    return tuple(_stemmer().stemWords([w.removesuffix("'s") for w in words]))
+    return tuple(stem(w.removesuffix("'s")) for w in words)
 
 
 def _contains(words: tuple[str, ...], phrase: tuple[str, ...]) -> bool:

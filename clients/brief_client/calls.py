@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from brief_client.errors import JobCancelled, JobFailed
+
 JSON = dict[str, Any]
 DEFAULT_API = "http://127.0.0.1:8000"
 USER_AGENT = "brief-client/0.1"
@@ -89,8 +91,6 @@ def headers(key: str | None) -> dict[str, str]:
 
 def outcome(job_id: str, last: str, view: JSON) -> None:
     """Raise for a followed job that ended without a report (`research`)."""
-    from brief_client.errors import JobCancelled, JobFailed
-
     if last == "job_cancelled" or view.get("state") == "cancelled":
         raise JobCancelled(job_id)
     if last != "report_ready":

@@ -367,7 +367,9 @@ class Summarize:
             try:  # a model call in flight stops soon after a cancel; nothing is written
                 summary, cache = await self.cancel_watch.run(
                     partial(self.store.cancelled, task.job_id),
-                    self._summarize(task.job_id, reads.question, source, named, reads.hinted),
+                    self._summarize(
+                        task.job_id, reads.question, source, caching, named, reads.hinted
+                    ),
                     shared=task.job_id,
                 )
             except StoppedByCancel:
@@ -407,18 +409,18 @@ class Summarize:
         job_id: str,
         question: str,
         source: SourceRecord,
+        caching: bool,
         named: str | None,
         hinted: CachedText | None,
     ) -> tuple[SummaryRecord, tuple[str, CachedText] | None]:
         """The summary, and the cache entry to write (None: nothing new to cache).
 
         `hinted` is the entry read under the key the message named (`named`); it is used
-        only if that key is this source's own. A summarizer not `worth_caching` neither
-        reads nor writes the cache.
+        only if that key is this source's own. Without `caching` (a summarizer not
+        `worth_caching`) the cache is neither read nor written.
         """
         started = self.clock()
         model = self.summarizer.name
-        caching = worth_caching(self.summarizer, "summarize")
         key = summary_key(model, summary_input(question, source))
         cached = None
         if caching:

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from brief.api.deps import CallerDep, JobIdPath, StoreDep, WiringDep
-from brief.api.negotiation import accept_ranks, prefers
+from brief.api.negotiation import preferred
 from brief.api.problems import problems
 from brief.concurrency import all_of
 from brief.errors import ReportNotReady
@@ -149,12 +149,6 @@ async def get_report(
 def wanted_format(accept: str) -> ReportFormat:
     """The format an `Accept` header ranks highest, if at least as high as JSON (which a bare
     `*/*` leaves the answer); ties go to the first of Markdown, HTML, PDF, DOCX."""
-    ranks = accept_ranks(accept)
-    best: ReportFormat = "json"
-    best_q = 0.0
-    for fmt in FORMATS:
-        media = MEDIA_TYPES[fmt].split(";")[0]
-        q = ranks.get(media, 0.0)
-        if q > best_q and prefers(accept, media):
-            best, best_q = fmt, q
-    return best
+    by_media = {MEDIA_TYPES[fmt].split(";")[0]: fmt for fmt in FORMATS}
+    media = preferred(accept, list(by_media))
+    return by_media[media] if media is not None else "json"

@@ -113,36 +113,22 @@ def to_docx(report: Report) -> bytes:
     document = Document()
     document.core_properties.title = report.question
     tokens = MarkdownIt("commonmark", {"html": False}).parse(linked(report))
+    lists = 0  # how deep in bullet lists the current block is
+    quoted = False
     style = "Normal"
-    for i, token in enumerate(tokens):
+    for token in tokens:
         if token.type == "heading_open":
             level = int(token.tag[1])
             style = "Title" if level == 1 else f"Heading {min(level - 1, 9)}"
-        elif token.type == "bullet_list_open":
-            style = "List Bullet"
-        elif token.type == "bullet_list_close":
-            style = "Normal"
-        elif token.type == "blockquote_open":
-            style = "Intense Quote"
-        elif token.type == "blockquote_close":
-            style = "Normal"
-        elif token.type == "inline":
+            continue
+        lists += {"bullet_list_open": 1, "bullet_list_close": -1}.get(token.type, 0)
+        quoted = {"blockquote_open": True, "blockquote_close": False}.get(token.type, quoted)
+        if token.type == "inline":
             _inline(document.add_paragraph(style=style), token.children or [])
-        elif token.type == "heading_close":
-            style = "List Bullet" if _in_list(tokens, i) else "Normal"
+        style = "List Bullet" if lists else "Intense Quote" if quoted else "Normal"
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
-
-
-def _in_list(tokens: list[Any], at: int) -> bool:
-    depth = 0
-    for token in tokens[:at]:
-        if token.type == "bullet_list_open":
-            depth += 1
-        elif token.type == "bullet_list_close":
-            depth -= 1
-    return depth > 0
 
 
 def _inline(paragraph: Any, children: list[Any]) -> None:
