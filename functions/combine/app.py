@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from brief.batch import SqsRecord
 from brief.messages import CombineTask, parse_task
 from brief.runtime import Container, RecordHandler, sqs_handler
 from brief.wiring import Wiring
@@ -9,7 +12,7 @@ from brief.wiring import Wiring
 container = Container()
 
 
-async def _records(wiring: Wiring) -> RecordHandler:
+async def _records(wiring: Wiring, _: Sequence[SqsRecord]) -> RecordHandler:
     stage = await wiring.combine()
     return lambda record: stage.run(parse_task(record["body"], CombineTask))
 

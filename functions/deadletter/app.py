@@ -3,6 +3,8 @@ and marks its job failed, with the reason."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from brief.batch import Delivery, SqsRecord
 from brief.runtime import Container, RecordHandler, sqs_handler
 from brief.wiring import Wiring
@@ -10,7 +12,7 @@ from brief.wiring import Wiring
 container = Container()
 
 
-async def _records(wiring: Wiring) -> RecordHandler:
+async def _records(wiring: Wiring, _: Sequence[SqsRecord]) -> RecordHandler:
     stage = await wiring.dead_letter()
 
     async def record(record: SqsRecord) -> object:

@@ -3,6 +3,9 @@ then queue one summary per source."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from brief.batch import SqsRecord
 from brief.messages import parse_intake
 from brief.runtime import Container, RecordHandler, sqs_handler
 from brief.wiring import Wiring
@@ -10,7 +13,7 @@ from brief.wiring import Wiring
 container = Container()
 
 
-async def _records(wiring: Wiring) -> RecordHandler:
+async def _records(wiring: Wiring, _: Sequence[SqsRecord]) -> RecordHandler:
     stage = await wiring.research()
     return lambda record: stage.run(parse_intake(record["body"]))
 

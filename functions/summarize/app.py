@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from brief.messages import SummarizeTask, parse_task
+from collections.abc import Sequence
+
+from brief.batch import SqsRecord
+from brief.messages import SummarizeTask, parse_task, tasks_among
 from brief.runtime import Container, RecordHandler, sqs_handler
 from brief.wiring import Wiring
 
 container = Container()
 
 
-async def _records(wiring: Wiring) -> RecordHandler:
-    stage = await wiring.summarize()
+async def _records(wiring: Wiring, records: Sequence[SqsRecord]) -> RecordHandler:
+    stage = (await wiring.summarize()).for_batch(
+        tasks_among((str(r.get("body", "")) for r in records), SummarizeTask)
+    )
     return lambda record: stage.run(parse_task(record["body"], SummarizeTask))
 
 

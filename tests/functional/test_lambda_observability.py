@@ -25,7 +25,7 @@ from brief.runtime import Container, sqs_handler
 
 log = logging.getLogger("brief.pipeline")
 
-async def build(wiring):
+async def build(wiring, records):
     async def handle(record):
         logs.bind_job(record["body"])
         log.info("working", extra={"index": 1})

@@ -105,7 +105,7 @@ def test_the_stream_function_brings_the_server_it_runs() -> None:
 
 
 def test_functions_import_only_the_layer_and_the_standard_library() -> None:
-    allowed = {"__future__", "asyncio", "typing", "brief", "mangum"}
+    allowed = {"__future__", "asyncio", "collections", "typing", "brief", "mangum"}
     for app in (ROOT / "functions").glob("*/app.py"):
         imports = re.findall(r"^(?:from|import) ([\w]+)", app.read_text(), flags=re.M)
         assert set(imports) <= allowed, f"{app} imports {set(imports) - allowed}"

@@ -7,6 +7,7 @@ in S3. `extra="forbid"` and the literal version make an old or foreign message f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -107,6 +108,17 @@ def parse_task(body: str, expected: type[T]) -> T:
     if not isinstance(task, expected):
         raise InvalidMessage(f"expected a {expected.__name__}, got {type(task).__name__}")
     return task
+
+
+def tasks_among(bodies: Iterable[str], expected: type[T]) -> list[T]:
+    """The bodies that parse as `expected` (a batch's others fail on their own record)."""
+    found: list[T] = []
+    for body in bodies:
+        try:
+            found.append(parse_task(body, expected))
+        except InvalidMessage:
+            continue
+    return found
 
 
 IntakeTask = ResearchTask | SubmitTask | ExpandTask

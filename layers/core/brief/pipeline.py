@@ -9,8 +9,8 @@ durable. Each stage receives only the ports it uses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Literal
@@ -60,6 +60,7 @@ from brief.models import (
     utcnow,
 )
 from brief.ports import ModelText, OnModelRetry, SourceText, Summarizer, TaskQueue
+from brief.siblings import Siblings
 from brief.urls import same_page
 
 if TYPE_CHECKING:
@@ -333,13 +334,53 @@ class Summarize:
     clock: Clock = utcnow
     cancel_watch: CancelWatch = field(default_factory=CancelWatch)
     retry_event_every_s: float = RETRY_EVENT_EVERY_S
+    siblings: Siblings = field(default_factory=Siblings)
+
+    def for_batch(self, tasks: Iterable[SummarizeTask]) -> Summarize:
+        """This stage for one SQS batch: the records of a job in it are `Siblings`."""
+        return replace(self, siblings=Siblings((t.job_id, t.index) for t in tasks))
 
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id, source=source_number(task.index))
+        finished = False
+        try:
+            written = await self._write(task)
+            finished, last = True, self.siblings.finished(task.job_id, task.index)
+        finally:
+            if not finished:  # failed or cancelled: its siblings do not wait for it
+                self.siblings.finished(task.job_id, task.index)
+        if written is None:
+            return
+        summary, cache = written
+        if summary is None:  # already there: a redelivery, which may own the claim
+            await self._fan_in(task, await self.store.summary_indexes(task.job_id), fresh=False)
+        else:
+            # The progress event and the fan-in's listing both follow the write, not each
+            # other; a sibling still running will list this summary in its own fan-in.
+            kind: EventKind = "summary_done" if summary.state == "ok" else "summary_failed"
+            event = self.store.event(
+                task.job_id, kind, summary.finished_at, index=task.index, detail=summary.reason
+            )
+            if last:
+                _, done = await both(event, self.store.summary_indexes(task.job_id))
+                await self._fan_in(task, done, fresh=True)
+            else:
+                await event
+        # The cache serves later jobs, not this one: it is written once the combine is on its way.
+        await _keep(self.store, cache)
+
+    async def _write(
+        self, task: SummarizeTask
+    ) -> tuple[SummaryRecord | None, tuple[str, CachedText] | None] | None:
+        """Summarize and store: (the summary written, or None when one was already there;
+        the cache entry to keep), or None when the job was cancelled."""
         # Every read this message may need goes at once — the cache entry too, when the
         # message names its input — and the writes that follow the model are only those the
-        # fan-in needs: each is a round trip to S3 on the job's critical path.
+        # fan-in needs: each is a round trip to S3 on the job's critical path. A summarizer
+        # not worth caching (offline, milliseconds) does not read its summary first either:
+        # summarizing again costs less than the read, and the conditional write says whether
+        # it was there.
         caching = worth_caching(self.summarizer, "summarize")
         named = (
             summary_key(self.summarizer.name, task.input_digest)
@@ -348,57 +389,44 @@ class Summarize:
         )
         reads = await at_once(
             _SummarizeReads,
-            cancelled=self.store.cancelled(task.job_id),
-            existing=self.store.summary(task.job_id, task.index),
+            cancelled=self.siblings.cancelled(
+                task.job_id, partial(self.store.cancelled, task.job_id)
+            ),
+            existing=self.store.summary(task.job_id, task.index) if caching else nothing(),
             question=ready(task.question) if task.question else self._question(task.job_id),
             source=self.store.source(task.job_id, task.index),
             hinted=self.store.cached_text(named) if named else nothing(),
         )
         if reads.cancelled:
-            return
+            return None
+        if reads.existing is not None:
+            return None, None
         source = reads.source
-        written: SummaryRecord | None = None
-        cache: tuple[str, CachedText] | None = None
-        if reads.existing is None:
-            if source is None or not source.outcome.usable:
-                raise InvalidMessage(
-                    f"job {task.job_id} has no usable source {source_number(task.index)}"
-                )
-            try:  # a model call in flight stops soon after a cancel; nothing is written
-                summary, cache = await self.cancel_watch.run(
-                    partial(self.store.cancelled, task.job_id),
-                    self._summarize(
-                        task.job_id, reads.question, source, caching, named, reads.hinted
-                    ),
-                    shared=task.job_id,
-                )
-            except StoppedByCancel:
-                log.info("job cancelled: summary stopped")
-                return
-            try:
-                stored = await self.store.put_summary(summary)
-            except Exception:
-                await _keep(self.store, cache)  # the model's work outlives a failed write
-                raise
-            if stored:
-                written = summary
-                metrics.duration(
-                    "StageDuration", _ms(summary.started_at, summary.finished_at), stage="summarize"
-                )
-                metrics.record_usage(summary.usage)
-        # The progress event and the fan-in's listing both follow the write, not each other.
-        indexes = self.store.summary_indexes(task.job_id)
-        if written is None:
-            await self._fan_in(task, await indexes, fresh=False)
-        else:
-            kind: EventKind = "summary_done" if written.state == "ok" else "summary_failed"
-            event = self.store.event(
-                task.job_id, kind, written.finished_at, index=task.index, detail=written.reason
+        if source is None or not source.outcome.usable:
+            raise InvalidMessage(
+                f"job {task.job_id} has no usable source {source_number(task.index)}"
             )
-            _, done = await both(event, indexes)
-            await self._fan_in(task, done, fresh=True)
-        # The cache serves later jobs, not this one: it is written once the combine is on its way.
-        await _keep(self.store, cache)
+        try:  # a model call in flight stops soon after a cancel; nothing is written
+            summary, cache = await self.cancel_watch.run(
+                partial(self.store.cancelled, task.job_id),
+                self._summarize(task.job_id, reads.question, source, caching, named, reads.hinted),
+                shared=task.job_id,
+            )
+        except StoppedByCancel:
+            log.info("job cancelled: summary stopped")
+            return None
+        try:
+            stored = await self.store.put_summary(summary)
+        except Exception:
+            await _keep(self.store, cache)  # the model's work outlives a failed write
+            raise
+        if not stored:
+            return None, cache
+        metrics.duration(
+            "StageDuration", _ms(summary.started_at, summary.finished_at), stage="summarize"
+        )
+        metrics.record_usage(summary.usage)
+        return summary, cache
 
     async def _question(self, job_id: str) -> str:
         """The job's question, from its request (for a message that does not carry it)."""

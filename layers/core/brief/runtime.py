@@ -176,18 +176,20 @@ LambdaHandler = Callable[[dict[str, Any], Any], BatchResponse]
 
 def sqs_handler(
     container: Container,
-    build: Callable[[Wiring], Awaitable[RecordHandler]],
+    build: Callable[[Wiring, Sequence[SqsRecord]], Awaitable[RecordHandler]],
     *,
     concurrency: Callable[[Settings], int] = lambda s: s.summarize_concurrency,
 ) -> LambdaHandler:
     """A Lambda handler for an SQS-triggered stage: one container, partial batch failures.
 
-    `build` turns the container's wiring into the per-record coroutine; it runs once per
-    invocation but reuses the wiring's clients, so a warm invocation builds nothing.
+    `build` turns the container's wiring (and the batch's records, for a stage whose records
+    share work) into the per-record coroutine; it runs once per invocation but reuses the
+    wiring's clients, so a warm invocation builds nothing.
     """
 
     async def batch(event: dict[str, Any], wiring: Wiring) -> BatchResponse:
-        handle = await build(wiring)
+        records: Sequence[SqsRecord] = event.get("Records") or []
+        handle = await build(wiring, records)
 
         async def record(record: SqsRecord) -> object:
             logs.bind_message(str(record.get("messageId") or ""))  # this record's task only
@@ -205,7 +207,6 @@ def sqs_handler(
                     by_queue.setdefault(str(arn), []).append((str(handle), seconds))
             await all_of(*(releaser.release(arn, entries) for arn, entries in by_queue.items()))
 
-        records = event.get("Records") or []
         return await process_batch(
             records, record, concurrency=concurrency(wiring.settings), release=release
         )

@@ -1,0 +1,111 @@
+"""Summaries of one job that SQS delivers in one batch share a read of the cancel marker and
+one fan-in, and still send exactly one combine whatever fails or comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from brief import keys
+from brief.adapters.memory import MemoryBlobStore
+from brief.errors import RetryableError
+from brief.messages import CombineTask, SummarizeTask
+
+from .test_pipeline import researched
+from .world import World
+
+
+class CountingBlobs(MemoryBlobStore):
+    """The memory store, counting listings and reads by key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: Counter[str] = Counter()
+        self.read: Counter[str] = Counter()
+
+    async def list(self, prefix: str, *, after: str | None = None) -> list[str]:
+        self.listed[prefix] += 1
+        return await super().list(prefix, after=after)
+
+    async def get(self, key: str) -> bytes | None:
+        self.read[key] += 1
+        return await super().get(key)
+
+
+async def batch(world: World, tasks: list[SummarizeTask]) -> list[BaseException | None]:
+    """One SQS batch: the stage built for it, every record at once."""
+    stage = world.summarize().for_batch(tasks)
+    return await asyncio.gather(*(stage.run(t) for t in tasks), return_exceptions=True)
+
+
+async def test_a_jobs_summaries_in_one_batch_list_and_claim_once_and_send_one_combine(
+    world: World,
+) -> None:
+    world.blobs = counting = CountingBlobs()
+    job_id, tasks = await researched(world)
+    counting.listed.clear()
+
+    assert await batch(world, tasks) == [None] * 5
+
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+    assert counting.listed[keys.summaries(job_id)] == 1
+    assert counting.read[keys.cancelled(job_id)] == 1
+    assert sum("summary_done" in k for k in world.blobs.objects) == 5
+
+
+async def test_a_sibling_that_fails_leaves_the_fan_in_to_its_redelivery(world: World) -> None:
+    job_id, tasks = await researched(world)
+    failing = tasks[3]
+    real_put = world.blobs.put
+
+    async def flaky_put(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        if key == keys.summary(job_id, failing.index):
+            raise RetryableError("S3 throttled the write")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = flaky_put  # type: ignore[method-assign]
+    outcomes = await batch(world, tasks)
+    assert [type(o).__name__ for o in outcomes] == ["NoneType"] * 3 + ["RetryableError", "NoneType"]
+    assert world.queue.sent["combine"] == []  # four summaries of five: no combine yet
+
+    world.blobs.put = real_put  # type: ignore[method-assign]
+    assert await batch(world, [failing]) == [None]
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+
+
+async def test_a_crash_between_claim_and_send_is_healed_by_the_redelivery_in_a_batch(
+    world: World,
+) -> None:
+    job_id, tasks = await researched(world)
+    real_send = world.queue.send
+
+    async def container_dies(role, messages):  # type: ignore[no-untyped-def]
+        raise ConnectionError("container died")
+
+    world.queue.send = container_dies  # type: ignore[method-assign]
+    outcomes = await batch(world, tasks)
+    crashed = [t for t, o in zip(tasks, outcomes, strict=True) if o is not None]
+    assert len(crashed) == 1  # the one sibling that ran the fan-in, and claimed
+    world.queue.send = real_send  # type: ignore[method-assign]
+
+    # Its redelivery comes back beside a duplicate of a sibling: while the claim is young its
+    # owner may be alive, so it waits; after the claim's timeout it sends, once.
+    other = next(t for t in tasks if t != crashed[0])
+    retried = await batch(world, [other, crashed[0]])
+    assert retried[0] is None
+    assert isinstance(retried[1], RetryableError)
+    world.clock.advance(61)
+    assert await batch(world, [other, crashed[0]]) == [None, None]
+    assert await batch(world, tasks) == [None] * 5  # late duplicates send nothing more
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+
+
+async def test_two_jobs_in_one_batch_each_get_their_own_combine(world: World) -> None:
+    first, first_tasks = await researched(world)
+    second, second_tasks = await researched(world)
+    mixed = [t for pair in zip(first_tasks, second_tasks, strict=True) for t in pair]
+
+    assert await batch(world, [*mixed, *mixed]) == [None] * 20  # every message twice
+
+    sent = world.queue.take("combine")
+    assert sorted(t.job_id for t in sent) == sorted([first, second])  # type: ignore[attr-defined]
