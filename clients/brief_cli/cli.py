@@ -327,13 +327,54 @@ def _research(args: argparse.Namespace) -> int:
 
 
 def follow(client: BriefClient, job_id: str, out: TextIO, *, started: float) -> str:
-    """Print each of the job's events as it arrives; the kind of the last (terminal) one."""
+    """Print each of the job's events as it arrives, and the report's draft as the model
+    writes it; the kind of the last (terminal) event."""
     last = ""
+    draft = PrintedDraft(out)
     for event in client.events(job_id):
         last = event.kind
+        if event.kind == "report_text":
+            draft.add(event.data)
+            continue
+        draft.end()
         out.write(event_line(event, time.monotonic() - started) + "\n")
         out.flush()
+    draft.end()
     return last
+
+
+DRAFT_HEADER = "  draft (the model is writing; the report follows):\n"
+
+
+class PrintedDraft:
+    """The answer as a streaming model writes it (`report_text` events), printed as it grows;
+    the report printed at the end replaces it."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._shown = 0  # characters of the draft printed since it last started
+        self._open = False  # its line is the last one written
+        self._started = False
+
+    def add(self, data: JSON) -> None:
+        """Print the text an event adds (a fresh start when its offset is 0)."""
+        text, offset = str(data.get("text") or ""), int(data.get("offset") or 0)
+        if not self._open:
+            header = "" if self._started else DRAFT_HEADER
+            self._out.write(header + "  ")
+            self._open = self._started = True
+        if offset == 0 and self._shown:
+            self._out.write("\n  (the model started over)\n  ")
+            self._shown = 0
+        self._out.write(text.replace("\n", "\n  "))
+        self._shown = offset + len(text)
+        self._out.flush()
+
+    def end(self) -> None:
+        """Close the draft's lines before the next event's."""
+        if self._open:
+            self._out.write("\n")
+            self._open = False
 
 
 def event_line(event: StreamedEvent, elapsed_s: float) -> str:

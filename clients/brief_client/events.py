@@ -19,7 +19,8 @@ JSON = dict[str, Any]
 @dataclass(frozen=True)
 class StreamedEvent:
     """One progress event as the stream delivered it: its cursor, its kind and the event
-    (`job_id`, `kind`, `at`, and `index`, `detail`, `retry` when it has them)."""
+    (`job_id`, `kind`, `at`, and `index`, `detail`, `retry` when it has them; a `report_text`
+    draft has the `text` it adds at `offset`)."""
 
     cursor: str | None
     kind: str

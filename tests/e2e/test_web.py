@@ -8,6 +8,8 @@ browser downloads are never used. `make test` installs chromium; without it thes
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -19,8 +21,11 @@ import pypdfium2  # type: ignore[import-untyped]
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from brief_local.stack import LocalStack
+from brief_local.stack import LocalStack, StackOptions, running_stack
+from brief_testing.fake_models import FakeModelServer
 from brief_testing.pages import SAMPLES, PageServer
+
+from .conftest import fake_model_stage
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
@@ -151,6 +156,52 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
     mine = page.locator("#jobs-list > li").filter(has_text=QUESTION).first
     expect(mine).to_contain_text("done")
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def writing_stack() -> Iterator[LocalStack]:
+    """A stack whose combine model streams its answer a word every 50 ms (the fake model
+    server's OpenAI API) and whose drafts are written every 0.3 s."""
+    with FakeModelServer(api_keys=["sk-test"], token_delay_s=0.05) as models:
+        options = StackOptions(
+            environment={
+                "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
+                "BRIEF_COMBINE_MODEL": json.dumps(fake_model_stage(models.url)),
+                "BRIEF_REPORT_DRAFT_EVERY_S": "0.3",
+            },
+            retry_after_s=0,
+        )
+        with running_stack(options) as stack:
+            yield stack
+
+
+def test_the_report_text_grows_as_the_model_writes_it_then_the_report_replaces_it(
+    page: Page, writing_stack: LocalStack, pages: PageServer
+) -> None:
+    page.goto(f"{writing_stack.api_url}/")
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(pages.pages()[:3]))
+    page.get_by_role("button", name="Research").click()
+
+    report = page.locator("#report")
+    expect(report).to_have_attribute("data-draft", "true")
+    expect(page.locator("#report-draft")).to_be_visible()
+    # What a reader sees while the model writes: the same text, longer each time it changes.
+    seen: list[str] = []
+    while report.get_attribute("data-draft") == "true":
+        text = page.locator("#report-body").inner_text()
+        if not seen or text != seen[-1]:
+            seen.append(text)
+        page.wait_for_timeout(50)
+    assert page.locator("#event-log > li[data-kind=report_ready]").count() == 1
+    drafts = [t for t in seen if t]
+    assert len(drafts) >= 2, drafts  # it grew while the model wrote
+    assert all(a and b.startswith(a) for a, b in itertools.pairwise(drafts))
+
+    # Then the report: its heading, citations as links, the draft's note gone.
+    expect(report.get_by_role("heading", name=QUESTION)).to_be_visible()
+    expect(report.locator("a.cite").first).to_be_visible()
+    expect(page.locator("#report-draft")).to_be_hidden()
 
 
 def test_a_job_opened_by_its_address_replays_its_progress_and_report(

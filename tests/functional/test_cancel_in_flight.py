@@ -17,7 +17,7 @@ import httpx
 from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.pipeline import Combine, Research, Summarize
-from brief.ports import ModelText, OnModelRetry, SourceText
+from brief.ports import ModelText, OnModelRetry, OnText, SourceText
 from brief.sources import Gatherer
 
 from .test_pipeline import PARAGRAPHS, QUESTION
@@ -61,6 +61,7 @@ class SlowModel:
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
         if self.slow == "combine":
             await self._wait()

@@ -15,7 +15,7 @@ from brief.extractive import ExtractiveSummarizer, split_sentences
 from brief.messages import CombineTask, SummarizeTask
 from brief.models import Report
 from brief.pipeline import Combine, Summarize, summary_input
-from brief.ports import ModelText, OnModelRetry, SourceText
+from brief.ports import ModelText, OnModelRetry, OnText, SourceText
 
 from .world import HOST, World, page
 
@@ -276,6 +276,7 @@ class CountingSummarizer:
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
         self.calls += 1
         return await self.inner.combine(question, summaries)
@@ -387,6 +388,7 @@ class ScriptedCombine:
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
         return ModelText(self.answer)
 

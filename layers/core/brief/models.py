@@ -511,6 +511,7 @@ EventKind = Literal[
     "summary_done",
     "summary_failed",
     "combine_started",
+    "report_text",  # the answer's text so far, as a streaming combine model writes it
     "report_ready",
     "job_failed",
     "job_cancelled",
@@ -547,6 +548,10 @@ class Event(Strict):
     index: int | None = None
     detail: Reason | None = None
     retry: ModelRetry | None = None  # a `model_retry` event's particulars
+    # A `report_text` event's text, added to the draft at `offset` (0: the draft starts over,
+    # as after a retried model call); the report at `report_ready` replaces the draft.
+    text: str | None = None
+    offset: Annotated[int, Field(ge=0)] | None = None
 
 
 class ModelWait(ModelRetry):

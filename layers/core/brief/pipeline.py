@@ -19,6 +19,7 @@ from brief import keys, metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import all_of, at_once, both, nothing, ready
 from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch
+from brief.drafts import DRAFT_EVERY_S, Draft
 from brief.errors import (
     InvalidMessage,
     JobFinished,
@@ -562,6 +563,7 @@ class Combine:
     clock: Clock = utcnow
     cancel_watch: CancelWatch = field(default_factory=CancelWatch)
     retry_event_every_s: float = RETRY_EVENT_EVERY_S
+    draft_every_s: float = DRAFT_EVERY_S
 
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
@@ -678,16 +680,22 @@ class Combine:
         self, job_id: str, question: str, numbered: Sequence[SourceText], watch: RetryWatch
     ) -> tuple[ModelText, tuple[str, CachedText] | None] | None:
         """The combined answer and its cache entry; None when the job was cancelled while
-        the model worked (the call is stopped, and the event beside it still completes)."""
+        the model worked (the call is stopped, and the event beside it still completes).
+        A streaming model's text so far becomes the report's `Draft`."""
+        draft = Draft(self.store, job_id, self.clock, self.draft_every_s)
         try:
             return await self.cancel_watch.run(
                 partial(self.store.cancelled, job_id),
-                _cached_combine(self.store, self.summarizer, question, numbered, self.clock, watch),
+                _cached_combine(
+                    self.store, self.summarizer, question, numbered, self.clock, watch, draft
+                ),
                 shared=job_id,
             )
         except StoppedByCancel:
             log.info("job cancelled: combine stopped")
             return None
+        finally:
+            await draft.close()
 
 
 def worth_caching(summarizer: Summarizer, stage: Literal["summarize", "combine"]) -> bool:
@@ -711,17 +719,21 @@ async def _cached_combine(
     numbered: Sequence[SourceText],
     at: Clock,
     on_retry: OnModelRetry | None = None,
+    draft: Draft | None = None,
 ) -> tuple[ModelText, tuple[str, CachedText] | None]:
     """The combined answer, from the cache when these exact summaries were combined before,
     and the cache entry to write (None: nothing new)."""
     parts = [f"[{t.n}] {t.title or ''} {t.url}\n{t.text}" for t in numbered]
+    on_text = draft.update if draft is not None else None
     if not worth_caching(summarizer, "combine"):
-        return await summarizer.combine(question, numbered, on_retry=on_retry), None
+        return await summarizer.combine(
+            question, numbered, on_retry=on_retry, on_text=on_text
+        ), None
     key = text_key(summarizer.name, "combine", question, *parts)
     cached = await store.cached_text(key)
     if cached is not None:
         return ModelText(cached.text), None
-    combined = await summarizer.combine(question, numbered, on_retry=on_retry)
+    combined = await summarizer.combine(question, numbered, on_retry=on_retry, on_text=on_text)
     entry = CachedText(
         model=summarizer.name, text=combined.text, usage=combined.usage, created_at=at()
     )

@@ -159,6 +159,11 @@ OnModelRetry = Callable[[ModelRetry], Awaitable[None]]
 """Told of every model call that failed in a way that may pass (the job's stage makes it an
 event and keeps the last one); it runs while the retry waits."""
 
+OnText = Callable[[str], Awaitable[None]]
+"""Told of the answer's text so far as a streaming model writes it (the whole text each
+time; a retry starts again from a shorter text). The report written at the end is the
+answer; this is its draft, for readers watching the job."""
+
 
 @dataclass(frozen=True, slots=True)
 class ModelText:
@@ -188,7 +193,9 @@ class Summarizer(Protocol):
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
         """A Markdown answer whose claims cite summaries by `[n]`; the combine stage keeps
-        only the `[n]` of summaries it gave, and says so when that leaves none."""
+        only the `[n]` of summaries it gave, and says so when that leaves none. A model that
+        streams tells `on_text` of the answer as it writes it."""
         ...

@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     sweep_concurrency: int = Field(
         default=16, ge=1, le=256, description="Open jobs the sweeper checks at once."
     )
+    report_draft_every_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="While a streaming combine model writes the answer, its text so far is "
+        "written as a `report_text` event at most this often (one S3 PUT each), for the web "
+        "page and `brief research` to show it growing. 0: no drafts.",
+    )
     cancel_poll_s: float = Field(
         default=0.5,
         gt=0,

@@ -386,7 +386,10 @@ class Wiring:
         from brief.pipeline import Combine
 
         return Combine(
-            await self.store(), await self.summarizer(), cancel_watch=self.cancel_watch()
+            await self.store(),
+            await self.summarizer(),
+            cancel_watch=self.cancel_watch(),
+            draft_every_s=self.settings.report_draft_every_s,
         )
 
     def cancel_watch(self) -> CancelWatch:

@@ -29,7 +29,7 @@ from brief.extractive.text import (
 from brief.ports import ModelText
 
 if TYPE_CHECKING:
-    from brief.ports import OnModelRetry, SourceText
+    from brief.ports import OnModelRetry, OnText, SourceText
 
 NO_SOURCES = "No source could be summarized, so this report has no findings."
 NO_FINDINGS = "The summaries contain no sentences that could be listed as findings."
@@ -122,6 +122,7 @@ class ExtractiveSummarizer:
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
         """A Markdown body: a lead of the best findings that answers the question, then
         `## Findings`, grouped under `### Theme` headings, each with `[n]` citations.

@@ -21,9 +21,20 @@ class EventLog(Objects):
         index: int | None = None,
         detail: str | None = None,
         retry: ModelRetry | None = None,
+        text: str | None = None,
+        offset: int | None = None,
     ) -> None:
         """Append a progress event; its key sorts by time, so a listing is the timeline."""
-        event = Event(job_id=job_id, kind=kind, at=at, index=index, detail=detail, retry=retry)
+        event = Event(
+            job_id=job_id,
+            kind=kind,
+            at=at,
+            index=index,
+            detail=detail,
+            retry=retry,
+            text=text,
+            offset=offset,
+        )
         await self._put(keys.event(job_id, at, kind, index), event)
 
     async def events(self, job_id: str, *, after: str | None = None) -> list[tuple[str, Event]]:

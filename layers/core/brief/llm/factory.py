@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from brief.extractive import ExtractiveSummarizer
 from brief.llm.config import ModelConfig, StageConfig
-from brief.ports import ModelText, OnModelRetry, SourceText, Summarizer
+from brief.ports import ModelText, OnModelRetry, OnText, SourceText, Summarizer
 
 # The model machinery is imported once a stage names a model, and httpx only by the providers
 # that use it: with the default (extractive) configuration summarize and combine load neither.
@@ -63,8 +63,9 @@ class StagedSummarizer:
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
-        return await self._reduce.combine(question, summaries, on_retry=on_retry)
+        return await self._reduce.combine(question, summaries, on_retry=on_retry, on_text=on_text)
 
 
 async def build_summarizer(

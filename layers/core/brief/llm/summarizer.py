@@ -42,7 +42,7 @@ from brief.llm.ratelimit import RateLimiter
 from brief.llm.retry import call_with_retries
 from brief.llm.tokens import chunk, estimate_tokens
 from brief.models import ModelRetry, Usage
-from brief.ports import ModelText, OnModelRetry, SourceText
+from brief.ports import ModelText, OnModelRetry, OnText, SourceText
 
 __all__ = ["LLMSummarizer"]
 
@@ -244,9 +244,11 @@ class LLMSummarizer:
         summaries: Sequence[SourceText],
         *,
         on_retry: OnModelRetry | None = None,
+        on_text: OnText | None = None,
     ) -> ModelText:
         """A Markdown answer that cites the given summaries by [n] (numbers it invents are
-        left in, for the combine stage to count and remove)."""
+        left in, for the combine stage to count and remove); the final call's text goes to
+        `on_text` as it streams (the condensing rounds before it are not the answer)."""
         run = _ModelWork(on_retry=on_retry)
         stage = self._reduce
         out = stage.max_output_tokens
@@ -280,6 +282,7 @@ class LLMSummarizer:
             prompts.COMBINE_SYSTEM,
             prompts.combine_prompt(question, items, words=prompts.words_for(out)),
             out,
+            on_text=on_text,
         )
         if run.cut:
             answer += "\n\n" + TRUNCATED_REPORT
@@ -334,9 +337,17 @@ class LLMSummarizer:
         return _fit_all(items, room), True
 
     async def _call(
-        self, stage: _Stage, run: _ModelWork, system: str, prompt: str, max_tokens: int
+        self,
+        stage: _Stage,
+        run: _ModelWork,
+        system: str,
+        prompt: str,
+        max_tokens: int,
+        *,
+        on_text: OnText | None = None,
     ) -> str:
-        """One model call through the stage's rate limiter, with bounded retries."""
+        """One model call through the stage's rate limiter, with bounded retries; each
+        attempt's text so far goes to `on_text` as it streams."""
         estimate = estimate_tokens(system) + estimate_tokens(prompt) + FRAMING_TOKENS
         limiter = stage.limiter
         model = stage.model
@@ -345,9 +356,22 @@ class LLMSummarizer:
 
         async def attempt() -> Completion:
             nonlocal throttled
+            written = ""
+
+            async def piece(text: str) -> None:
+                nonlocal written
+                written += text
+                if on_text is not None:
+                    await on_text(written)
+
             try:
                 async with limiter.slot(estimate + max_tokens, after_throttle=throttled) as slot:
-                    completion = await model.complete(system, prompt, max_tokens=max_tokens)
+                    completion = await model.complete(
+                        system,
+                        prompt,
+                        max_tokens=max_tokens,
+                        on_token=piece if on_text is not None else None,
+                    )
                     slot.settle(completion.input_tokens + completion.output_tokens)
                     return completion
             except Exception as exc:

@@ -396,9 +396,25 @@
     return { fetched, failed, summarized, unsummarized, total: current.sources.size };
   }
 
+  // The answer as the model writes it: each report_text event adds its text at its offset
+  // (0 starts the draft over, after a retried call). The report at report_ready replaces it.
+  function showDraft(event) {
+    const job = current;
+    job.draft = (job.draft || "").slice(0, event.offset || 0) + (event.text || "");
+    if (job.reported) return;
+    $("report").hidden = false;
+    $("report").dataset.draft = "true";
+    $("report-draft").hidden = false;
+    $("report-body").replaceChildren(renderMarkdown(job.draft, new Map()));
+  }
+
   function onEvent(event) {
     if (!current) return;
     if (event.kind === "job_created" && !current.createdAt) current.createdAt = Date.parse(event.at);
+    if (event.kind === "report_text") {
+      showDraft(event);
+      return; // drafts grow the report, not the event log
+    }
     logEvent(event);
     const c = () => counts();
     switch (event.kind) {
@@ -496,7 +512,10 @@
       const report = await api(`/jobs/${jobId}/report`);
       if (!current || current.id !== jobId) return;
       const citations = new Map(report.citations.map((c) => [c.n, c]));
+      current.reported = true;
       $("report-body").replaceChildren(renderMarkdown(report.markdown, citations));
+      $("report").dataset.draft = "false";
+      $("report-draft").hidden = true;
       const cost = $("report-cost");
       cost.textContent = usageText(report.usage, report.stage_usage);
       cost.hidden = !cost.textContent;
@@ -565,6 +584,8 @@
     $("job").hidden = false;
     $("job").dataset.outcome = "";
     $("report").hidden = true;
+    $("report").dataset.draft = "false";
+    $("report-draft").hidden = true;
     $("report-body").replaceChildren();
     $("event-log").replaceChildren();
     $("job-elapsed").textContent = "";
