@@ -163,6 +163,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="how many results of each --search to research (1-10, default 5)",
     )
     research.add_argument(
+        "--max-sources",
+        type=int,
+        choices=range(1, 51),
+        metavar="N",
+        help="summarize at most N of the documents retrieved (1-50; default: all): each "
+        "source's results in turn, the rest listed as skipped",
+    )
+    research.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of Markdown"
     )
     research.set_defaults(run=_research)
@@ -301,7 +309,8 @@ def _research(args: argparse.Namespace) -> int:
         print("brief research: give at least one SOURCE or --search QUERY", file=sys.stderr)
         return 2
     with _client(args) as client:
-        accepted = client.submit(args.question, sources)
+        options = {"max_sources": args.max_sources} if args.max_sources else {}
+        accepted = client.submit(args.question, sources, **options)
         submitted = time.monotonic()
         job_id = accepted["job_id"]
         err = sys.stderr
@@ -388,7 +397,7 @@ def event_line(event: StreamedEvent, elapsed_s: float) -> str:
 def summary_line(last: str, view: JSON, elapsed_s: float) -> str:
     """The line that closes a job's progress."""
     sources = view.get("sources") or []
-    usable = sum(1 for s in sources if s.get("state") != "failed")
+    usable = sum(1 for s in sources if s.get("state") in ("ok", "cached"))
     if last == "report_ready":
         return f"Report ready after {elapsed_s:.2f} s: {usable} of {len(sources)} sources used."
     if last == "job_cancelled":

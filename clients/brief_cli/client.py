@@ -10,7 +10,7 @@ Failures are `brief_client`'s tree: `Unreachable` when nothing listens at the AP
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brief_client import calls
 from brief_client.calls import DEFAULT_API, JSON
@@ -58,9 +58,10 @@ class BriefClient:
         """Close the connection pool."""
         self.brief.close()
 
-    def submit(self, question: str, sources: Sequence[str | JSON]) -> JSON:
-        """Start a job; the API's answer (`job_id`, `status_url`, `report_url`)."""
-        return self.brief.json(calls.submit(question, sources, {}))
+    def submit(self, question: str, sources: Sequence[str | JSON], **options: Any) -> JSON:
+        """Start a job (`options`: the request's other fields, e.g. `max_sources`); the API's
+        answer (`job_id`, `status_url`, `report_url`)."""
+        return self.brief.json(calls.submit(question, sources, options))
 
     def job(self, job_id: str) -> JSON:
         """The job's state, its sources' outcomes and its timings."""

@@ -135,7 +135,7 @@ def format_sources(sources: list[dict[str, Any]]) -> str:
     """Each source's outcome: its kind, state, size and how long it took."""
     lines = ["Sources:"]
     for s in sources:
-        outcome = s["state"] if s["state"] != "failed" else f"failed: {s['reason']}"
+        outcome = s["state"] if s["state"] in ("ok", "cached") else f"{s['state']}: {s['reason']}"
         via = f" via {s['via']}" if s.get("via") else ""
         lines.append(
             f"  [{s['index'] + 1}] {s['kind']:<8} {outcome:<8} {s['chars']:>6} chars "

@@ -158,6 +158,22 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
 
 
+def test_summarize_at_most_n_sources_shows_the_rest_as_skipped(
+    page: Page, stack: LocalStack, pages: PageServer
+) -> None:
+    page.goto(f"{stack.api_url}/")
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(pages.pages()[:3]))
+    page.get_by_label("Summarize at most").select_option("2")
+    page.get_by_role("button", name="Research").click()
+
+    expect(page.locator("#event-log > li[data-kind=report_ready]")).to_have_count(1)
+    skipped = page.locator("#source-list > li[data-state=skipped]")
+    expect(skipped).to_have_count(1)
+    expect(skipped).to_contain_text("not summarized (over the job's limit)")
+    expect(page.locator("#report li").filter(has_text="at most 2 sources")).to_have_count(1)
+
+
 @pytest.fixture(scope="module")
 def writing_stack() -> Iterator[LocalStack]:
     """A stack whose combine model streams its answer a word every 50 ms (the fake model

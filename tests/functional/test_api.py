@@ -177,6 +177,12 @@ async def test_each_new_job_gets_its_own_id_and_its_own_task(
             id="too-many-sources",
         ),
         pytest.param(
+            {"question": QUESTION, "sources": ["https://example.org/"], "max_sources": 0},
+            "max_sources",
+            "Input should be greater than or equal to 1",
+            id="max-sources-zero",
+        ),
+        pytest.param(
             {"question": QUESTION, "sources": ["https://example.org/"], "model": "big"},
             "model",
             "Extra inputs are not permitted",

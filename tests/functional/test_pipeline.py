@@ -95,6 +95,30 @@ async def test_five_source_job_ends_with_one_report_citing_every_source(world: W
     assert view.timings.total_ms is not None
 
 
+async def test_a_job_with_max_sources_summarizes_that_many_and_lists_the_rest_as_skipped(
+    world: World,
+) -> None:
+    urls = await five_sources(world)
+    broken = world.serve("/broken.html", "")  # no text: it cannot be used
+    job_id = await world.submit(QUESTION, [urls[0], broken, *urls[1:]], max_sources=3)
+    await world.drain()
+
+    report = await report_of(world, job_id)
+    assert [c.n for c in report.citations] == [1, 3, 4]  # the first three that worked
+    assert [(s.index, s.state) for s in report.missing] == [
+        (1, "failed"),
+        (4, "skipped"),
+        (5, "skipped"),
+    ]
+    assert "- [5] http://pages.test/page3.html — not summarized: the job asked for at most 3 " in (
+        report.markdown
+    )
+    assert len(world.fetched) == 6  # every source was still fetched, at once
+    view = await world.store.view(job_id)
+    assert view.summaries_done == view.summaries_expected == 3
+    assert [s.state for s in view.sources] == ["ok", "failed", "ok", "ok", "skipped", "skipped"]
+
+
 async def test_report_sentences_come_from_the_sources(world: World) -> None:
     job_id = await world.submit(QUESTION, await five_sources(world))
     await world.drain()

@@ -109,8 +109,8 @@ class World:
     def dead_letter(self) -> DeadLetter:
         return DeadLetter(self.store, clock=self.clock)
 
-    async def submit(self, question: str, urls: list[Any]) -> str:
-        request = ResearchRequest.model_validate({"question": question, "sources": urls})
+    async def submit(self, question: str, urls: list[Any], **options: Any) -> str:
+        request = ResearchRequest.model_validate({"question": question, "sources": urls, **options})
         return (await self.intake().submit(request, owner="alice")).job_id
 
     async def drain(self) -> None:

@@ -7,6 +7,7 @@ can tell a record from an older release. Models are strict: unknown fields are a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -239,6 +240,17 @@ class ResearchRequest(Strict):
 
     question: Annotated[str, Field(min_length=3, max_length=MAX_QUESTION_CHARS)]
     sources: Annotated[list[SourceSpec], Field(min_length=1, max_length=MAX_SOURCES)]
+    max_sources: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_DOCUMENTS,
+            description="Summarize at most this many of the documents retrieved: the first "
+            "usable ones, taking each source's results in turn (a search's first result, then "
+            "the next source's first, ...); the rest are listed as skipped. Every source is "
+            "still fetched at once, so a failed one leaves room for another.",
+        ),
+    ] = None
 
     @field_validator("question")
     @classmethod
@@ -330,14 +342,15 @@ class JobSummary(Strict):
     batch_id: BatchId | None = None
 
 
-SourceState = Literal["ok", "cached", "failed"]
+SourceState = Literal["ok", "cached", "failed", "skipped"]
 SourceKind = Literal["url", "document", "search", "vector"]
 
 
 class SourceOutcome(Strict):
     """What happened to one source; a failure carries a reason a user can act on.
 
-    `state` is `ok` (retrieved now), `cached` (served from the page cache) or `failed`.
+    `state` is `ok` (retrieved now), `cached` (served from the page cache), `failed`, or
+    `skipped` (usable, but past the job's `max_sources`).
     Results of a search or a vector query are sources of their own, with `via` naming the query.
     """
 
@@ -357,8 +370,38 @@ class SourceOutcome(Strict):
 
     @property
     def usable(self) -> bool:
-        """The source produced text to summarize."""
-        return self.state != "failed"
+        """The source produced text to summarize (and is among those the job summarizes)."""
+        return self.state in ("ok", "cached")
+
+
+def within_limit(
+    sources: Sequence[SourceSpec], outcomes: Sequence[SourceOutcome], max_sources: int | None
+) -> list[SourceOutcome]:
+    """`outcomes` with the usable ones past `max_sources` marked skipped. Sources take turns:
+    each one's first usable document, then each one's second, ..., so one search's ten results
+    do not crowd out the URLs and the other searches beside it."""
+    if max_sources is None:
+        return list(outcomes)
+    block: dict[int, int] = {}  # index -> the number of the source whose results it is
+    first = 0
+    for number, spec in enumerate(sources):
+        block.update(dict.fromkeys(range(first, first + slots(spec)), number))
+        first += slots(spec)
+    turn: dict[int, int] = {}
+    ranked: list[tuple[int, int, int]] = []
+    for outcome in sorted(outcomes, key=lambda o: o.index):
+        if outcome.usable:
+            number = block.get(outcome.index, len(sources))
+            ranked.append((turn.get(number, 0), number, outcome.index))
+            turn[number] = turn.get(number, 0) + 1
+    kept = {index for _, _, index in sorted(ranked)[:max_sources]}
+    reason = f"not summarized: the job asked for at most {max_sources} sources"
+    return [
+        o
+        if not o.usable or o.index in kept
+        else o.model_copy(update={"state": "skipped", "reason": reason})
+        for o in outcomes
+    ]
 
 
 def source_number(index: int) -> int:

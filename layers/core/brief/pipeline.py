@@ -59,6 +59,7 @@ from brief.models import (
     Usage,
     source_number,
     utcnow,
+    within_limit,
 )
 from brief.ports import ModelText, OnModelRetry, SourceText, Summarizer, TaskQueue
 from brief.siblings import Siblings
@@ -299,10 +300,15 @@ class Research:
                 on_record=store,
             ),
         )
-        digests = {i: summary_input(question, r) for i, r in records.items() if r.outcome.usable}
+        outcomes = within_limit(
+            job.request.sources,
+            [records[i].outcome for i in sorted(records)],
+            job.request.max_sources,
+        )
+        digests = {o.index: summary_input(question, records[o.index]) for o in outcomes if o.usable}
         retrieval = Retrieval(
             job_id=job.job_id,
-            sources=[records[i].outcome for i in sorted(records)],
+            sources=outcomes,
             started_at=started,
             finished_at=self.clock(),
         )
@@ -637,7 +643,7 @@ class Combine:
         reasons = {s.index: s.reason for s in summaries if s.state == "failed"}
         missing = [
             s
-            if s.state == "failed"
+            if s.state in ("failed", "skipped")
             else s.model_copy(
                 update={"state": "failed", "reason": reasons.get(s.index, "no summary")}
             )

@@ -287,6 +287,7 @@
     fetched: "fetched",
     cached: "fetched (cached)",
     failed: "could not be used",
+    skipped: "not summarized (over the job's limit)",
     summarized: "summarized",
     unsummarized: "not summarized",
   };
@@ -664,6 +665,8 @@
     button.textContent = "Starting…";
     try {
       const request = { question, sources: specs };
+      const most = $("max-sources").value;
+      if (most) request.max_sources = Number(most);
       const accepted = await api("/jobs", { method: "POST", body: request });
       openJob(accepted.job_id, request);
       loadJobs();
