@@ -72,6 +72,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+LOST_EVENT_AFTER_S = 10.0
+"""A report or a failure this old whose terminal event is not listed lost it to a crash; a
+younger one's writer may still be at work, its event on the way."""
+
 
 @dataclass(frozen=True)
 class Intake:
@@ -585,10 +589,12 @@ class Combine:
             listed=self.store.summaries(task.job_id, task.indexes or ()),
         )
         if reads.existing is not None:
-            # A delivery that stored report.json may have failed before report.md (or the
-            # ledger's note): finish it.
-            await both(
+            # A delivery that stored report.json may have failed before report.md, the
+            # report_ready event (which ends every follower's stream) or the ledger's note:
+            # finish it.
+            await all_of(
                 self.store.put_markdown(reads.existing),
+                self._report_ready_once(reads.existing),
                 self.store.note_batch_job(BatchPlace.of(reads.job), "done"),
             )
             return reads.existing
@@ -681,6 +687,19 @@ class Combine:
         metrics.record_usage(combined.usage)
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
+
+    async def _report_ready_once(self, report: Report) -> None:
+        """The report_ready event of a report already stored, unless it is listed. A report
+        younger than `LOST_EVENT_AFTER_S` may be a twin delivery's, whose event is still on its
+        way: this message comes back once that is past, rather than write a second event."""
+        if await self.store.has_terminal_event(report.job_id, "report_ready"):
+            return
+        age_s = (self.clock() - report.created_at).total_seconds()
+        if age_s < LOST_EVENT_AFTER_S:
+            raise RetryableError(
+                "the report's event may still be on its way", retry_after=LOST_EVENT_AFTER_S - age_s
+            )
+        await self.store.event(report.job_id, "report_ready", self.clock())
 
     async def _answer(
         self, job_id: str, question: str, numbered: Sequence[SourceText], watch: RetryWatch
@@ -820,6 +839,16 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
+async def _job_failed_once(store: JobStore, job_id: str, at: datetime) -> None:
+    """The job_failed event of a failure already stored, unless it is listed; a failure
+    younger than `LOST_EVENT_AFTER_S` has a writer still at work, its event on the way."""
+    stored = await store.failure(job_id)
+    if stored is None or (at - stored.at).total_seconds() < LOST_EVENT_AFTER_S:
+        return
+    if not await store.has_terminal_event(job_id, "job_failed"):
+        await store.event(job_id, "job_failed", at, detail=stored.reason)
+
+
 def _ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
 
@@ -839,4 +868,6 @@ async def fail_job(
     if await store.fail(failure):
         metrics.count("JobsFailed", stage=stage)
         await store.event(job_id, "job_failed", at, detail=reason)
+    else:  # failed before: by a delivery that may have died before its event
+        await _job_failed_once(store, job_id, at)
     await store.note_batch_job(batch, "failed")

@@ -37,6 +37,19 @@ class EventLog(Objects):
         )
         await self._put(keys.event(job_id, at, kind, index), event)
 
+    async def has_terminal_event(self, job_id: str, kind: EventKind) -> bool:
+        """Whether the job's events list `kind` since it last ran again (`job_redriven`): a
+        redelivery that finds the report or the failure already stored asks, since the crash
+        that brought it back may have come before the event that ends every stream."""
+        listed = False
+        for cursor in await self.event_cursors(job_id):
+            name = cursor.partition("-")[2]
+            if name == f"{kind}.json":
+                listed = True
+            elif name == "job_redriven.json":
+                listed = False
+        return listed
+
     async def events(self, job_id: str, *, after: str | None = None) -> list[tuple[str, Event]]:
         """Events in order, each with its cursor; only those after `after` when given."""
         prefix = keys.events(job_id)
