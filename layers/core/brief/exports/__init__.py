@@ -3,8 +3,9 @@ source.
 
 The Markdown report is the one source of all three: markdown-it renders it to HTML (raw HTML
 in it stays text), fpdf2 lays that HTML out as PDF with DejaVu Sans (bundled in `fonts/`, with
-its licence, so any script the sources use prints), and python-docx builds the DOCX from the
-same parsed Markdown. The libraries load when an export is asked for, not with the API.
+its licence: Latin, Greek, Cyrillic, Arabic, Hebrew and more; a report with characters it lacks,
+such as CJK, says so at the top of the PDF), and python-docx builds the DOCX from the same
+parsed Markdown. The libraries load when an export is asked for, not with the API.
 """
 
 from __future__ import annotations
@@ -101,8 +102,33 @@ def to_pdf(report: Report) -> bytes:
     pdf.set_font("DejaVu", size=11)
     pdf.set_margins(18, 18, 18)
     pdf.add_page()
-    pdf.write_html(_body(report), font_family="DejaVu")
+    body = _body(report)
+    unprintable = missing_glyphs(report.markdown, getattr(pdf.fonts["dejavu"], "cmap", {}))
+    if unprintable:
+        body = f"<blockquote>{html.escape(pdf_gap_note(unprintable))}</blockquote>{body}"
+    pdf.write_html(body, font_family="DejaVu")
     return bytes(pdf.output())
+
+
+def missing_glyphs(text: str, cmap: Any) -> str:
+    """The characters of `text` the PDF's font cannot draw (CJK scripts, most emoji), in
+    order of first use: fpdf2 would leave a blank where each one is."""
+    seen: dict[str, None] = {}
+    for char in text:
+        if not char.isspace() and ord(char) not in cmap and char not in seen:
+            seen[char] = None
+    return "".join(seen)
+
+
+def pdf_gap_note(missing: str) -> str:
+    """What the PDF says when its font lacks some of the report's characters."""
+    shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:6]) + (
+        ", ..." if len(missing) > 6 else ""
+    )
+    return (
+        f"Note: this PDF's font has no glyphs for {len(missing)} of the report's characters "
+        f"({shown}), so they are blank here. The HTML and Word exports show every character."
+    )
 
 
 def to_docx(report: Report) -> bytes:
