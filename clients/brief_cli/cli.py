@@ -591,15 +591,18 @@ class BatchReports:
         self._client, self._batch_id, self._out = client, batch_id, out
         self._width = len(str(size))
         self._seen: set[int] = set()
+        self._frontier = 0  # every job numbered below it has ended and been collected
         self.written = 0
         self.failed: list[JSON] = []
 
     def collect(self, view: JSON) -> None:
         """Fetch the jobs that ended since the last call (only when the counts say some did),
-        writing each done job's report."""
+        writing each done job's report. The pages start at the first job not collected yet,
+        so a 10,000-job batch is not read from its start each time a job ends."""
         if sum(view["counts"].get(s, 0) for s in ENDED) == len(self._seen):
             return
-        for job in self._client.batch_jobs(self._batch_id, states=ENDED):
+        after = self._frontier - 1 if self._frontier else None
+        for job in self._client.batch_jobs(self._batch_id, states=ENDED, after=after):
             if job["n"] in self._seen:
                 continue
             self._seen.add(job["n"])
@@ -610,6 +613,8 @@ class BatchReports:
                 self.written += 1
             else:
                 self.failed.append(job)
+        while self._frontier in self._seen:
+            self._frontier += 1
 
 
 def _batch_problem(exc: ApiError, path: Path, numbers: list[int]) -> str:

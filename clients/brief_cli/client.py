@@ -103,9 +103,11 @@ class BriefClient:
         numbered after `after`, in `states` if given; `cursor` asks for the next page)."""
         return self.brief.json(calls.batch(batch_id, after, limit, states))
 
-    def batch_jobs(self, batch_id: str, states: Sequence[str] = ()) -> Iterator[JSON]:
-        """Every job of the batch (in `states`, if given), page after page."""
-        after: int | None = None
+    def batch_jobs(
+        self, batch_id: str, states: Sequence[str] = (), *, after: int | None = None
+    ) -> Iterator[JSON]:
+        """Every job of the batch numbered after `after` (in `states`, if given), page after
+        page."""
         while True:
             page = self.batch(batch_id, after=after, states=states)
             yield from page["jobs"]
