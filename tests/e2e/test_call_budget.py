@@ -23,11 +23,15 @@ from brief_testing.pages import PageServer
 from .test_local_stack import QUESTION
 
 # The calls the seed job makes today, per stage (5 sources, pages not cached yet, the
-# offline summarizer, which keeps no model-output cache): 69 in all. Its five summaries
+# offline summarizer, which keeps no model-output cache): 69 in all when its five summaries
 # arrive in one SQS batch, whose records share one read of the cancel marker and one fan-in
-# (one listing, one claim). The target is 45 in all: not reached (each source still
-# costs a progress event in two stages, and its page cache entry two writes).
+# (one listing, one claim). SQS may split them over several batches (pollers race for the
+# messages as they land): each batch more costs up to 3 more (its cancel read, its fan-in's
+# listing, and a claim), and its fan-in's listing says how many there were. The issue's
+# target is 45 in all: not reached (each source still costs a progress event in two stages,
+# and its page cache entry two writes).
 BUDGET = {"api": 5, "research": 31, "summarize": 20, "combine": 13}
+EXTRA_BATCH = 3
 
 
 @pytest.fixture(scope="module")
@@ -59,5 +63,8 @@ def test_the_seed_job_stays_within_its_call_budget(
     calls["api"] = api_calls
     ops: dict[str, Any] = Counter(f"{stage_of(c.thread)} {c.operation}" for c in recorder.calls)
 
-    over = {k: v for k, v in calls.items() if v > BUDGET.get(k, 0)}
+    batches = ops["summarize ListObjectsV2"]  # one fan-in listing per batch of its summaries
+    assert 1 <= batches <= 5
+    budget = {**BUDGET, "summarize": BUDGET["summarize"] + EXTRA_BATCH * (batches - 1)}
+    over = {k: v for k, v in calls.items() if v > budget.get(k, 0)}
     assert over == {}, f"over budget: {over}; calls by operation: {dict(ops)}"
