@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,14 +159,20 @@ def test_a_question_shows_live_progress_then_a_report_citing_its_sources(
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
 
 
+def ask(page: Page, api_url: str, sources: list[str], *, at_most: str | None = None) -> None:
+    """Open the page, ask QUESTION of `sources` (summarizing `at_most` of them)."""
+    page.goto(f"{api_url}/")
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(sources))
+    if at_most is not None:
+        page.get_by_label("Summarize at most").select_option(at_most)
+    page.get_by_role("button", name="Research").click()
+
+
 def test_summarize_at_most_n_sources_shows_the_rest_as_skipped(
     page: Page, stack: LocalStack, pages: PageServer
 ) -> None:
-    page.goto(f"{stack.api_url}/")
-    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
-    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(pages.pages()[:3]))
-    page.get_by_label("Summarize at most").select_option("2")
-    page.get_by_role("button", name="Research").click()
+    ask(page, stack.api_url, pages.pages()[:3], at_most="2")
 
     expect(page.locator("#event-log > li[data-kind=report_ready]")).to_have_count(1)
     skipped = page.locator("#source-list > li[data-state=skipped]")
@@ -194,25 +201,31 @@ def writing_stack() -> Iterator[LocalStack]:
 def test_the_report_text_grows_as_the_model_writes_it_then_the_report_replaces_it(
     page: Page, writing_stack: LocalStack, pages: PageServer
 ) -> None:
-    page.goto(f"{writing_stack.api_url}/")
-    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
-    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(pages.pages()[:3]))
-    page.get_by_role("button", name="Research").click()
+    ask(page, writing_stack.api_url, pages.pages()[:3])
 
     report = page.locator("#report")
     expect(report).to_have_attribute("data-draft", "true")
     expect(page.locator("#report-draft")).to_be_visible()
     # What a reader sees while the model writes: the same text, longer each time it changes.
+    # (The state and the text are read together: the report may replace the draft between
+    # two separate reads.)
     seen: list[str] = []
-    while report.get_attribute("data-draft") == "true":
-        text = page.locator("#report-body").inner_text()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        drafting, text = page.evaluate(
+            """() => [document.getElementById("report").dataset.draft === "true",
+                      document.getElementById("report-body").innerText]"""
+        )
+        if not drafting:
+            break
         if not seen or text != seen[-1]:
             seen.append(text)
         page.wait_for_timeout(50)
+    expect(report).to_have_attribute("data-draft", "false")  # the report replaced the draft
     assert page.locator("#event-log > li[data-kind=report_ready]").count() == 1
     drafts = [t for t in seen if t]
     assert len(drafts) >= 2, drafts  # it grew while the model wrote
-    assert all(a and b.startswith(a) for a, b in itertools.pairwise(drafts))
+    assert all(b.startswith(a) for a, b in itertools.pairwise(drafts)), drafts
 
     # Then the report: its heading, citations as links, the draft's note gone.
     expect(report.get_by_role("heading", name=QUESTION)).to_be_visible()
