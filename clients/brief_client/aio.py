@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from brief_client import calls
 from brief_client.calls import DEFAULT_API, JSON, Call
-from brief_client.errors import ApiError, BriefError, Unreachable, api_error
+from brief_client.errors import Unreachable
 from brief_client.events import EVENT_STREAM, Follow, SseParser, StreamedEvent, stream_timeout
 
 # httpx and Brief's models are imported when a client is made or a model is read, so the
@@ -38,11 +38,7 @@ class AsyncBrief:
 
         self.api = api.rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=self.api,
-            headers=calls.headers(key),
-            timeout=httpx.Timeout(timeout_s, connect=5.0),
-            transport=transport,
-            trust_env=False,  # the API is named explicitly; no proxy from the environment
+            **calls.client_options(self.api, key, timeout_s), transport=transport
         )
 
     async def __aenter__(self) -> AsyncBrief:
@@ -132,7 +128,7 @@ class AsyncBrief:
                 ) as response:
                     if response.status_code >= 400:
                         await response.aread()
-                        raise _problem(response)
+                        raise calls.problem(response)
                     if response.status_code == 204:  # resumed after the end
                         return
                     follow.connected()
@@ -157,42 +153,16 @@ class AsyncBrief:
     # -- plumbing -----------------------------------------------------------------------
 
     async def _json(self, call: Call) -> JSON:
-        response = await self._send(call)
-        try:
-            body: JSON = response.json()
-        except ValueError as exc:
-            not_json = f"{call.method} {call.path} answered something that is not JSON"
-            raise BriefError(not_json) from exc
-        return body
+        return calls.json_of(call, await self._send(call))
 
     async def _send(self, call: Call) -> httpx.Response:
         import httpx
 
         try:
             response = await self._http.request(call.method, call.path, **call.options())
-        except httpx.ConnectError as exc:
-            raise self._unreachable() from exc
-        except httpx.TimeoutException as exc:
-            raise BriefError(f"the API at {self.api} did not answer in time ({exc})") from exc
         except httpx.HTTPError as exc:
-            raise BriefError(f"{call.method} {call.path} failed: {exc}") from exc
-        if response.status_code >= 400:
-            raise _problem(response)
-        return response
+            raise calls.failure(call, self.api, exc, self._unreachable) from exc
+        return calls.checked(response)
 
     def _unreachable(self) -> Unreachable:
         return Unreachable(f"nothing is listening at {self.api}")
-
-
-def _problem(response: httpx.Response) -> ApiError:
-    try:
-        body: object = response.json()
-    except ValueError:
-        body = None
-    return api_error(
-        response.status_code,
-        response.reason_phrase,
-        response.text,
-        body,
-        response.headers.get("retry-after"),
-    )

@@ -3,11 +3,14 @@ the async client (each only sends)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from brief_client.errors import JobCancelled, JobFailed
+from brief_client.errors import ApiError, BriefError, JobCancelled, JobFailed, api_error
+
+if TYPE_CHECKING:
+    import httpx
 
 JSON = dict[str, Any]
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -95,3 +98,59 @@ def outcome(job_id: str, last: str, view: JSON) -> None:
         raise JobCancelled(job_id)
     if last != "report_ready":
         raise JobFailed(job_id, str(view.get("reason") or "no reason given"))
+
+
+def client_options(api: str, key: str | None, timeout_s: float) -> dict[str, Any]:
+    """The keyword arguments of httpx's `Client` or `AsyncClient` for the API at `api`."""
+    import httpx
+
+    return {
+        "base_url": api,
+        "headers": headers(key),
+        "timeout": httpx.Timeout(timeout_s, connect=5.0),
+        "trust_env": False,  # the API is named explicitly; no proxy from the environment
+    }
+
+
+def checked(response: httpx.Response) -> httpx.Response:
+    """`response`, unless it is an error: then its `ApiError`, with the problem+json detail."""
+    if response.status_code >= 400:
+        raise problem(response)
+    return response
+
+
+def json_of(call: Call, response: httpx.Response) -> JSON:
+    """The answer's JSON; a `BriefError` saying which call answered something else."""
+    try:
+        body: JSON = response.json()
+    except ValueError as exc:
+        raise BriefError(f"{call.method} {call.path} answered something that is not JSON") from exc
+    return body
+
+
+def failure(
+    call: Call, api: str, exc: Exception, unreachable: Callable[[], BriefError]
+) -> BriefError:
+    """What an httpx error sending `call` means to a person (`unreachable`: nothing listens)."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectError):
+        return unreachable()
+    if isinstance(exc, httpx.TimeoutException):
+        return BriefError(f"the API at {api} did not answer in time ({exc})")
+    return BriefError(f"{call.method} {call.path} failed: {exc}")
+
+
+def problem(response: httpx.Response) -> ApiError:
+    """The typed error for an answer with status >= 400."""
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = None
+    return api_error(
+        response.status_code,
+        response.reason_phrase,
+        response.text,
+        body,
+        response.headers.get("retry-after"),
+    )

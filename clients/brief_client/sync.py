@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from brief_client import calls
 from brief_client.calls import DEFAULT_API, JSON, Call
-from brief_client.errors import ApiError, BriefError, Unreachable, api_error
+from brief_client.errors import Unreachable
 from brief_client.events import EVENT_STREAM, Follow, SseParser, StreamedEvent, stream_timeout
 
 # httpx and Brief's models are imported when a client is made or a model is read, so the
@@ -37,11 +37,7 @@ class Brief:
 
         self.api = api.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.api,
-            headers=calls.headers(key),
-            timeout=httpx.Timeout(timeout_s, connect=5.0),
-            transport=transport,
-            trust_env=False,  # the API is named explicitly; no proxy from the environment
+            **calls.client_options(self.api, key, timeout_s), transport=transport
         )
 
     def __enter__(self) -> Brief:
@@ -130,7 +126,7 @@ class Brief:
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
-                        raise _problem(response)
+                        raise calls.problem(response)
                     if response.status_code == 204:  # resumed after the end
                         return
                     follow.connected()
@@ -159,43 +155,16 @@ class Brief:
         return self._json(call)
 
     def _json(self, call: Call) -> JSON:
-        response = self._send(call)
-        try:
-            body: JSON = response.json()
-        except ValueError as exc:
-            raise BriefError(
-                f"{call.method} {call.path} answered something that is not JSON"
-            ) from exc
-        return body
+        return calls.json_of(call, self._send(call))
 
     def _send(self, call: Call) -> httpx.Response:
         import httpx
 
         try:
             response = self._http.request(call.method, call.path, **call.options())
-        except httpx.ConnectError as exc:
-            raise self._unreachable() from exc
-        except httpx.TimeoutException as exc:
-            raise BriefError(f"the API at {self.api} did not answer in time ({exc})") from exc
         except httpx.HTTPError as exc:
-            raise BriefError(f"{call.method} {call.path} failed: {exc}") from exc
-        if response.status_code >= 400:
-            raise _problem(response)
-        return response
+            raise calls.failure(call, self.api, exc, self._unreachable) from exc
+        return calls.checked(response)
 
     def _unreachable(self) -> Unreachable:
         return Unreachable(f"nothing is listening at {self.api}")
-
-
-def _problem(response: httpx.Response) -> ApiError:
-    try:
-        body: object = response.json()
-    except ValueError:
-        body = None
-    return api_error(
-        response.status_code,
-        response.reason_phrase,
-        response.text,
-        body,
-        response.headers.get("retry-after"),
-    )
