@@ -231,6 +231,16 @@ def slots(spec: SourceSpec) -> int:
     return 1
 
 
+def plan(sources: Sequence[SourceSpec]) -> list[tuple[int, SourceSpec]]:
+    """Each source with the first index of its block of slots."""
+    planned: list[tuple[int, SourceSpec]] = []
+    first = 0
+    for spec in sources:
+        planned.append((first, spec))
+        first += slots(spec)
+    return planned
+
+
 class ResearchRequest(Strict):
     """What a caller asks for: a question and the sources to answer it from.
 
@@ -383,10 +393,8 @@ def within_limit(
     if max_sources is None:
         return list(outcomes)
     block: dict[int, int] = {}  # index -> the number of the source whose results it is
-    first = 0
-    for number, spec in enumerate(sources):
+    for number, (first, spec) in enumerate(plan(sources)):
         block.update(dict.fromkeys(range(first, first + slots(spec)), number))
-        first += slots(spec)
     turn: dict[int, int] = {}
     ranked: list[tuple[int, int, int]] = []
     for outcome in sorted(outcomes, key=lambda o: o.index):

@@ -29,6 +29,7 @@ from brief.models import (
     SourceRecord,
     SourceSpec,
     VectorSource,
+    plan,
     slots,
     utcnow,
 )
@@ -47,16 +48,6 @@ class SourceAdapters:
     search: Mapping[str, SearchProvider] = field(default_factory=dict)
     default_search: str | None = None
     vector: VectorIndex | None = None
-
-
-def plan(sources: Sequence[SourceSpec]) -> list[tuple[int, SourceSpec]]:
-    """Each source with the first index of its block of slots."""
-    planned: list[tuple[int, SourceSpec]] = []
-    first = 0
-    for spec in sources:
-        planned.append((first, spec))
-        first += slots(spec)
-    return planned
 
 
 RecordSink = Callable[[SourceRecord], Awaitable[None]]
