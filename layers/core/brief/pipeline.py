@@ -354,13 +354,10 @@ class Summarize:
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id, source=source_number(task.index))
-        finished = False
         try:
             written = await self._write(task)
-            finished, last = True, self.siblings.finished(task.job_id, task.index)
-        finally:
-            if not finished:  # failed or cancelled: its siblings do not wait for it
-                self.siblings.finished(task.job_id, task.index)
+        finally:  # written, failed or cancelled: it no longer counts as running
+            last = self.siblings.finished(task.job_id, task.index)
         if written is None:
             return
         summary, cache = written
