@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from brief.errors import SourceError, StorageUnavailable
 from brief.messages import ResearchTask
-from brief.models import Expansion, ResearchRequest, SourceRecord
+from brief.models import Expansion, ResearchRequest, SourceRecord, plan
 from brief.ports import FetchedPage, Fetcher, Passage, SearchHit
-from brief.sources import Gatherer, SourceAdapters, plan
+from brief.sources import Gatherer, SourceAdapters
 
 from .world import HOST, World, page
 
