@@ -12,7 +12,8 @@ template.yaml, pages served from this repository on loopback):
 
 Prints a table per configuration and writes `bench-results/eval.json` (`EVAL_OUT` to change).
 `EVAL_CONFIGS=offline` runs a subset; `--direct` scores the offline summarizer in-process
-(no stack), for tuning it quickly.
+(no stack), for tuning it quickly. `--cases DIR` runs another set of cases instead, such as
+the held-out set in `bench/eval/heldout` (questions the summarizer was not tuned on).
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ async def direct_scores(cases: list[Case]) -> list[Score]:
 
 
 def main(argv: list[str]) -> int:
-    cases = load_all()
+    folder = argv[argv.index("--cases") + 1] if "--cases" in argv else None
+    cases = load_all(Path(folder)) if folder else load_all()
     if "--direct" in argv:
         started = time.perf_counter()
         results = [Run("offline, in-process", asyncio.run(direct_scores(cases)), 0.0, [])]
