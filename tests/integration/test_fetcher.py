@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,11 @@ from brief.egress import EgressPolicy, guarded_client
 from brief.errors import SourceError, StorageUnavailable
 from brief.models import Expansion, SourceRecord
 from brief.pagecache import (
-    BODIES,
     PAGES,
     CachedPage,
     CachingFetcher,
-    body_key,
+    decode_entry,
+    encode_entry,
     freshness_s,
     page_key,
 )
@@ -449,6 +449,41 @@ def caching(client: httpx.AsyncClient, blobs: Any) -> CachingFetcher:
     return Invocations(fetcher(client), blobs)
 
 
+def stored(blobs: MemoryBlobStore, url: str) -> tuple[CachedPage, bytes]:
+    """The entry and body the cache keeps for `url` (one object)."""
+    return decode_entry(blobs.objects[page_key(url)])
+
+
+async def store(blobs: MemoryBlobStore, url: str, entry: CachedPage, body: bytes) -> None:
+    await blobs.replace(page_key(url), encode_entry(entry, body))
+
+
+class CountedBlobStore(MemoryBlobStore):
+    """Counts the store's calls as S3 would bill them: reads and writes, by operation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def get(self, key: str) -> bytes | None:
+        self.calls.append("get")
+        return await super().get(key)
+
+    async def put(self, key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        self.calls.append("put")
+        return await super().put(key, body, content_type=content_type)
+
+    async def replace(
+        self, key: str, body: bytes, *, content_type: str = "application/json"
+    ) -> None:
+        self.calls.append("put")
+        await super().replace(key, body, content_type=content_type)
+
+    def take(self) -> list[str]:
+        taken, self.calls = self.calls, []
+        return taken
+
+
 async def test_a_page_is_handed_on_before_its_cache_entry_is_written(
     client: httpx.AsyncClient, pages: PageServer
 ) -> None:
@@ -483,11 +518,11 @@ async def test_a_second_fetch_revalidates_and_is_not_downloaded_again(
         (200, False, len(sample(FIRST))),
         (304, True, 0),  # asked "changed?", answered "no", sent no body
     ]
-    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
+    entry, body = stored(blobs, url)
     assert entry.etag is not None
     assert entry.last_modified is not None
-    assert entry.body_key == body_key(sample(FIRST))
-    assert blobs.objects[entry.body_key] == sample(FIRST)
+    assert body == sample(FIRST)
+    assert list(blobs.objects) == [page_key(url)]  # entry and body: one object
 
 
 async def test_spellings_of_one_url_share_an_entry(
@@ -519,9 +554,8 @@ async def test_a_changed_page_replaces_the_entry(
     assert page.body == changed
     assert again.cached is True
     assert again.body == changed
-    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
-    assert entry.body_key == body_key(changed)
-    assert blobs.objects[body_key(sample(FIRST))] == sample(FIRST)  # bodies are never rewritten
+    assert stored(blobs, url)[1] == changed
+    assert list(blobs.objects) == [page_key(url)]  # the old body went with the old entry
     assert [r.status for r in site.requests] == [200, 200, 304]
 
 
@@ -530,10 +564,8 @@ async def test_last_modified_alone_revalidates(client: httpx.AsyncClient, site: 
     cache = caching(client, blobs)
     url = f"{site.url}/{FIRST}"
     await cache.fetch(url)
-    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
-    await blobs.replace(
-        page_key(url), entry.model_copy(update={"etag": None}).model_dump_json().encode()
-    )
+    entry, body = stored(blobs, url)
+    await store(blobs, url, entry.model_copy(update={"etag": None}), body)
 
     page = await cache.fetch(url)
 
@@ -563,27 +595,65 @@ async def test_a_failed_fetch_is_not_cached_and_keeps_its_reason(
     assert blobs.objects == {}
 
 
-async def test_a_damaged_entry_or_a_lost_body_means_fetching_afresh(
+def _garbled(raw: bytes) -> bytes:
+    return b"{not json" + raw[raw.index(b"\n") :]
+
+
+def _cut_short(raw: bytes) -> bytes:
+    return raw[: len(raw) - 10]
+
+
+def _another_body(raw: bytes) -> bytes:
+    """The same size, other bytes: only the SHA-256 tells."""
+    return raw[:-1] + (b"?" if raw[-1:] != b"?" else b"!")
+
+
+def _entry_only(raw: bytes) -> bytes:
+    return raw[: raw.index(b"\n")]
+
+
+@pytest.mark.parametrize("damage", [_garbled, _cut_short, _another_body, _entry_only])
+async def test_a_damaged_entry_is_a_miss_that_fetches_afresh(
+    client: httpx.AsyncClient,
+    site: PageServer,
+    damage: Callable[[bytes], bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blobs = MemoryBlobStore()
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+    await cache.fetch(url)
+    blobs.objects[page_key(url)] = damage(blobs.objects[page_key(url)])
+
+    damaged = await cache.fetch(url)  # not even asked "changed?": nothing to vouch for
+    healed = await cache.fetch(url)
+
+    assert (damaged.cached, healed.cached) == (False, True)
+    assert damaged.body == healed.body == sample(FIRST)
+    assert "page cache entry damaged" in caplog.messages
+    assert [(r.status, r.conditional) for r in site.requests] == [
+        (200, False),
+        (200, False),
+        (304, True),
+    ]
+
+
+async def test_an_entry_of_the_earlier_layout_is_never_read(
     client: httpx.AsyncClient, site: PageServer
 ) -> None:
     blobs = MemoryBlobStore()
     cache = caching(client, blobs)
     url = f"{site.url}/{FIRST}"
+    # What the cache kept before (an entry in JSON, its body in cache/bodies/), here naming
+    # a body that is not there: it is another key, so it is not read at all.
+    old = page_key(url) + ".json"
+    blobs.objects[old] = b'{"version": 1, "body_key": "cache/bodies/0"}'
 
-    await blobs.replace(page_key(url), b"{not json")
-    damaged = await cache.fetch(url)
-    del blobs.objects[body_key(sample(FIRST))]
-    lost = await cache.fetch(url)  # revalidates (304), finds no body, fetches in full
-    healed = await cache.fetch(url)
+    page = await cache.fetch(url)
 
-    assert (damaged.cached, lost.cached, healed.cached) == (False, False, True)
-    assert lost.body == healed.body == sample(FIRST)
-    assert [(r.status, r.conditional) for r in site.requests] == [
-        (200, False),
-        (304, True),
-        (200, False),
-        (304, True),
-    ]
+    assert page.cached is False
+    assert page.body == sample(FIRST)
+    assert sorted(blobs.objects) == sorted([old, page_key(url)])
 
 
 async def test_a_304_from_another_page_than_the_cached_one_is_not_trusted(
@@ -595,9 +665,8 @@ async def test_a_304_from_another_page_than_the_cached_one_is_not_trusted(
     url = f"{site.url}/redirect/1?to=/{FIRST}"
     await cache.fetch(url)
     # The redirect now leads elsewhere; the old validators must not vouch for that page.
-    entry = CachedPage.model_validate_json(blobs.objects[page_key(url)])
-    moved = entry.model_copy(update={"final_url": f"{site.url}/{second}"})
-    await blobs.replace(page_key(url), moved.model_dump_json().encode())
+    entry, body = stored(blobs, url)
+    await store(blobs, url, entry.model_copy(update={"final_url": f"{site.url}/{second}"}), body)
 
     page = await cache.fetch(url)
 
@@ -648,11 +717,10 @@ async def test_the_cache_on_s3(
     assert (first.cached, second.cached, third.cached) == (False, True, False)
     assert third.body == b"<p>new</p>"
     assert await blobs.list(PAGES) == [page_key(url)]
-    assert sorted(await blobs.list(BODIES)) == sorted(
-        [body_key(sample(FIRST)), body_key(b"<p>new</p>")]
-    )
-    entry = CachedPage.model_validate_json(await blobs.get(page_key(url)) or b"")
-    assert entry.body_key == body_key(b"<p>new</p>")  # replace overwrote the entry
+    assert await blobs.list("cache/") == [page_key(url)]  # one object per URL, nothing else
+    entry, body = decode_entry(await blobs.get(page_key(url)) or b"")
+    assert body == b"<p>new</p>"  # replace overwrote the entry, body and all
+    assert entry.size == len(body)
 
 
 # freshness: a page its server says is fresh is not asked for again
@@ -715,6 +783,54 @@ async def test_the_freshness_a_server_claims_is_capped(
         assert [(r.status, r.conditional) for r in server.requests] == [(200, False), (304, True)]
     finally:
         server.stop()
+
+
+# what the cache costs in store calls
+
+
+async def test_a_page_costs_one_read_and_one_write_then_one_read_a_fetch(
+    client: httpx.AsyncClient, site: PageServer
+) -> None:
+    blobs = CountedBlobStore()
+    cache = caching(client, blobs)
+    url = f"{site.url}/{FIRST}"
+
+    cold = await cache.fetch(url)
+    assert blobs.take() == ["get", "put"]  # a miss, then the entry with its body
+    revalidated = await cache.fetch(url)
+    assert blobs.take() == ["get"]  # a 304 that renews nothing writes nothing
+
+    assert (cold.cached, revalidated.cached) == (False, True)
+    assert revalidated.body == sample(FIRST)
+    assert [(r.status, r.conditional) for r in site.requests] == [(200, False), (304, True)]
+
+
+async def test_a_fresh_page_costs_one_read_and_no_request(
+    client: httpx.AsyncClient, fresh_site: PageServer
+) -> None:
+    clock, blobs = Clock(), CountedBlobStore()
+    cache = Invocations(fetcher(client), blobs, clock=clock)
+    url = f"{fresh_site.url}/{FIRST}"
+
+    await cache.fetch(url)
+    assert blobs.take() == ["get", "put"]
+    clock.now += timedelta(seconds=60)
+    fresh = await cache.fetch(url)
+    assert blobs.take() == ["get"]
+    assert len(fresh_site.requests) == 1  # the page server was not asked
+
+    clock.now += timedelta(seconds=300)  # stale: a 304 that renews its freshness
+    renewed = await cache.fetch(url)
+    assert blobs.take() == ["get", "put"]  # the whole object again, with its new fresh_until
+    clock.now += timedelta(seconds=299)
+    again = await cache.fetch(url)
+    assert blobs.take() == ["get"]
+
+    assert (fresh.cached, renewed.cached, again.cached) == (True, True, True)
+    assert fresh.body == renewed.body == again.body == sample(FIRST)
+    assert [(r.status, r.conditional) for r in fresh_site.requests] == [(200, False), (304, True)]
+    entry, _ = stored(blobs, url)
+    assert entry.fresh_until == clock.now - timedelta(seconds=299) + timedelta(seconds=300)
 
 
 @pytest.mark.parametrize(

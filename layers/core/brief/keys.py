@@ -20,8 +20,8 @@
     batches/{batch}/requests/{n}.json        ResearchRequest of job n (batches stored before
                                              chunks; read, never written)
     cache/texts/{sha}.json                   CachedText: a model output, by its inputs
-    cache/pages/{sha(url)}.json              CachedPage (`brief.pagecache`)
-    cache/bodies/{sha(body)}                 a fetched page's body, content-addressed
+    cache/pages/{sha(url)}                   a fetched page: a line of CachedPage JSON, then
+                                             its body (`brief.pagecache`)
     dead/{queue}/{message}.json              DeadMessage: kept for an operator
     open/{µs}-{job}                          (empty) a job the sweeper watches
     uploads/{token}/{name}                   a document a user uploaded
@@ -236,7 +236,6 @@ def batch_request(batch_id: str, n: int) -> str:
 # -- caches shared by every job ----------------------------------------------------------
 
 PAGES = "cache/pages/"
-BODIES = "cache/bodies/"
 
 
 def cached_text(digest: str) -> str:
@@ -245,13 +244,10 @@ def cached_text(digest: str) -> str:
 
 
 def cached_page(url_digest: str) -> str:
-    """A page cache entry, by the digest of its normalized URL."""
-    return f"{PAGES}{url_digest}.json"
-
-
-def body(body_digest: str) -> str:
-    """A fetched body, by the digest of its bytes."""
-    return f"{BODIES}{body_digest}"
+    """A page cache entry and its body, by the digest of its normalized URL (no `.json`: the
+    object is not JSON, and entries of the earlier layout, `{digest}.json` beside
+    `cache/bodies/`, are never read as this one)."""
+    return f"{PAGES}{url_digest}"
 
 
 # -- dead letters, the open-jobs index, uploads ------------------------------------------

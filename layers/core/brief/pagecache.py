@@ -1,18 +1,21 @@
 """A page cache in the blob store, revalidated with conditional GETs.
 
-`keys.cached_page` (by the SHA-256 of the normalized URL) holds what the last fetch learned
-(validators, content type, where the body is); the body itself is content-addressed at
-`keys.body` (its SHA-256), so identical pages share one object and an entry can be
-replaced without ever rewriting a body. A page is reused without asking the server only
-while its own `Cache-Control` says it is fresh (`s-maxage` or `max-age`, less its `Age`,
-capped by `max_fresh_s`; RFC 9111 as a shared cache: `no-store` and `private` pages are not
-kept, `no-cache` ones always revalidated; no heuristic freshness, so a page that says nothing
-is never served blind). Otherwise each fetch asks `If-None-Match` / `If-Modified-Since`, and
-a 304 costs headers only. Pages with neither freshness nor a validator are not cached, since
-they could only be fetched in full again.
+`keys.cached_page` (by the SHA-256 of the normalized URL) is one object per URL: a line of
+JSON with what the last fetch learned (validators, content type, freshness, the body's
+SHA-256 and size), a newline, then the body's bytes. So a first fetch costs one read (a
+miss) and one write, a fresh page one read, and a 304 one read (and a write of the whole
+object, body and all, only when the 304 renews the page's freshness).
 
-The cache only ever saves work: a storage failure, a broken entry or a missing body is logged
-and the page is fetched as if there were no cache.
+A page is reused without asking the server only while its own `Cache-Control` says it is
+fresh (`s-maxage` or `max-age`, less its `Age`, capped by `max_fresh_s`; RFC 9111 as a shared
+cache: `no-store` and `private` pages are not kept, `no-cache` ones always revalidated; no
+heuristic freshness, so a page that says nothing is never served blind). Otherwise each fetch
+asks `If-None-Match` / `If-Modified-Since`, and a 304 costs headers only. Pages with neither
+freshness nor a validator are not cached, since they could only be fetched in full again.
+
+The cache only ever saves work: a storage failure, or an entry that is missing, cut short,
+unreadable or whose body does not match its SHA-256, is logged and the page is fetched as if
+there were no cache.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from brief import keys
-from brief.concurrency import both
 from brief.errors import StorageUnavailable
 from brief.models import utcnow
 from brief.ports import BlobStore, FetchedPage
@@ -38,22 +40,24 @@ from brief.urls import normalize_url
 log = logging.getLogger(__name__)
 
 PAGES = keys.PAGES
-BODIES = keys.BODIES
+# The object's own content type: a line of JSON and the page's bytes, which are no one type.
+ENTRY_TYPE = "application/octet-stream"
 
 
 class CachedPage(BaseModel):
-    """`keys.cached_page`: the last good fetch of a URL."""
+    """The first line of `keys.cached_page`: the last good fetch of a URL, and a check of the
+    body that follows it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     url: str
     final_url: str
     etag: str | None
     last_modified: str | None
     content_type: str | None
     fetched_at: datetime
-    body_key: str
+    sha256: str  # of the body
     size: int
     # Until when the page may be reused without asking the server (its Cache-Control);
     # None: revalidate on every fetch.
@@ -72,6 +76,31 @@ class CachedPage(BaseModel):
 
 def _sendable(value: str) -> bool:
     return value.isascii() and value.isprintable()
+
+
+def encode_entry(entry: CachedPage, body: bytes) -> bytes:
+    """The stored object: the entry as one line of JSON (JSON escapes any newline in a
+    string), a newline, then the body."""
+    return entry.model_dump_json().encode() + b"\n" + body
+
+
+class DamagedEntry(ValueError):
+    """A stored object that is not an entry and its whole, matching body."""
+
+
+def decode_entry(raw: bytes) -> tuple[CachedPage, bytes]:
+    """The entry and body `encode_entry` stored; DamagedEntry when `raw` is not that (another
+    format, cut short, or a body that does not match its size and SHA-256)."""
+    head, newline, body = raw.partition(b"\n")
+    if not newline:
+        raise DamagedEntry("no entry line")
+    try:
+        entry = CachedPage.model_validate_json(head)
+    except ValidationError as exc:
+        raise DamagedEntry("entry line unreadable") from exc
+    if len(body) != entry.size or hashlib.sha256(body).hexdigest() != entry.sha256:
+        raise DamagedEntry("body does not match its size and SHA-256")
+    return entry, body
 
 
 _DIRECTIVE = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*\"?([^\",]*)\"?)?\s*")
@@ -105,11 +134,6 @@ def page_key(url: str) -> str:
     return keys.cached_page(hashlib.sha256(normalize_url(url).encode()).hexdigest())
 
 
-def body_key(body: bytes) -> str:
-    """The content address of a body."""
-    return keys.body(hashlib.sha256(body).hexdigest())
-
-
 class CachingFetcher:
     """A `Fetcher` that keeps pages in the blob store and revalidates them on every fetch."""
 
@@ -128,30 +152,25 @@ class CachingFetcher:
         self._writes: set[asyncio.Task[None]] = set()
 
     async def fetch(self, url: str) -> FetchedPage:
-        """The page at `url`: `cached=True` when the server confirmed the stored copy (304)."""
+        """The page at `url`: `cached=True` when it came from the cache (fresh, or confirmed
+        by a 304)."""
         try:
             key = page_key(url)
         except ValueError:
             return await self._inner.fetch(url)  # not a URL: the fetcher gives the reason
-        entry = await self._entry(key)
-        if (
-            entry is not None
-            and entry.fresh_until is not None
-            and self._clock() < entry.fresh_until
-        ):
-            body = await self._body(entry)
-            if body is not None:  # fresh, as its server said: no request at all
-                return FetchedPage(url, entry.final_url, entry.content_type, body, 0, cached=True)
-        if entry is None:
+        cached = await self._entry(key)
+        if cached is None:
             result = await self._inner.get(url)
         else:
+            entry, body = cached
+            if entry.fresh_until is not None and self._clock() < entry.fresh_until:
+                # Fresh, as its server said: no request at all.
+                return FetchedPage(url, entry.final_url, entry.content_type, body, 0, cached=True)
             result = await self._inner.get(url, headers=entry.validators())
             if result.not_modified:
                 # Only the page the validators came from may be confirmed by them.
-                same_page = normalize_url(result.final_url) == normalize_url(entry.final_url)
-                body = await self._body(entry) if same_page else None
-                if body is not None:
-                    self._keep(self._refresh(key, entry, result))
+                if normalize_url(result.final_url) == normalize_url(entry.final_url):
+                    self._keep(self._refresh(key, entry, body, result))
                     return FetchedPage(
                         url,
                         entry.final_url,
@@ -160,11 +179,11 @@ class CachingFetcher:
                         result.elapsed_ms,
                         cached=True,
                     )
-                entry = None  # a lost body or a moved page: fetch and store anew
+                cached = None  # a moved page: fetch and store anew
                 result = await self._inner.get(url)
         # Off the critical path: the page goes on to extraction and the job while its cache
         # entry is written (`settle` waits for it before the invocation ends).
-        self._keep(self._store(key, entry, result))
+        self._keep(self._store(key, cached[0] if cached else None, result))
         return result.page()
 
     def _keep(self, write: Coroutine[Any, Any, None]) -> None:
@@ -181,14 +200,15 @@ class CachingFetcher:
         fresh_s = min(fresh_s, self._max_fresh_s)
         return True, (self._clock() + timedelta(seconds=fresh_s) if fresh_s > 0 else None)
 
-    async def _refresh(self, key: str, entry: CachedPage, result: HttpResult) -> None:
-        """A 304 may renew the page's freshness (RFC 9111 4.3.4): keep what it says."""
+    async def _refresh(self, key: str, entry: CachedPage, body: bytes, result: HttpResult) -> None:
+        """A 304 may renew the page's freshness (RFC 9111 4.3.4): keep what it says (the
+        whole object again, its body with it)."""
         _, fresh_until = self._freshness(result)
         if fresh_until is None and entry.fresh_until is None:
             return
         renewed = entry.model_copy(update={"fresh_until": fresh_until})
         try:
-            await self._blobs.replace(key, renewed.model_dump_json().encode())
+            await self._blobs.replace(key, encode_entry(renewed, body), content_type=ENTRY_TYPE)
         except StorageUnavailable as exc:
             log.warning("page cache not renewed", extra={"key": key, "error": str(exc)})
 
@@ -201,7 +221,9 @@ class CachingFetcher:
                 if isinstance(outcome, Exception):
                     log.error("page cache write crashed", exc_info=outcome)
 
-    async def _entry(self, key: str) -> CachedPage | None:
+    async def _entry(self, key: str) -> tuple[CachedPage, bytes] | None:
+        """The stored entry and its body; None (a miss) when there is none or it cannot be
+        trusted."""
         try:
             raw = await self._blobs.get(key)
         except StorageUnavailable as exc:
@@ -210,21 +232,10 @@ class CachingFetcher:
         if raw is None:
             return None
         try:
-            return CachedPage.model_validate_json(raw)
-        except ValidationError:
-            log.warning("page cache entry unreadable", extra={"key": key})
+            return decode_entry(raw)
+        except DamagedEntry as exc:
+            log.warning("page cache entry damaged", extra={"key": key, "error": str(exc)})
             return None
-
-    async def _body(self, entry: CachedPage) -> bytes | None:
-        try:
-            body = await self._blobs.get(entry.body_key)
-        except StorageUnavailable as exc:
-            log.warning("page cache unavailable", extra={"key": entry.body_key, "error": str(exc)})
-            return None
-        if body is None or hashlib.sha256(body).hexdigest() != entry.body_key.removeprefix(BODIES):
-            log.warning("page cache body missing or damaged", extra={"key": entry.body_key})
-            return None
-        return body
 
     async def _store(self, key: str, old: CachedPage | None, result: HttpResult) -> None:
         keep, fresh_until = self._freshness(result)
@@ -239,22 +250,15 @@ class CachingFetcher:
             last_modified=result.last_modified,
             content_type=result.content_type,
             fetched_at=self._clock(),
-            body_key=body_key(result.body),
+            sha256=hashlib.sha256(result.body).hexdigest(),
             size=len(result.body),
             fresh_until=fresh_until,
         )
         if old is not None and _same(old, entry):
             return  # the server ignored the condition but sent the same page: nothing to write
         try:
-            # Both at once: an entry whose body is not there yet reads as a lost body, which
-            # `fetch` already handles by fetching anew.
-            await both(
-                self._blobs.put(
-                    entry.body_key,
-                    result.body,
-                    content_type=result.content_type or "application/octet-stream",
-                ),
-                self._blobs.replace(key, entry.model_dump_json().encode()),
+            await self._blobs.replace(
+                key, encode_entry(entry, result.body), content_type=ENTRY_TYPE
             )
         except StorageUnavailable as exc:
             log.warning("page cache not written", extra={"key": key, "error": str(exc)})
