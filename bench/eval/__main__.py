@@ -167,7 +167,7 @@ async def direct_scores(cases: list[Case]) -> list[Score]:
 
 def main(argv: list[str]) -> int:
     folder = argv[argv.index("--cases") + 1] if "--cases" in argv else None
-    cases = load_all(Path(folder)) if folder else load_all()
+    cases = load_all(Path(folder).resolve()) if folder else load_all()
     if "--direct" in argv:
         started = time.perf_counter()
         results = [Run("offline, in-process", asyncio.run(direct_scores(cases)), 0.0, [])]

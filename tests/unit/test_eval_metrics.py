@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.eval.cases import Case, Nugget, Source, check, load_all, stems
+from bench.eval.cases import CASES, Case, Nugget, Source, check, load_all, stems
 from bench.eval.metrics import claims, score
 
 SOURCE_1 = (
@@ -122,7 +122,10 @@ def test_claims_are_cut_after_each_run_of_citations() -> None:
     ]
 
 
-@pytest.mark.parametrize("case", load_all(), ids=lambda c: c.slug)
+HELD_OUT = CASES.parent / "heldout"
+
+
+@pytest.mark.parametrize("case", load_all() + load_all(HELD_OUT), ids=lambda c: c.slug)
 def test_every_bundled_nugget_is_stated_by_its_sources_and_by_no_off_topic_one(
     case: Case,
 ) -> None:
