@@ -32,7 +32,8 @@ from .world import World
 
 SSE = {"accept": "text/event-stream"}
 FAST = StreamPolicy(poll_s=0.005, idle_poll_s=0.02, settle_s=0.0, max_duration_s=5.0)
-FRAME = re.compile(r"id: (?P<id>\S+)\nevent: (?P<event>[a-z_]+)\ndata: (?P<data>.+)\n\n")
+# A frame's id is missing where events stored as one object share its cursor (the last has it).
+FRAME = re.compile(r"(?:id: (?P<id>\S+)\n)?event: (?P<event>[a-z_]+)\ndata: (?P<data>.+)\n\n")
 
 
 def app_with(world: World, policy: StreamPolicy = FAST) -> FastAPI:
@@ -56,14 +57,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass(frozen=True)
 class Frame:
-    id: str
+    id: str  # "" when the frame has none
     event: str
     data: dict[str, Any]
 
 
 def frames(text: str) -> list[Frame]:
     """The events of a stream's text; asserts nothing else is in it but retry and comments."""
-    found = [Frame(m["id"], m["event"], json.loads(m["data"])) for m in FRAME.finditer(text)]
+    found = [Frame(m["id"] or "", m["event"], json.loads(m["data"])) for m in FRAME.finditer(text)]
     rest = FRAME.sub("", text)
     assert re.fullmatch(r"(retry: \d+\n\n|: heartbeat\n\n)*", rest), rest
     return found
@@ -190,13 +191,17 @@ async def test_stream_and_cursor_polling_give_the_same_events_in_the_same_order(
     streamed = frames(response.text)
     polled = await poll_all(client, job_id)
     assert [f.data for f in streamed] == polled
-    ids = [f.id for f in streamed]
+    # Sources' events stored as one object (`EventBatch`) share its cursor: the last of
+    # them carries it as its id, the others none.
+    ided = [(n, f.id) for n, f in enumerate(streamed) if f.id]
+    ids = [i for _, i in ided]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert streamed[-1].event == "report_ready"
+    assert streamed[-1].id
     # Each id is the cursor the page takes: polling after it gives exactly what follows.
-    middle = len(ids) // 2
-    assert await poll_all(client, job_id, after=ids[middle]) == polled[middle + 1 :]
+    for n, cursor in ided:
+        assert await poll_all(client, job_id, after=cursor) == polled[n + 1 :]
 
 
 async def test_a_stream_started_before_the_job_runs_gets_the_same_events_as_polling(
@@ -221,6 +226,8 @@ async def test_resuming_after_any_event_gives_no_gap_and_no_duplicate(
     whole = frames((await client.get(f"/jobs/{job_id}/events", headers=SSE)).text)
 
     for n, frame in enumerate(whole[:-1]):
+        if not frame.id:  # one of events stored as one object: resumable after the last
+            continue
         headers, params = dict(SSE), {}
         if how in ("last-event-id", "both"):
             headers["Last-Event-ID"] = frame.id

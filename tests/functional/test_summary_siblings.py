@@ -47,10 +47,19 @@ async def test_a_jobs_summaries_in_one_batch_list_and_claim_once_and_send_one_co
 
     assert await batch(world, tasks) == [None] * 5
 
-    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
-    assert counting.listed[keys.summaries(job_id)] == 1
+    [combine] = world.queue.take("combine")
+    assert isinstance(combine, CombineTask)
+    assert (combine.job_id, combine.indexes) == (job_id, (0, 1, 2, 3, 4))
+    # The batch wrote every summary: nothing to list, and they ride along to the combine.
+    assert counting.listed[keys.summaries(job_id)] == 0
+    assert [s.index for s in combine.summaries or ()] == [0, 1, 2, 3, 4]
     assert counting.read[keys.cancelled(job_id)] == 1
-    assert sum("summary_done" in k for k in world.blobs.objects) == 5
+    # Research handed each its source: none is read.
+    assert not any(counting.read[keys.source(job_id, t.index)] for t in tasks)
+    # Their progress events are one object, read back as one event each.
+    assert sum("summary_done" in k for k in world.blobs.objects) == 1
+    events = await world.store.events(job_id)
+    assert sorted(e.index or 0 for _, e in events if e.kind == "summary_done") == [0, 1, 2, 3, 4]
 
 
 async def test_a_sibling_that_fails_leaves_the_fan_in_to_its_redelivery(world: World) -> None:
@@ -70,7 +79,11 @@ async def test_a_sibling_that_fails_leaves_the_fan_in_to_its_redelivery(world: W
 
     world.blobs.put = real_put  # type: ignore[method-assign]
     assert await batch(world, [failing]) == [None]
-    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+    [combine] = world.queue.take("combine")
+    assert isinstance(combine, CombineTask)
+    assert (combine.job_id, combine.indexes) == (job_id, (0, 1, 2, 3, 4))
+    # It wrote one summary of five (the listing found the others): that one rides along.
+    assert [s.index for s in combine.summaries or ()] == [failing.index]
 
 
 async def test_a_crash_between_claim_and_send_is_healed_by_the_redelivery_in_a_batch(

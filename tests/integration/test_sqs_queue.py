@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from brief.adapters.sqs import SQSTaskQueue
 from brief.errors import StorageUnavailable
-from brief.messages import SummarizeTask, parse_task
+from brief.messages import INLINE_BYTES, SummarizeTask, parse_task
+from brief.models import SourceOutcome, SourceRecord
 
 JOB = "0" * 32
 
@@ -20,6 +22,49 @@ async def test_send_delivers_every_message_in_batches_of_ten(sqs: Any) -> None:
     sent = [SummarizeTask(job_id=JOB, index=i, expected=23) for i in range(23)]
     await queue.send("summarize", sent)
 
+    received: list[SummarizeTask] = []
+    while len(received) < len(sent):
+        response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        for message in response.get("Messages", []):
+            received.append(parse_task(message["Body"], SummarizeTask))
+    assert sorted(received, key=lambda t: t.index) == sent
+
+
+async def test_messages_carrying_sources_are_sent_in_batches_sqs_takes(sqs: Any) -> None:
+    # Ten messages of 48 KiB each exceed SendMessageBatch's 256 KiB: the queue splits them
+    # by size (SQS would refuse the whole batch otherwise).
+    url = (await sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}"))["QueueUrl"]
+    queue = SQSTaskQueue(sqs, {"summarize": url})
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    sent = [
+        SummarizeTask(
+            job_id=JOB,
+            index=i,
+            expected=10,
+            source=SourceRecord(
+                job_id=JOB,
+                outcome=SourceOutcome(index=i, url=f"https://example.com/{i}", state="ok"),
+                text="w" * (INLINE_BYTES - 400),
+                fetched_at=at,
+            ),
+        )
+        for i in range(10)
+    ]
+    sizes: list[int] = []  # moto takes any size: what SQS would refuse is counted here
+    real = sqs.send_message_batch
+
+    async def counted(**kwargs: Any) -> Any:
+        sizes.append(sum(len(e["MessageBody"].encode()) for e in kwargs["Entries"]))
+        return await real(**kwargs)
+
+    sqs.send_message_batch = counted
+    try:
+        await queue.send("summarize", sent)
+    finally:
+        sqs.send_message_batch = real
+
+    assert len(sizes) > 1
+    assert max(sizes) <= 256 * 1024
     received: list[SummarizeTask] = []
     while len(received) < len(sent):
         response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)

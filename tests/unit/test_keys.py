@@ -16,9 +16,19 @@ def test_an_event_key_carries_its_time_kind_and_source() -> None:
     key = keys.event(JOB, AT, "summary_done", 3)
 
     assert key == f"jobs/{JOB}/events/{keys.micros(AT):016d}-summary_done-3.json"
-    assert keys.event_name(key) == keys.EventName(keys.micros(AT), "summary_done", 3)
+    assert keys.event_name(key) == keys.EventName(keys.micros(AT), "summary_done", (3,))
     assert keys.EVENT_CURSOR.fullmatch(key.removeprefix(keys.events(JOB)))
     assert keys.event_name(keys.summary(JOB, 3)) is None
+
+
+def test_events_written_as_one_name_every_source_in_their_key() -> None:
+    key = keys.event(JOB, AT, "source_fetched", [0, 2, 11])
+
+    assert key.endswith("-source_fetched-0_2_11.json")
+    name = keys.event_name(key)
+    assert name == keys.EventName(keys.micros(AT), "source_fetched", (0, 2, 11))
+    assert name.index == 11  # "the latest step" names the last
+    assert keys.EVENT_CURSOR.fullmatch(key.removeprefix(keys.events(JOB)))
 
 
 def test_events_list_in_the_order_they_happened() -> None:

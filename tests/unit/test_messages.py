@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from brief.errors import InvalidMessage, PermanentError
 from brief.messages import (
+    INLINE_BYTES,
     MAX_QUESTION_CHARS,
     CombineTask,
     ResearchTask,
     SummarizeTask,
+    inline_size,
     parse_task,
 )
+from brief.models import SourceOutcome, SourceRecord
 
 JOB = "0123456789abcdef0123456789abcdef"
 SQS_MAX_BYTES = 256 * 1024
@@ -191,7 +195,7 @@ def test_an_invalid_message_is_permanent_so_it_is_not_retried() -> None:
     ids=lambda m: type(m).__name__,
 )
 def test_a_message_is_a_few_keys_far_below_the_sqs_size_limit(message: BaseModel) -> None:
-    encoded = message.model_dump_json().encode()
+    encoded = message.model_dump_json(exclude_none=True).encode()  # as the queue sends it
 
     assert len(encoded) < 300 < SQS_MAX_BYTES
     keys = {"v", "kind", "job_id", "index", "expected", "input_digest", "indexes", "question"}
@@ -208,6 +212,22 @@ def test_ten_summarize_messages_with_the_longest_question_fit_one_sqs_batch() ->
     assert 10 * len(message.model_dump_json().encode()) < SQS_MAX_BYTES
     with pytest.raises(ValidationError):
         SummarizeTask(job_id=JOB, index=0, expected=1, question=widest + "?")
+
+
+def test_what_rides_along_keeps_a_message_within_one_64_kib_billing_unit() -> None:
+    # A source's record rides along only up to INLINE_BYTES; with the widest question a
+    # message still costs one SQS request (SQS bills by 64 KiB).
+    widest = "\U0001f41d" * MAX_QUESTION_CHARS
+    outcome = SourceOutcome(index=19, url="https://example.com/", state="ok")
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    empty = SourceRecord(job_id=JOB, outcome=outcome, text="", fetched_at=at)
+    record = empty.model_copy(update={"text": "x" * (INLINE_BYTES - inline_size(empty))})
+    assert inline_size(record) == INLINE_BYTES
+    message = SummarizeTask(
+        job_id=JOB, index=19, expected=20, question=widest, source=record, input_digest="f" * 64
+    )
+    assert len(message.model_dump_json(exclude_none=True).encode()) <= 64 * 1024
+    assert parse_task(message.model_dump_json(exclude_none=True), SummarizeTask) == message
 
 
 def test_a_digest_is_a_sha256_and_indexes_are_source_positions() -> None:

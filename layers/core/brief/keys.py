@@ -35,6 +35,7 @@ order and a key is a cursor.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -151,35 +152,49 @@ def events(job_id: str) -> str:
     return job(job_id) + EVENTS
 
 
-EVENT_CURSOR = re.compile(r"(\d{16})-([a-z_]+)(?:-(\d+))?\.json")
+EVENT_CURSOR = re.compile(r"(\d{16})-([a-z_]+)(?:-(\d+(?:_\d+)*))?\.json")
 """An event's cursor: its key under `events(job)`, time (µs) first, so cursors sort as the
-events happened."""
+events happened. Per-source events written together (`brief.eventbatch`) name every source,
+`_` between: `1717171717171717-summary_done-0_2_3.json`."""
 _EVENT_KEY = re.compile(rf"/{EVENTS}{EVENT_CURSOR.pattern}$")
 
 
-def event(job_id: str, at: datetime, kind: str, index: int | None = None) -> str:
-    """A progress event's key: its time first, so a listing is the timeline."""
-    suffix = f"-{index}" if index is not None else ""
+def event(job_id: str, at: datetime, kind: str, index: int | Sequence[int] | None = None) -> str:
+    """A progress event's key: its time first, so a listing is the timeline; `index` is the
+    source it is about, or the sources of events written as one."""
+    if index is None:
+        suffix = ""
+    elif isinstance(index, int):
+        suffix = f"-{index}"
+    else:
+        suffix = "-" + "_".join(str(i) for i in index)
     return f"{events(job_id)}{micros(at):016d}-{kind}{suffix}.json"
 
 
 @dataclass(frozen=True)
 class EventName:
-    """What an event's key says without a read: when, what, and for which source."""
+    """What an event's key says without a read: when, what, and for which sources (`index`:
+    the last of them, as "the latest step" names one)."""
 
     micros: int
     kind: str
-    index: int | None
+    indexes: tuple[int, ...] = ()
+
+    @property
+    def index(self) -> int | None:
+        """The source the event is about (the last named, for events written as one)."""
+        return self.indexes[-1] if self.indexes else None
 
 
 def event_name(key: str) -> EventName | None:
-    """The time, kind and source index an event's key (or name under `job`) carries; None
+    """The time, kind and source indexes an event's key (or name under `job`) carries; None
     when `key` is not an event's."""
     match = _EVENT_KEY.search(key if key.startswith("/") else f"/{key}")
     if match is None:
         return None
-    index = int(match.group(3)) if match.group(3) is not None else None
-    return EventName(micros=int(match.group(1)), kind=match.group(2), index=index)
+    named = match.group(3)
+    indexes = tuple(int(i) for i in named.split("_")) if named is not None else ()
+    return EventName(micros=int(match.group(1)), kind=match.group(2), indexes=indexes)
 
 
 def errors(job_id: str, step: str, index: int | None) -> str:

@@ -1,27 +1,36 @@
-"""Queue messages: versioned, strict, and carrying keys rather than content.
+"""Queue messages: versioned, strict, and naming what they are about by key.
 
-SQS caps a message at 256 KiB, so a message names a job and a source index; the data lives
-in S3. `extra="forbid"` and the literal version make an old or foreign message fail loudly
-(its own record only) instead of being half-understood.
+A message names a job and a source index; the data lives in S3. What the sender has in hand
+and the receiver would read next (a source's text, the summaries a fan-in wrote) may ride
+along too when it is small (`INLINE_BYTES`), so the receiver skips the read: it is stored
+in S3 all the same, and a message without it reads it. SQS bills a message by 64 KiB, so a
+message with what rides along stays within one. `extra="forbid"` and the literal version
+make an old or foreign message fail loudly (its own record only) instead of being
+half-understood.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal, TypeVar, get_args
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from brief.errors import InvalidMessage
 from brief.ids import BatchId, JobId
+from brief.models import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported: a limit
+from brief.models import QUEUE_ROLES as QUEUE_ROLES  # re-exported: messages name the queues
+from brief.models import QueueRole as QueueRole
+from brief.models import SourceRecord, SummaryRecord
 
-MAX_QUESTION_CHARS = 2_000
-"""The longest question a request may ask (`models.ResearchRequest`), and so the longest a
-summarize message carries."""
+INLINE_BYTES = 48 * 1024
+"""The most a message carries of what the receiver would otherwise read (its JSON): with the
+question and the rest, a message stays within SQS's 64 KiB billing unit."""
 
-QueueRole = Literal["intake", "summarize", "combine"]
-"""The work queues, by the stage that consumes each (a deployment maps each to a URL)."""
-QUEUE_ROLES: tuple[QueueRole, ...] = get_args(QueueRole)
+
+def inline_size(record: BaseModel) -> int:
+    """What `record` adds to a message's JSON, in bytes."""
+    return len(record.model_dump_json(exclude_none=True).encode())
 
 
 class _Message(BaseModel):
@@ -53,13 +62,17 @@ class SummarizeTask(_Message):
     expected: Annotated[int, Field(ge=1)]
     input_digest: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     question: Annotated[str | None, Field(max_length=MAX_QUESTION_CHARS)] = None
+    # The source's record as research stored it, when it fits (`INLINE_BYTES`): the stage
+    # need not read it.
+    source: SourceRecord | None = None
 
 
 class CombineTask(_Message):
     """Combine every summary of a job into its report.
 
     `indexes` are the summaries the fan-in saw, so the combine reads them in its first round
-    of reads; it still reads any usable source's summary the list lacks.
+    of reads; it still reads any usable source's summary the list lacks. `summaries` are
+    those the fan-in's own batch wrote, when they fit (`INLINE_BYTES`): they are not read.
     """
 
     kind: Literal["combine"] = "combine"
@@ -67,6 +80,7 @@ class CombineTask(_Message):
     indexes: Annotated[tuple[Annotated[int, Field(ge=0)], ...], Field(max_length=10_000)] | None = (
         None
     )
+    summaries: tuple[SummaryRecord, ...] | None = None
 
 
 class SubmitTask(_Message):
@@ -154,7 +168,8 @@ def parse_message(body: str) -> AnyTask:
     """Parse a body as any Brief message (InvalidMessage with a readable reason if it is not
     one)."""
     try:
-        return _TASK.validate_json(body)
+        # What rides along was read back from or written to the store: taken as stored.
+        return _TASK.validate_json(body, context={"stored": True})
     except ValidationError as exc:
         raise InvalidMessage(f"not a valid Brief message: {_first_error(exc)}") from exc
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import quote
 
 from pydantic import (
@@ -27,9 +27,14 @@ from pydantic import (
 )
 
 from brief.ids import BatchId, JobId
-from brief.messages import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported: a request limit
-from brief.messages import QueueRole
 from brief.urls import same_page, unusable
+
+MAX_QUESTION_CHARS = 2_000
+"""The longest question a request may ask, and so the longest a summarize message carries."""
+
+QueueRole = Literal["intake", "summarize", "combine"]
+"""The work queues, by the stage that consumes each (a deployment maps each to a URL)."""
+QUEUE_ROLES: tuple[QueueRole, ...] = get_args(QueueRole)
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
@@ -590,7 +595,8 @@ class ModelRetry(Strict):
 
 
 class Event(Strict):
-    """`keys.event`: one progress event, never rewritten."""
+    """`keys.event`: one progress event, never rewritten (several sources' events of one
+    stage may be stored as one `EventGroup`; readers get them as events)."""
 
     v: Literal[1] = 1
     job_id: JobId
@@ -603,6 +609,32 @@ class Event(Strict):
     # as after a retried model call); the report at `report_ready` replaces the draft.
     text: str | None = None
     offset: Annotated[int, Field(ge=0)] | None = None
+
+
+class EventItem(Strict):
+    """One source's event in an `EventGroup`."""
+
+    index: int
+    at: datetime
+    detail: Reason | None = None
+
+
+class EventGroup(Strict):
+    """`keys.event` of several sources' events of one kind, written as one object (a burst
+    of them, `brief.eventbatch`); its key names every source."""
+
+    v: Literal[1] = 1
+    job_id: JobId
+    kind: EventKind
+    at: datetime  # when it was written
+    items: Annotated[list[EventItem], Field(min_length=2)]
+
+    def each(self) -> list[Event]:
+        """One event per source, as if each had been written on its own."""
+        return [
+            Event(job_id=self.job_id, kind=self.kind, at=i.at, index=i.index, detail=i.detail)
+            for i in self.items
+        ]
 
 
 class ModelWait(ModelRetry):

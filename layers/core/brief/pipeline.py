@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from brief import keys, metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
@@ -26,18 +28,21 @@ from brief.errors import (
     PermanentError,
     RetryableError,
 )
+from brief.eventbatch import EventBatch
 from brief.extractive import by_source
 from brief.ids import batch_job_id, new_batch_id, new_job_id
 from brief.jobstore import CHUNK_SIZE, BatchPlace, JobStore, digest, text_key
 from brief.llm.citations import check_citations, cited
 from brief.logs import bind_job
 from brief.messages import (
+    INLINE_BYTES,
     CombineTask,
     ExpandTask,
     IntakeTask,
     ResearchTask,
     SubmitTask,
     SummarizeTask,
+    inline_size,
 )
 from brief.models import (
     TERMINAL_STATES,
@@ -71,6 +76,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+M = TypeVar("M", bound=BaseModel)
 
 LOST_EVENT_AFTER_S = 10.0
 """A report or a failure this old whose terminal event is not listed lost it to a crash; a
@@ -197,7 +203,7 @@ class Research:
         job = reads.job
         # A redelivery reads what an earlier delivery stored; a first one has nothing to read.
         retrieval = await self.store.retrieval(job.job_id) if keys.RETRIEVAL in names else None
-        digests: dict[int, str] = {}
+        records: dict[int, SourceRecord] = {}  # what this delivery has in hand, by index
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
         if retrieval is None:
@@ -210,7 +216,7 @@ class Research:
             except StoppedByCancel:
                 log.info("job cancelled: retrieval stopped")
                 return
-            retrieval, digests = retrieved
+            retrieval, records = retrieved
             ok, total = len(retrieval.usable), len(retrieval.sources)
             done = self.store.event(
                 job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
@@ -230,13 +236,17 @@ class Research:
                 self.store, job.job_id, "research", reason, self.clock(), BatchPlace.of(job)
             )
             return
+        question = job.request.question
         tasks = [
             SummarizeTask(
                 job_id=job.job_id,
                 index=s.index,
                 expected=len(usable),
-                input_digest=digests.get(s.index),
-                question=job.request.question,
+                input_digest=summary_input(question, records[s.index])
+                if s.index in records
+                else None,
+                question=question,
+                source=_inline(records.get(s.index)),
             )
             for s in usable
         ]
@@ -264,7 +274,7 @@ class Research:
 
     async def _resume_retrieval(
         self, job: JobRecord, names: set[str]
-    ) -> tuple[Retrieval, dict[int, str]]:
+    ) -> tuple[Retrieval, dict[int, SourceRecord]]:
         """Retrieve the sources an earlier delivery did not store (all, the first time)."""
         stored, expansions = await both(
             self.store.sources(job.job_id, names), self.store.expansions(job.job_id, names)
@@ -276,49 +286,54 @@ class Research:
         job: JobRecord,
         stored: Sequence[SourceRecord],
         expansions: dict[int, Expansion],
-    ) -> tuple[Retrieval, dict[int, str]]:
-        """Gather the sources not `stored` yet: the retrieval, and each usable source's
-        `summary_input` by index."""
+    ) -> tuple[Retrieval, dict[int, SourceRecord]]:
+        """Gather the sources not `stored` yet: the retrieval, and the records as stored, by
+        index (a source another delivery stored first is left out: its record is that one's)."""
         started = self.clock()
         records = {s.outcome.index: s for s in stored}
-        question = job.request.question
+        as_stored = dict(records)
+        events = EventBatch(self.store, job.job_id, self.clock)
 
         async def store(record: SourceRecord) -> None:
-            await self.store.put_source(record)
+            if await self.store.put_source(record):
+                as_stored[record.outcome.index] = record
             outcome = record.outcome
             kind: EventKind = "source_fetched" if outcome.usable else "source_failed"
             detail = outcome.reason if not outcome.usable else outcome.state
-            await self.store.event(
-                job.job_id, kind, self.clock(), index=outcome.index, detail=detail
-            )
+            events.add(kind, outcome.index, self.clock(), detail)
             records[outcome.index] = record
 
-        await both(
-            self.store.event(job.job_id, "retrieval_started", started),
-            self.gatherer.gather(
-                job.job_id,
-                job.request.sources,
-                done=set(records),
-                expansions=expansions,
-                on_expansion=self.store.put_expansion,
-                on_record=store,
-            ),
-        )
+        try:
+            await both(
+                self.store.event(job.job_id, "retrieval_started", started),
+                self.gatherer.gather(
+                    job.job_id,
+                    job.request.sources,
+                    done=set(records),
+                    expansions=expansions,
+                    on_expansion=self.store.put_expansion,
+                    on_record=store,
+                ),
+            )
+        except BaseException:
+            await events.close()
+            raise
         outcomes = within_limit(
             job.request.sources,
             [records[i].outcome for i in sorted(records)],
             job.request.max_sources,
         )
-        digests = {o.index: summary_input(question, records[o.index]) for o in outcomes if o.usable}
         retrieval = Retrieval(
             job_id=job.job_id,
             sources=outcomes,
             started_at=started,
             finished_at=self.clock(),
         )
-        if not await self.store.put_retrieval(retrieval):
+        # The sources' events go beside the retrieval, before the retrieval_done event.
+        first, _ = await both(self.store.put_retrieval(retrieval), events.close())
+        if not first:
             retrieval = await self.store.retrieval(job.job_id) or retrieval
-        return retrieval, digests
+        return retrieval, as_stored
 
 
 @dataclass(frozen=True)
@@ -354,29 +369,35 @@ class Summarize:
     async def run(self, task: SummarizeTask) -> None:
         """Write source `task.index`'s summary (once), then fan in."""
         bind_job(task.job_id, source=source_number(task.index))
+        events = self.siblings.events(
+            task.job_id, partial(EventBatch, self.store, task.job_id, self.clock)
+        )
         try:
             written = await self._write(task)
-        finally:  # written, failed or cancelled: it no longer counts as running
-            last = self.siblings.finished(task.job_id, task.index)
-        if written is None:
-            return
-        summary, cache = written
-        if summary is None:  # already there: a redelivery, which may own the claim
-            await self._fan_in(task, await self.store.summary_indexes(task.job_id), fresh=False)
-        else:
-            # The progress event and the fan-in's listing both follow the write, not each
-            # other; a sibling still running will list this summary in its own fan-in.
+        except BaseException:
+            if self.siblings.finished(task.job_id, task.index):  # its siblings' events
+                self.siblings.written(task.job_id)
+                await events.close()
+            raise
+        # Written, or cancelled: it no longer counts as running.
+        last = self.siblings.finished(task.job_id, task.index)
+        ours = self.siblings.written(task.job_id) if last else {}
+        fan_in: Awaitable[None] | None = None
+        if written is not None and written[0] is None:
+            # Already there: a redelivery, which may own the claim, runs its own fan-in.
+            fan_in = self._fan_in(task, {}, fresh=False)
+        elif written is not None:
+            summary = written[0]
+            assert summary is not None
             kind: EventKind = "summary_done" if summary.state == "ok" else "summary_failed"
-            event = self.store.event(
-                task.job_id, kind, summary.finished_at, index=task.index, detail=summary.reason
-            )
-            if last:
-                _, done = await both(event, self.store.summary_indexes(task.job_id))
-                await self._fan_in(task, done, fresh=True)
-            else:
-                await event
-        # The cache serves later jobs, not this one: it is written once the combine is on its way.
-        await _keep(self.store, cache)
+            events.add(kind, task.index, summary.finished_at, summary.reason)
+            if last:  # the siblings' fan-in: their summaries are listed, or handed over
+                fan_in = self._fan_in(task, ours, fresh=True)
+        # The events and the fan-in both follow the writes, not each other.
+        await both(events.close() if last else nothing(), fan_in or nothing())
+        if written is not None:
+            # The cache serves later jobs, not this one: written once the combine is on its way.
+            await _keep(self.store, written[1])
 
     async def _write(
         self, task: SummarizeTask
@@ -402,7 +423,9 @@ class Summarize:
             ),
             existing=self.store.summary(task.job_id, task.index) if caching else nothing(),
             question=ready(task.question) if task.question else self._question(task.job_id),
-            source=self.store.source(task.job_id, task.index),
+            source=ready(task.source)
+            if task.source
+            else self.store.source(task.job_id, task.index),
             hinted=self.store.cached_text(named) if named else nothing(),
         )
         if reads.cancelled:
@@ -410,6 +433,14 @@ class Summarize:
         if reads.existing is not None:
             return None, None
         source = reads.source
+        if source is not None and (source.job_id, source.outcome.index) != (
+            task.job_id,
+            task.index,
+        ):
+            raise InvalidMessage(
+                f"the message for source {source_number(task.index)} of job {task.job_id} "
+                f"carries source {source_number(source.outcome.index)} of job {source.job_id}"
+            )
         if source is None or not source.outcome.usable:
             raise InvalidMessage(
                 f"job {task.job_id} has no usable source {source_number(task.index)}"
@@ -430,6 +461,7 @@ class Summarize:
             raise
         if not stored:
             return None, cache
+        self.siblings.wrote(summary)
         metrics.duration(
             "StageDuration", _ms(summary.started_at, summary.finished_at), stage="summarize"
         )
@@ -514,7 +546,9 @@ class Summarize:
         )
         return summary, entry
 
-    async def _fan_in(self, task: SummarizeTask, done: set[int], *, fresh: bool) -> None:
+    async def _fan_in(
+        self, task: SummarizeTask, ours: dict[int, SummaryRecord], *, fresh: bool
+    ) -> None:
         """Send the combine message once, however many summaries finish at the same moment.
 
         S3 is strongly consistent, so the delivery that writes the last summary sees them all;
@@ -525,7 +559,14 @@ class Summarize:
         A `fresh` delivery (it wrote its summary just now) cannot be such a redelivery: no
         earlier delivery of its message got as far as the claim, which follows the summary's
         write. When it loses the claim, the claim is another's, and it need not be read.
+
+        `ours` are the summaries this delivery's batch wrote: when they are all of them, no
+        listing is needed, and those that fit ride along to the combine.
         """
+        if fresh and len(ours) >= task.expected:
+            done = set(ours)
+        else:
+            done = await self.store.summary_indexes(task.job_id)
         if len(done) < task.expected:
             return
         now = self.clock()
@@ -545,7 +586,9 @@ class Summarize:
                     "the combine claim is held by a delivery still in flight",
                     retry_after=self.claim_timeout_s - age_s,
                 )
-        combine = CombineTask(job_id=task.job_id, indexes=tuple(sorted(done)))
+        combine = CombineTask(
+            job_id=task.job_id, indexes=tuple(sorted(done)), summaries=_carried(ours) or None
+        )
         await self.queue.send("combine", [combine])
         await self.store.mark_combine_sent(task.job_id)
 
@@ -575,29 +618,27 @@ class Combine:
     async def run(self, task: CombineTask) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason."""
         bind_job(task.job_id)
-        # One round of reads, the summaries the fan-in saw included: the combine is on every
-        # job's critical path.
+        carried = [s for s in task.summaries or () if s.job_id == task.job_id]
+        unread = sorted(set(task.indexes or ()) - {s.index for s in carried})
+        # One round of reads, the summaries the fan-in saw (and did not hand over) included:
+        # the combine is on every job's critical path.
         reads = await at_once(
             _CombineReads,
-            existing=self.store.report(task.job_id),
+            # A combine made locally in milliseconds (the offline one) is made again rather
+            # than looked for: the report's conditional write says whether it was there.
+            existing=self.store.report(task.job_id)
+            if worth_caching(self.summarizer, "combine")
+            else nothing(),
             cancelled=self.store.cancelled(task.job_id),
             job=self.store.job(task.job_id),
             retrieval=self.store.retrieval(task.job_id),
-            listed=self.store.summaries(task.job_id, task.indexes or ()),
+            listed=self.store.summaries(task.job_id, unread),
         )
         if reads.existing is not None:
-            # A delivery that stored report.json may have failed before report.md, the
-            # report_ready event (which ends every follower's stream) or the ledger's note:
-            # finish it.
-            await all_of(
-                self.store.put_markdown(reads.existing),
-                self._report_ready_once(reads.existing),
-                self.store.note_batch_job(BatchPlace.of(reads.job), "done"),
-            )
-            return reads.existing
+            return await self._finish_stored(reads.existing, reads.job)
         if reads.cancelled:
             return None
-        job, retrieval, listed = reads.job, reads.retrieval, reads.listed
+        job, retrieval, listed = reads.job, reads.retrieval, [*carried, *reads.listed]
         if retrieval is None:
             raise InvalidMessage(f"job {task.job_id} has not finished retrieval")
         started = self.clock()
@@ -672,9 +713,11 @@ class Combine:
         )
         # The cache entry beside the report; report.md beside the event (the API serves the
         # report from report.json, which is the commit point).
-        report, _ = await both(
+        kept, _ = await both(
             self.store.put_report(report, markdown=False), _keep(self.store, cache)
         )
+        if kept is not report:  # another delivery's report was there first
+            return await self._finish_stored(kept, job)
         await all_of(
             self.store.put_markdown(report),
             self.store.event(task.job_id, "report_ready", self.clock()),
@@ -683,6 +726,17 @@ class Combine:
         metrics.count("JobsCompleted")
         metrics.record_usage(combined.usage)
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
+        return report
+
+    async def _finish_stored(self, report: Report, job: JobRecord) -> Report:
+        """Finish a report already stored: the delivery that stored it may have failed
+        before report.md, the report_ready event (which ends every follower's stream) or the
+        ledger's note."""
+        await all_of(
+            self.store.put_markdown(report),
+            self._report_ready_once(report),
+            self.store.note_batch_job(BatchPlace.of(job), "done"),
+        )
         return report
 
     async def _report_ready_once(self, report: Report) -> None:
@@ -718,6 +772,23 @@ class Combine:
             return None
         finally:
             await draft.close()
+
+
+def _inline(record: M | None) -> M | None:
+    """`record`, if it is small enough to ride along in a message (`INLINE_BYTES`)."""
+    return record if record is not None and inline_size(record) <= INLINE_BYTES else None
+
+
+def _carried(summaries: dict[int, SummaryRecord]) -> tuple[SummaryRecord, ...]:
+    """The summaries that fit in a combine message together (`INLINE_BYTES`), by index."""
+    carried: list[SummaryRecord] = []
+    room = INLINE_BYTES
+    for index in sorted(summaries):
+        size = inline_size(summaries[index])
+        if size <= room:
+            carried.append(summaries[index])
+            room -= size
+    return tuple(carried)
 
 
 def worth_caching(summarizer: Summarizer, stage: Literal["summarize", "combine"]) -> bool:

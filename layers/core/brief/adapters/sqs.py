@@ -12,7 +12,8 @@ from brief.concurrency import all_of
 from brief.errors import StorageUnavailable
 from brief.ports import QueueRole
 
-_BATCH = 10  # SQS's limit for SendMessageBatch
+_BATCH = 10  # SQS's limits for SendMessageBatch: ten messages,
+_BATCH_BYTES = 256 * 1024  # and this many bytes of bodies in all
 
 
 class SQSTaskQueue:
@@ -60,14 +61,11 @@ class SQSTaskQueue:
         url = self._urls.get(role)
         if not url:
             raise StorageUnavailable(f"no queue URL configured for the {role} queue")
-        batches = [messages[i : i + _BATCH] for i in range(0, len(messages), _BATCH)]
-        await all_of(*(self._send_batch(url, batch) for batch in batches))
+        bodies = [message.model_dump_json(exclude_none=True) for message in messages]
+        await all_of(*(self._send_batch(url, batch) for batch in _batches(bodies)))
 
-    async def _send_batch(self, url: str, batch: Sequence[BaseModel]) -> None:
-        entries = [
-            {"Id": str(i), "MessageBody": message.model_dump_json(exclude_none=True)}
-            for i, message in enumerate(batch)
-        ]
+    async def _send_batch(self, url: str, batch: Sequence[str]) -> None:
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
         try:
             response = await self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
         except (ClientError, BotoCoreError) as exc:
@@ -76,3 +74,18 @@ class SQSTaskQueue:
         if failed:
             codes = ", ".join(sorted({str(f.get("Code")) for f in failed}))
             raise StorageUnavailable(f"SQS refused {len(failed)} of {len(entries)}: {codes}")
+
+
+def _batches(bodies: Sequence[str]) -> list[list[str]]:
+    """The bodies in order, in batches SendMessageBatch takes (a body over the byte limit
+    goes alone, for SQS to refuse by name)."""
+    batches: list[list[str]] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode())
+        if not batches or len(batches[-1]) == _BATCH or size + length > _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(body)
+        size += length
+    return batches

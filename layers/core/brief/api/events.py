@@ -220,8 +220,11 @@ class EventStream:
                 log.warning("event stream: storage unavailable: %s", exc)
                 page = []
             ready, wait_s = settled(page, policy.clock(), policy.settle_s)
-            for key, event in ready:
-                yield frame(key, event)
+            for n, (key, event) in enumerate(ready):
+                # Events stored as one object share its cursor: only the last carries it, so
+                # a stream that drops within them resumes before them, not past them.
+                whole = n + 1 == len(ready) or ready[n + 1][0] != key
+                yield frame(key if whole else None, event)
                 cursor = key
                 if event.kind in TERMINAL_EVENTS:
                     return
@@ -265,9 +268,11 @@ def _stamp(cursor: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def frame(cursor: str, event: Event) -> str:
-    """One server-sent event: its cursor as the id, its kind as the event name, JSON data."""
-    return f"id: {cursor}\nevent: {event.kind}\ndata: {event.model_dump_json()}\n\n"
+def frame(cursor: str | None, event: Event) -> str:
+    """One server-sent event: its cursor as the id (None: none), its kind as the event name,
+    JSON data."""
+    line = f"id: {cursor}\n" if cursor is not None else ""
+    return f"{line}event: {event.kind}\ndata: {event.model_dump_json()}\n\n"
 
 
 def wants_event_stream(accept: str) -> bool:

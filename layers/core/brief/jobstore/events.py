@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from brief import keys
+from brief.concurrency import all_of
 from brief.jobstore.objects import Objects
-from brief.models import Event, EventKind, ModelRetry, ModelWait, StepError
+from brief.models import (
+    Event,
+    EventGroup,
+    EventItem,
+    EventKind,
+    ModelRetry,
+    ModelWait,
+    StepError,
+)
 
 
 class EventLog(Objects):
@@ -37,6 +46,18 @@ class EventLog(Objects):
         )
         await self._put(keys.event(job_id, at, kind, index), event)
 
+    async def events_together(
+        self, job_id: str, kind: EventKind, at: datetime, items: list[EventItem]
+    ) -> None:
+        """Append one event per item as one object (one PUT): several sources' progress of
+        one stage. A single item is stored as an event of its own, as `event` stores it."""
+        if len(items) == 1:
+            item = items[0]
+            await self.event(job_id, kind, item.at, index=item.index, detail=item.detail)
+            return
+        group = EventGroup(job_id=job_id, kind=kind, at=at, items=items)
+        await self._put(keys.event(job_id, at, kind, sorted(i.index for i in items)), group)
+
     async def has_terminal_event(self, job_id: str, kind: EventKind) -> bool:
         """Whether the job's events list `kind` since it last ran again (`job_redriven`): a
         redelivery that finds the report or the failure already stored asks, since the crash
@@ -51,12 +72,24 @@ class EventLog(Objects):
         return listed
 
     async def events(self, job_id: str, *, after: str | None = None) -> list[tuple[str, Event]]:
-        """Events in order, each with its cursor; only those after `after` when given."""
+        """Events in order, each with its cursor; only those after `after` when given. An
+        object that holds several sources' events gives one event each, under its cursor."""
         prefix = keys.events(job_id)
         start = f"{prefix}{after}" if after else None
         listed = await self._blobs.list(prefix, after=start)
-        found = await self._get_each(listed, Event)
-        return [(k.removeprefix(prefix), e) for k, e in zip(listed, found, strict=True) if e]
+        found = await all_of(*(self._events_at(k) for k in listed))
+        return [
+            (k.removeprefix(prefix), e) for k, es in zip(listed, found, strict=True) for e in es
+        ]
+
+    async def _events_at(self, key: str) -> list[Event]:
+        """The event stored at `key`, or each of a group's (its key names several sources)."""
+        name = keys.event_name(key)
+        if name is not None and len(name.indexes) > 1:
+            group = await self._get(key, EventGroup)
+            return group.each() if group else []
+        event = await self._get(key, Event)
+        return [event] if event else []
 
     async def event_cursors(self, job_id: str) -> list[str]:
         """Every event's cursor, in order, from one listing (no event is read)."""
