@@ -10,8 +10,9 @@ from brief import keys
 from brief.adapters.memory import MemoryBlobStore
 from brief.errors import RetryableError
 from brief.messages import CombineTask, SummarizeTask
+from brief.pipeline import Combine, Summarize
 
-from .test_pipeline import researched
+from .test_pipeline import CountingSummarizer, researched
 from .world import World
 
 
@@ -122,3 +123,33 @@ async def test_two_jobs_in_one_batch_each_get_their_own_combine(world: World) ->
 
     sent = world.queue.take("combine")
     assert sorted(t.job_id for t in sent) == sorted([first, second])  # type: ignore[attr-defined]
+
+
+async def test_a_first_delivery_with_a_model_does_not_look_for_its_summary_or_report(
+    world: World,
+) -> None:
+    # SQS's receive count 1: no earlier delivery wrote anything, so the reads that look for
+    # it are skipped; a duplicate still writes nothing twice (its conditional writes lose).
+    model = CountingSummarizer()
+    world.blobs = counting = CountingBlobs()
+    job_id, tasks = await researched(world)
+    summarize = Summarize(world.store, world.queue, model, clock=world.clock).for_batch(tasks)
+    await asyncio.gather(*(summarize.run(t, first=True) for t in tasks))
+    [combine] = world.queue.take("combine")
+    assert isinstance(combine, CombineTask)
+    report = await Combine(world.store, model, clock=world.clock).run(combine, first=True)
+
+    assert report is not None
+    assert not any(counting.read[keys.summary(job_id, t.index)] for t in tasks)
+    assert counting.read[keys.report(job_id)] == 0
+    assert model.calls == 6
+
+    # A duplicate of the first delivery (SQS may deliver one twice, both as the first):
+    # the model works again, but nothing is written twice and no second combine is sent.
+    await Summarize(world.store, world.queue, model, clock=world.clock).run(tasks[0], first=True)
+    assert world.queue.take("combine") == []
+    assert sum("summary_done" in k for k in world.blobs.objects) == 1
+    # A redelivery looks first and finds it: no model call.
+    calls = model.calls
+    await Summarize(world.store, world.queue, model, clock=world.clock).run(tasks[1])
+    assert model.calls == calls

@@ -63,7 +63,12 @@ async def test_ten_sources_delivered_three_times_at_once_send_one_combine_and_on
         assert all(o is None or isinstance(o, RetryableError) for o in outcomes), outcomes
         pending = [t for t, o in zip(pending, outcomes, strict=True) if o is not None]
     assert pending == []
-    assert queue.sent["combine"] == [CombineTask(job_id=JOB, indexes=tuple(range(10)))]
+    [sent] = queue.sent["combine"]
+    assert isinstance(sent, CombineTask)
+    assert (sent.job_id, sent.indexes) == (JOB, tuple(range(10)))
+    # What rode along is what is stored.
+    for carried in sent.summaries or ():
+        assert await store.summary(JOB, carried.index) == carried
 
     combine = Combine(store, ExtractiveSummarizer())
     reports = await asyncio.gather(*(combine.run(CombineTask(job_id=JOB)) for _ in range(3)))

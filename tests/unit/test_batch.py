@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from brief.batch import SqsRecord, process_batch, retry_delay_s
+from brief.batch import SqsRecord, first_delivery, process_batch, retry_delay_s
 from brief.errors import PermanentError, RetryableError, StorageUnavailable
 from brief.messages import CombineTask, ResearchTask, parse_task
 
@@ -191,3 +191,12 @@ async def test_a_release_that_fails_still_reports_the_failures() -> None:
 def test_the_backoff_doubles_per_delivery_up_to_a_cap(received: str, expected: int) -> None:
     failed = {"attributes": {"ApproximateReceiveCount": received}}
     assert retry_delay_s(failed) == expected
+
+
+def test_a_first_delivery_is_one_sqs_says_it_delivers_for_the_first_time() -> None:
+    def record(**attributes: str) -> SqsRecord:
+        return {"messageId": "m", "body": "{}", "attributes": attributes}
+
+    assert first_delivery(record(ApproximateReceiveCount="1"))
+    assert not first_delivery(record(ApproximateReceiveCount="2"))
+    assert not first_delivery(record())  # unknown: taken as a redelivery, which reads first

@@ -63,6 +63,13 @@ class Delivery:
         )
 
 
+def first_delivery(record: SqsRecord) -> bool:
+    """Whether SQS delivers `record` for the first time (its receive count is 1): no earlier
+    delivery can have left work behind, save a rare duplicate, which a stage's conditional
+    write still catches. A record without the attribute is taken as a redelivery."""
+    return Delivery.of(record).receive_count == 1
+
+
 def _digits(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 

@@ -366,14 +366,16 @@ class Summarize:
         """This stage for one SQS batch: the records of a job in it are `Siblings`."""
         return replace(self, siblings=Siblings((t.job_id, t.index) for t in tasks))
 
-    async def run(self, task: SummarizeTask) -> None:
-        """Write source `task.index`'s summary (once), then fan in."""
+    async def run(self, task: SummarizeTask, *, first: bool = False) -> None:
+        """Write source `task.index`'s summary (once), then fan in. A `first` delivery (SQS's
+        receive count 1) does not look for its summary before the model call: no earlier
+        delivery wrote it, and the conditional write catches a rare duplicate."""
         bind_job(task.job_id, source=source_number(task.index))
         events = self.siblings.events(
             task.job_id, partial(EventBatch, self.store, task.job_id, self.clock)
         )
         try:
-            written = await self._write(task)
+            written = await self._write(task, first)
         except BaseException:
             if self.siblings.finished(task.job_id, task.index):  # its siblings' events
                 self.siblings.written(task.job_id)
@@ -400,7 +402,7 @@ class Summarize:
             await _keep(self.store, written[1])
 
     async def _write(
-        self, task: SummarizeTask
+        self, task: SummarizeTask, first: bool
     ) -> tuple[SummaryRecord | None, tuple[str, CachedText] | None] | None:
         """Summarize and store: (the summary written, or None when one was already there;
         the cache entry to keep), or None when the job was cancelled."""
@@ -421,7 +423,9 @@ class Summarize:
             cancelled=self.siblings.cancelled(
                 task.job_id, partial(self.store.cancelled, task.job_id)
             ),
-            existing=self.store.summary(task.job_id, task.index) if caching else nothing(),
+            existing=self.store.summary(task.job_id, task.index)
+            if caching and not first
+            else nothing(),
             question=ready(task.question) if task.question else self._question(task.job_id),
             source=ready(task.source)
             if task.source
@@ -615,8 +619,9 @@ class Combine:
     retry_event_every_s: float = RETRY_EVENT_EVERY_S
     draft_every_s: float = DRAFT_EVERY_S
 
-    async def run(self, task: CombineTask) -> Report | None:
-        """Write the report (once); a job with nothing to combine fails with the reason."""
+    async def run(self, task: CombineTask, *, first: bool = False) -> Report | None:
+        """Write the report (once); a job with nothing to combine fails with the reason. A
+        `first` delivery (SQS's receive count 1) does not look for the report first."""
         bind_job(task.job_id)
         carried = [s for s in task.summaries or () if s.job_id == task.job_id]
         unread = sorted(set(task.indexes or ()) - {s.index for s in carried})
@@ -624,10 +629,10 @@ class Combine:
         # the combine is on every job's critical path.
         reads = await at_once(
             _CombineReads,
-            # A combine made locally in milliseconds (the offline one) is made again rather
-            # than looked for: the report's conditional write says whether it was there.
+            # A first delivery, or a combine made locally in milliseconds (the offline one),
+            # does not look for the report: its conditional write says whether it was there.
             existing=self.store.report(task.job_id)
-            if worth_caching(self.summarizer, "combine")
+            if worth_caching(self.summarizer, "combine") and not first
             else nothing(),
             cancelled=self.store.cancelled(task.job_id),
             job=self.store.job(task.job_id),

@@ -48,8 +48,10 @@ class Siblings:
         return self._events[job_id]
 
     def wrote(self, summary: SummaryRecord) -> None:
-        """Note a summary this batch has just written (no other delivery wrote it)."""
-        self._written.setdefault(summary.job_id, {})[summary.index] = summary
+        """Note a summary this batch has just written (no other delivery wrote it); only for
+        the jobs of the batch's records."""
+        if summary.job_id in self._running:
+            self._written.setdefault(summary.job_id, {})[summary.index] = summary
 
     def written(self, job_id: str) -> dict[int, SummaryRecord]:
         """The job's summaries this batch has written, by index, given to the last sibling
