@@ -171,6 +171,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "source's results in turn, the rest listed as skipped",
     )
     research.add_argument(
+        "--depth",
+        type=int,
+        choices=range(1, 4),
+        default=1,
+        metavar="D",
+        help="deep research: D levels of follow-up questions, each searched on the web and "
+        "read (1-3; default 1, the sources given only)",
+    )
+    research.add_argument(
+        "--breadth",
+        type=int,
+        choices=range(1, 7),
+        metavar="B",
+        help="follow-up questions per question, with --depth (1-6; default 3)",
+    )
+    research.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="with --depth: ask no further level once the model cost reaches USD",
+    )
+    research.add_argument(
+        "--max-seconds",
+        type=int,
+        metavar="S",
+        help="with --depth: start no level after S seconds (10-3600); the report is "
+        "written from what was found",
+    )
+    research.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of Markdown"
     )
     research.set_defaults(run=_research)
@@ -309,7 +338,14 @@ def _research(args: argparse.Namespace) -> int:
         print("brief research: give at least one SOURCE or --search QUERY", file=sys.stderr)
         return 2
     with _client(args) as client:
-        options = {"max_sources": args.max_sources} if args.max_sources else {}
+        chosen = {
+            "max_sources": args.max_sources,
+            "depth": args.depth if args.depth > 1 else None,
+            "breadth": args.breadth,
+            "max_cost_usd": args.max_cost,
+            "max_seconds": args.max_seconds,
+        }
+        options = {k: v for k, v in chosen.items() if v is not None}
         accepted = client.submit(args.question, sources, **options)
         submitted = time.monotonic()
         job_id = accepted["job_id"]

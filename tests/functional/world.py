@@ -104,7 +104,7 @@ class World:
         )
 
     def combine(self) -> Combine:
-        return Combine(self.store, ExtractiveSummarizer(), clock=self.clock)
+        return Combine(self.store, ExtractiveSummarizer(), queue=self.queue, clock=self.clock)
 
     def dead_letter(self) -> DeadLetter:
         return DeadLetter(self.store, clock=self.clock)

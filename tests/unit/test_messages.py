@@ -199,6 +199,7 @@ def test_a_message_is_a_few_keys_far_below_the_sqs_size_limit(message: BaseModel
 
     assert len(encoded) < 300 < SQS_MAX_BYTES
     keys = {"v", "kind", "job_id", "index", "expected", "input_digest", "indexes", "question"}
+    keys |= {"level", "first"}  # a deep job's level, and where its sources start
     assert set(json.loads(encoded)) <= keys
 
 

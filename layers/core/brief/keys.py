@@ -8,6 +8,9 @@
     jobs/{job}/summaries/{i}.json            SummaryRecord of source i
     jobs/{job}/combine.claim                 CombineClaim: the delivery that sends the combine
     jobs/{job}/combine.sent                  (empty) the combine message went out
+    jobs/{job}/levels/{L}/plan.json          LevelPlan: a deep job's follow-up searches of
+                                             level L >= 2 (its retrieval.json, combine.claim
+                                             and combine.sent sit beside it)
     jobs/{job}/report.json, report.md        Report (the commit point), and as Markdown
     jobs/{job}/failed.json                   JobFailure: why the job ended without a report
     jobs/{job}/events/{µs}-{kind}[-{i}].json Event; the key is the event's cursor
@@ -56,6 +59,24 @@ EXPANSIONS = "expansions/"
 SUMMARIES = "summaries/"
 EVENTS = "events/"
 ERRORS = "errors/"
+LEVELS = "levels/"
+PLAN = "plan.json"
+
+
+def level(number: int) -> str:
+    """Where a deep job's level `number` keeps its retrieval, claim and plan (under `job`):
+    level 1, the request's own sources, keeps them at the job's top."""
+    return "" if number <= 1 else f"{LEVELS}{number}/"
+
+
+def level_of(name: str) -> tuple[int, str]:
+    """The level a name under `job` belongs to, and the name within it (`levels/2/plan.json`:
+    (2, "plan.json")); a name outside `levels/` is level 1's."""
+    if name.startswith(LEVELS):
+        number, _, rest = name.removeprefix(LEVELS).partition("/")
+        if number.isdigit():
+            return int(number), rest
+    return 1, name
 
 
 def job(job_id: str) -> str:
@@ -73,19 +94,24 @@ def cancelled(job_id: str) -> str:
     return job(job_id) + CANCELLED
 
 
-def retrieval(job_id: str) -> str:
-    """Every source's outcome, once retrieval is over."""
-    return job(job_id) + RETRIEVAL
+def retrieval(job_id: str, number: int = 1) -> str:
+    """Every source's outcome (of level `number`), once retrieval is over."""
+    return job(job_id) + level(number) + RETRIEVAL
 
 
-def combine_claim(job_id: str) -> str:
-    """The fan-in's claim: whoever writes it sends the combine."""
-    return job(job_id) + COMBINE_CLAIM
+def combine_claim(job_id: str, number: int = 1) -> str:
+    """The fan-in's claim (of level `number`): whoever writes it sends the combine."""
+    return job(job_id) + level(number) + COMBINE_CLAIM
 
 
-def combine_sent(job_id: str) -> str:
-    """The marker that the combine message went out."""
-    return job(job_id) + COMBINE_SENT
+def combine_sent(job_id: str, number: int = 1) -> str:
+    """The marker that the combine message (of level `number`) went out."""
+    return job(job_id) + level(number) + COMBINE_SENT
+
+
+def plan(job_id: str, number: int) -> str:
+    """A deep job's follow-up searches of level `number` (2 or more)."""
+    return job(job_id) + level(number) + PLAN
 
 
 def report(job_id: str) -> str:

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from brief.errors import InvalidMessage
 from brief.ids import BatchId, JobId
+from brief.models import MAX_DEPTH, SourceRecord, SummaryRecord
 from brief.models import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported: a limit
 from brief.models import QUEUE_ROLES as QUEUE_ROLES  # re-exported: messages name the queues
 from brief.models import QueueRole as QueueRole
-from brief.models import SourceRecord, SummaryRecord
 
 INLINE_BYTES = 48 * 1024
 """The most a message carries of what the receiver would otherwise read (its JSON): with the
@@ -44,6 +44,7 @@ class ResearchTask(_Message):
 
     kind: Literal["research"] = "research"
     job_id: JobId
+    level: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1  # a deep job's level to retrieve
 
 
 class SummarizeTask(_Message):
@@ -65,6 +66,10 @@ class SummarizeTask(_Message):
     # The source's record as research stored it, when it fits (`INLINE_BYTES`): the stage
     # need not read it.
     source: SourceRecord | None = None
+    # A deep job's level, and the first index of its sources (those below are the levels
+    # before's, whose summaries the level's fan-in does not count).
+    level: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1
+    first: Annotated[int, Field(ge=0)] = 0
 
 
 class CombineTask(_Message):
@@ -81,6 +86,7 @@ class CombineTask(_Message):
         None
     )
     summaries: tuple[SummaryRecord, ...] | None = None
+    level: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1  # a deep job's level
 
 
 class SubmitTask(_Message):

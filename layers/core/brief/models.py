@@ -38,6 +38,8 @@ QUEUE_ROLES: tuple[QueueRole, ...] = get_args(QueueRole)
 
 MAX_SOURCES = 20
 MAX_DOCUMENTS = 50
+MAX_DEPTH = 3
+MAX_BREADTH = 6
 MAX_URL_CHARS = 4_096
 """The longest URL a source may be (before and after it is normalized), and the longest URL
 or query label a status shows."""
@@ -267,6 +269,42 @@ class ResearchRequest(Strict):
         ),
     ] = None
 
+    depth: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_DEPTH,
+            description="Deep research: how many levels of follow-up questions (1: the "
+            "sources given, no follow-ups). Each level asks `breadth` follow-up questions of "
+            "every question of the level before, searches the web for each, and reads what it "
+            "finds; one report covers every level.",
+        ),
+    ] = 1
+    breadth: Annotated[
+        int,
+        Field(
+            ge=1, le=MAX_BREADTH, description="Follow-up questions per question (deep research)."
+        ),
+    ] = 3
+    max_cost_usd: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=1_000,
+            description="Deep research stops asking follow-up questions once the job's model "
+            "cost reaches this (with a priced model).",
+        ),
+    ] = None
+    max_seconds: Annotated[
+        int | None,
+        Field(
+            ge=10,
+            le=3_600,
+            description="Deep research starts no level after this many seconds from the job's "
+            "start; the report is written from what was found.",
+        ),
+    ] = None
+
     @field_validator("question")
     @classmethod
     def _question_has_words(cls, value: str, info: ValidationInfo) -> str:
@@ -466,6 +504,7 @@ class Retrieval(Strict):
     sources: list[SourceOutcome]
     started_at: datetime
     finished_at: datetime
+    level: Annotated[int, Field(ge=1)] = 1  # a deep job's level (`keys.retrieval`)
 
     @property
     def usable(self) -> list[SourceOutcome]:
@@ -490,12 +529,46 @@ class SummaryRecord(Strict):
 
 
 class CombineClaim(Strict):
-    """`keys.combine_claim`: which summarize delivery won the fan-in, and when."""
+    """`keys.combine_claim`: which summarize delivery won the fan-in (of a level), and when."""
 
     v: Literal[1] = 1
     job_id: JobId
     owner: int
     at: datetime
+    level: Annotated[int, Field(ge=1)] = 1
+
+
+class FollowUp(Strict):
+    """One follow-up question of a deep job: a node of its tree, answered by a web search."""
+
+    node: str  # "2.3": level 2, the third question of the level ("1" is the job's own)
+    parent: str  # the node whose findings raised it
+    question: Annotated[str, Field(min_length=3, max_length=MAX_QUESTION_CHARS)]
+    query: Annotated[str, Field(min_length=2, max_length=400)]  # what is searched for
+    limit: Annotated[int, Field(ge=1, le=10)]  # results read
+
+
+class LevelPlan(Strict):
+    """`keys.plan`: the follow-up questions of a deep job's level, asked once by the combine
+    of the level before; `cut` says why the level asks fewer than the request's breadth."""
+
+    v: Literal[1] = 1
+    job_id: JobId
+    level: Annotated[int, Field(ge=2)]
+    follow_ups: list[FollowUp]
+    spent_usd: float = 0.0  # the model cost of the levels before
+    cut: Reason | None = None
+    at: datetime
+
+
+class TreeNode(Strict):
+    """A question of a deep job's tree, and the sources that answered it (by index)."""
+
+    node: str
+    parent: str | None
+    question: str
+    level: int
+    sources: list[int]
 
 
 class CachedText(Strict):
@@ -543,6 +616,7 @@ class Report(Strict):
     # What the reader must know about the answer: it cites no source, or citations of
     # sources the model was not given were removed. Each is also a note in `markdown`.
     warnings: list[str] = Field(default_factory=list)
+    tree: list[TreeNode] | None = None  # a deep job's questions, level by level
 
 
 FailedStage = Literal["research", "summarize", "combine", "deadletter"]
@@ -567,6 +641,7 @@ EventKind = Literal[
     "summary_done",
     "summary_failed",
     "combine_started",
+    "level_started",  # a deep job asks the follow-up questions of its next level
     "report_text",  # the answer's text so far, as a streaming combine model writes it
     "report_ready",
     "job_failed",
@@ -690,6 +765,7 @@ class JobView(Strict):
     usage: Usage | None = None  # tokens and cost, once the report is written
     stage_usage: dict[str, Usage] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)  # the report's, once it is written
+    tree: list[TreeNode] | None = None  # a deep job's questions so far, level by level
 
 
 class BatchJob(Strict):

@@ -9,6 +9,7 @@ durable. Each stage receives only the ports it uses.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from brief import deep as deep_research
 from brief import keys, metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import all_of, at_once, both, nothing, ready
@@ -55,12 +57,15 @@ from brief.models import (
     FailedStage,
     JobFailure,
     JobRecord,
+    LevelPlan,
     Report,
     ResearchRequest,
     Retrieval,
     SourceOutcome,
     SourceRecord,
+    SourceSpec,
     SummaryRecord,
+    TreeNode,
     Usage,
     source_number,
     utcnow,
@@ -161,6 +166,7 @@ class _ResearchReads:
 
     job: JobRecord
     names: set[str]
+    plans: list[LevelPlan]  # a deep job's plans of its levels up to this one
 
 
 @dataclass(frozen=True)
@@ -194,15 +200,23 @@ class Research:
         bind_job(task.job_id)
         # One round of reads (each is a round trip to S3, on the job's critical path): what a
         # redelivery must resume from is listed in it too, though a first delivery finds none.
+        level = task.level
         reads = await at_once(
-            _ResearchReads, job=self.store.job(task.job_id), names=self.store.names(task.job_id)
+            _ResearchReads,
+            job=self.store.job(task.job_id),
+            names=self.store.names(task.job_id),
+            plans=self.store.plans(task.job_id, range(2, level + 1)),
         )
         names = reads.names
-        if keys.FAILED in names or keys.CANCELLED in names:
+        if keys.FAILED in names or keys.CANCELLED in names or keys.REPORT in names:
             return
-        job = reads.job
+        job, plans = reads.job, reads.plans
+        if len(plans) < level - 1:
+            raise InvalidMessage(f"job {task.job_id} has no plan for level {level}")
+        deep = Level(job, plans, level)
         # A redelivery reads what an earlier delivery stored; a first one has nothing to read.
-        retrieval = await self.store.retrieval(job.job_id) if keys.RETRIEVAL in names else None
+        stored = keys.level(level) + keys.RETRIEVAL in names
+        retrieval = await self.store.retrieval(job.job_id, level) if stored else None
         records: dict[int, SourceRecord] = {}  # what this delivery has in hand, by index
         # The retrieval_done event, when this delivery retrieved: written beside the send.
         done: Awaitable[None] | None = None
@@ -210,7 +224,7 @@ class Research:
             try:  # fetches in flight stop soon after a cancel, and nothing more is stored
                 retrieved = await self.cancel_watch.run(
                     partial(self.store.cancelled, job.job_id),
-                    self._resume_retrieval(job, names),
+                    self._resume_retrieval(deep, names),
                     shared=job.job_id,
                 )
             except StoppedByCancel:
@@ -219,7 +233,10 @@ class Research:
             retrieval, records = retrieved
             ok, total = len(retrieval.usable), len(retrieval.sources)
             done = self.store.event(
-                job.job_id, "retrieval_done", self.clock(), detail=f"{ok} of {total} usable"
+                job.job_id,
+                "retrieval_done",
+                self.clock(),
+                detail=f"{ok} of {total} usable{deep.of_level}",
             )
             metrics.duration(
                 "StageDuration", _ms(retrieval.started_at, retrieval.finished_at), stage="retrieval"
@@ -227,6 +244,12 @@ class Research:
             if total > ok:
                 metrics.count("FetchFailures", total - ok)
         usable = retrieval.usable
+        if not usable and level > 1:
+            # The follow-up searches found nothing to read: the report is written from the
+            # levels before (the combine of this level says so).
+            combine = CombineTask(job_id=job.job_id, indexes=(), level=level)
+            await both(done or nothing(), self.queue.send("combine", [combine]))
+            return
         if not usable:
             if done is not None:
                 await done
@@ -236,17 +259,19 @@ class Research:
                 self.store, job.job_id, "research", reason, self.clock(), BatchPlace.of(job)
             )
             return
-        question = job.request.question
+        questions = deep.questions()
         tasks = [
             SummarizeTask(
                 job_id=job.job_id,
                 index=s.index,
                 expected=len(usable),
-                input_digest=summary_input(question, records[s.index])
+                input_digest=summary_input(questions[s.index], records[s.index])
                 if s.index in records
                 else None,
-                question=question,
+                question=questions[s.index],
                 source=_inline(records.get(s.index)),
+                level=level,
+                first=deep.first,
             )
             for s in usable
         ]
@@ -273,26 +298,38 @@ class Research:
         return ResearchTask(job_id=job_id)
 
     async def _resume_retrieval(
-        self, job: JobRecord, names: set[str]
+        self, deep: Level, names: set[str]
     ) -> tuple[Retrieval, dict[int, SourceRecord]]:
-        """Retrieve the sources an earlier delivery did not store (all, the first time)."""
+        """Retrieve the level's sources an earlier delivery did not store (all, the first
+        time)."""
+        job_id = deep.job.job_id
         stored, expansions = await both(
-            self.store.sources(job.job_id, names), self.store.expansions(job.job_id, names)
+            self.store.sources(job_id, names), self.store.expansions(job_id, names)
         )
-        return await self._retrieve(job, stored, expansions)
+        return await self._retrieve(deep, stored, expansions)
 
     async def _retrieve(
         self,
-        job: JobRecord,
+        deep: Level,
         stored: Sequence[SourceRecord],
         expansions: dict[int, Expansion],
     ) -> tuple[Retrieval, dict[int, SourceRecord]]:
-        """Gather the sources not `stored` yet: the retrieval, and the records as stored, by
-        index (a source another delivery stored first is left out: its record is that one's)."""
+        """Gather the level's sources not `stored` yet: the retrieval, and the records as
+        stored, by index (a source another delivery stored first is left out: its record is
+        that one's)."""
+        job = deep.job
         started = self.clock()
         records = {s.outcome.index: s for s in stored}
         as_stored = dict(records)
         events = EventBatch(self.store, job.job_id, self.clock)
+        # A page an earlier level read is not read again for a follow-up question.
+        known = {
+            same_page(u)
+            for s in stored
+            if s.outcome.index < deep.first
+            for u in (s.outcome.url, s.outcome.final_url)
+            if u
+        }
 
         async def store(record: SourceRecord) -> None:
             if await self.store.put_source(record):
@@ -305,35 +342,80 @@ class Research:
 
         try:
             await both(
-                self.store.event(job.job_id, "retrieval_started", started),
+                self.store.event(
+                    job.job_id,
+                    "retrieval_started",
+                    started,
+                    detail=deep.of_level.strip(" ()") or None,
+                ),
                 self.gatherer.gather(
                     job.job_id,
-                    job.request.sources,
+                    deep.sources,
                     done=set(records),
                     expansions=expansions,
                     on_expansion=self.store.put_expansion,
                     on_record=store,
+                    known=known,
                 ),
             )
         except BaseException:
             await events.close()
             raise
-        outcomes = within_limit(
-            job.request.sources,
-            [records[i].outcome for i in sorted(records)],
-            job.request.max_sources,
+        found = [records[i].outcome for i in sorted(records) if i >= deep.first]
+        outcomes = (
+            within_limit(job.request.sources, found, job.request.max_sources)
+            if deep.level == 1
+            else found  # the plan kept the level within the documents left
         )
         retrieval = Retrieval(
             job_id=job.job_id,
             sources=outcomes,
             started_at=started,
             finished_at=self.clock(),
+            level=deep.level,
         )
         # The sources' events go beside the retrieval, before the retrieval_done event.
         first, _ = await both(self.store.put_retrieval(retrieval), events.close())
         if not first:
-            retrieval = await self.store.retrieval(job.job_id) or retrieval
+            retrieval = await self.store.retrieval(job.job_id, deep.level) or retrieval
         return retrieval, as_stored
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a job's research: the job's own sources (level 1), or a deep job's
+    follow-up searches of a later level, whose sources are indexed after the levels before."""
+
+    job: JobRecord
+    plans: Sequence[LevelPlan]
+    level: int = 1
+
+    @property
+    def sources(self) -> list[SourceSpec]:
+        """Every source of the job up to this level, in index order (`deep.level_sources`)."""
+        return deep_research.level_sources(self.job, self.plans)
+
+    @property
+    def first(self) -> int:
+        """The index of this level's first source."""
+        return deep_research.first_index(self.job, self.plans, self.level)
+
+    @property
+    def of_level(self) -> str:
+        """ " (level 2)" in a deep job's later levels, else nothing."""
+        return f" (level {self.level})" if self.level > 1 else ""
+
+    def questions(self) -> dict[int, str]:
+        """The question each of the level's source indexes answers (a follow-up's, in a
+        later level; the job's, else)."""
+        question = self.job.request.question
+        first = self.first
+        asked: dict[int, str] = {}
+        plan = next((p for p in self.plans if p.level == self.level), None)
+        for f in plan.follow_ups if plan else ():
+            asked.update(dict.fromkeys(range(first, first + f.limit), f.question))
+            first += f.limit
+        return defaultdict(lambda: question, asked)
 
 
 @dataclass(frozen=True)
@@ -567,22 +649,27 @@ class Summarize:
         `ours` are the summaries this delivery's batch wrote: when they are all of them, no
         listing is needed, and those that fit ride along to the combine.
         """
+        # A deep job's level counts its own summaries (indexes from `task.first`) and has a
+        # claim of its own; the levels before it have all fanned in already.
+        ours = {i: s for i, s in ours.items() if i >= task.first}
+        level = task.level
         if fresh and len(ours) >= task.expected:
             done = set(ours)
         else:
-            done = await self.store.summary_indexes(task.job_id)
+            listed = await self.store.summary_indexes(task.job_id)
+            done = {i for i in listed if i >= task.first}
         if len(done) < task.expected:
             return
         now = self.clock()
         if fresh:
-            claim = CombineClaim(job_id=task.job_id, owner=task.index, at=now)
+            claim = CombineClaim(job_id=task.job_id, owner=task.index, at=now, level=level)
             won = await self.store.try_claim_combine(claim)
             if not won:
                 return
         else:
-            won, claim = await self.store.claim_combine(task.job_id, task.index, now)
+            won, claim = await self.store.claim_combine(task.job_id, task.index, now, level)
         if not won:
-            if claim.owner != task.index or await self.store.combine_sent(task.job_id):
+            if claim.owner != task.index or await self.store.combine_sent(task.job_id, level):
                 return
             age_s = (now - claim.at).total_seconds()
             if age_s < self.claim_timeout_s:
@@ -591,10 +678,13 @@ class Summarize:
                     retry_after=self.claim_timeout_s - age_s,
                 )
         combine = CombineTask(
-            job_id=task.job_id, indexes=tuple(sorted(done)), summaries=_carried(ours) or None
+            job_id=task.job_id,
+            indexes=tuple(sorted(done)),
+            summaries=_carried(ours) or None,
+            level=level,
         )
         await self.queue.send("combine", [combine])
-        await self.store.mark_combine_sent(task.job_id)
+        await self.store.mark_combine_sent(task.job_id, level)
 
 
 @dataclass(frozen=True)
@@ -609,11 +699,24 @@ class _CombineReads:
 
 
 @dataclass(frozen=True)
+class _Tree:
+    """What a deep job's report covers: every level's sources and summaries, its questions,
+    and what the reader must know about how the tree grew."""
+
+    retrieval: Retrieval
+    summaries: list[SummaryRecord]
+    nodes: list[TreeNode]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
 class Combine:
-    """Combines every summary of a job into one cited report."""
+    """Combines every summary of a job into one cited report (a deep job's level: asks its
+    next level's follow-up questions, until the last level's report covers them all)."""
 
     store: JobStore
     summarizer: Summarizer
+    queue: TaskQueue | None = None  # a deep job's next level goes to the intake queue
     clock: Clock = utcnow
     cancel_watch: CancelWatch = field(default_factory=CancelWatch)
     retry_event_every_s: float = RETRY_EVENT_EVERY_S
@@ -636,7 +739,7 @@ class Combine:
             else nothing(),
             cancelled=self.store.cancelled(task.job_id),
             job=self.store.job(task.job_id),
-            retrieval=self.store.retrieval(task.job_id),
+            retrieval=self.store.retrieval(task.job_id, task.level),
             listed=self.store.summaries(task.job_id, unread),
         )
         if reads.existing is not None:
@@ -652,6 +755,12 @@ class Combine:
         summaries = (
             [*listed, *await self.store.summaries(task.job_id, unread)] if unread else listed
         )
+        tree: _Tree | None = None
+        if job.request.depth > 1:
+            tree = await self._grow(task.level, job, retrieval, summaries)
+            if tree is None:  # the next level's follow-up questions are on their way
+                return None
+            retrieval, summaries = tree.retrieval, tree.summaries
         by_index = {s.index: s for s in summaries if s.state == "ok"}
         summarized = [s for s in retrieval.usable if s.index in by_index]
         if not summarized:
@@ -687,6 +796,8 @@ class Combine:
             for t, s in zip(numbered, summarized, strict=True)
         ]
         body, warnings = check_answer(combined.text, numbered)
+        if tree is not None:
+            warnings = [*tree.notes, *warnings]
         if warnings:
             log.warning("the report's answer needed notes", extra={"warnings": warnings})
         reasons = {s.index: s.reason for s in summaries if s.state == "failed"}
@@ -703,7 +814,12 @@ class Combine:
             job_id=job.job_id,
             question=job.request.question,
             markdown=render_markdown(
-                job.request.question, body, citations, missing, warnings=warnings
+                job.request.question,
+                body,
+                citations,
+                missing,
+                warnings=warnings,
+                tree=tree.nodes if tree else None,
             ),
             citations=citations,
             missing=missing,
@@ -715,6 +831,7 @@ class Combine:
             },
             created_at=self.clock(),
             warnings=warnings,
+            tree=tree.nodes if tree else None,
         )
         # The cache entry beside the report; report.md beside the event (the API serves the
         # report from report.json, which is the commit point).
@@ -732,6 +849,63 @@ class Combine:
         metrics.record_usage(combined.usage)
         metrics.duration("StageDuration", _ms(started, self.clock()), stage="combine")
         return report
+
+    async def _grow(
+        self, level: int, job: JobRecord, retrieval: Retrieval, summaries: list[SummaryRecord]
+    ) -> _Tree | None:
+        """A deep job's level is in: ask the next level's follow-up questions and queue its
+        research (None), or, when the tree is as deep as asked or its budget is spent, every
+        level's sources and summaries for the report."""
+        job_id = job.job_id
+        plans, before = await both(
+            self.store.plans(job_id, range(2, level + 1)),
+            all_of(*(self.store.retrieval(job_id, n) for n in range(1, level))),
+        )
+        retrievals = [*(r for r in before if r is not None), retrieval]
+        spent = sum((s.usage.cost_usd for s in summaries), plans[-1].spent_usd if plans else 0.0)
+        texts = {s.index: s.text for s in summaries if s.state == "ok"}
+        grown = deep_research.next_plan(
+            job,
+            level,
+            deep_research.nodes_of(job, plans, level, texts),
+            at=self.clock(),
+            spent_usd=spent,
+            documents=sum(len(r.usable) for r in retrievals),
+        )
+        if isinstance(grown, LevelPlan):
+            if self.queue is None:
+                raise PermanentError("this combine has no queue to ask follow-up questions on")
+            plan = await self.store.put_plan(grown)  # a redelivery's plan is the first one's
+            research = self.queue.send("intake", [ResearchTask(job_id=job_id, level=plan.level)])
+            if plan is grown:
+                asked = len(plan.follow_ups)
+                detail = f"level {plan.level}: {asked} follow-up question{'s' * (asked > 1)}"
+                await both(
+                    self.store.event(job_id, "level_started", plan.at, detail=detail), research
+                )
+            else:
+                await research
+            return None
+        earlier = [s.index for r in retrievals[:-1] for s in r.usable]
+        notes = [f"Deep research: {p.cut}." for p in plans if p.cut]
+        if level > 1 and not retrieval.usable:
+            notes.append(
+                f"Deep research: the follow-up searches of level {level} found nothing new."
+            )
+        if grown is not None:
+            notes.append(f"Deep research stopped at level {level} of {job.request.depth}: {grown}.")
+        merged = Retrieval(
+            job_id=job_id,
+            sources=[s for r in retrievals for s in r.sources],
+            started_at=retrievals[0].started_at,
+            finished_at=retrieval.finished_at,
+        )
+        return _Tree(
+            retrieval=merged,
+            summaries=[*await self.store.summaries(job_id, earlier), *summaries],
+            nodes=deep_research.tree(job, plans, retrievals),
+            notes=notes,
+        )
 
     async def _finish_stored(self, report: Report, job: JobRecord) -> Report:
         """Finish a report already stored: the delivery that stored it may have failed
@@ -886,13 +1060,22 @@ def render_markdown(
     missing: Sequence[SourceOutcome],
     *,
     warnings: Sequence[str] = (),
+    tree: Sequence[TreeNode] | None = None,
 ) -> str:
-    """The report as a reader sees it: a note for each warning above the checked body, then
-    the sources it used and those it could not, each as `[n]` under its own number."""
+    """The report as a reader sees it: a note for each warning above the checked body, a
+    deep job's questions, then the sources it used and those it could not, each as `[n]`
+    under its own number."""
     lines = [f"# {question}", ""]
     for warning in warnings:
         lines += [f"> **Note:** {warning}", ""]
-    lines += [body.strip(), "", "## Sources", ""]
+    lines += [body.strip(), ""]
+    if tree:
+        lines += ["## Questions followed", ""]
+        for node in tree:
+            cited = "".join(f"[{source_number(i)}]" for i in node.sources) or "(nothing found)"
+            lines.append(f"{'  ' * (node.level - 1)}- {node.node} {node.question} {cited}")
+        lines.append("")
+    lines += ["## Sources", ""]
     # `- [n]`, not `n.`: a Markdown viewer renumbers an ordered list from its first item,
     # which would hide the gaps the sources not used leave. The same page reached two ways
     # (a URL and a passage of it from a vector index, say) is one entry under both numbers.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -83,14 +83,17 @@ class Gatherer:
         expansions: Mapping[int, Expansion],
         on_expansion: ExpansionSink,
         on_record: RecordSink,
+        known: Collection[str] = (),
     ) -> None:
         """Retrieve every slot not in `done`; each record goes to `on_record` as it is ready.
 
         `expansions` are the searches a previous delivery already ran (reused, not rerun);
-        `on_expansion` stores a new one and returns the stored one (which wins a race).
+        `on_expansion` stores a new one and returns the stored one (which wins a race). A
+        search result among `known` pages (`same_page` of each) is left out, as one of the
+        request's own URLs is.
         """
         run = _Gathering(self, job_id, done, on_record, asyncio.Semaphore(self.concurrency))
-        explicit = {same_page(spec) for spec in sources if isinstance(spec, str)}
+        explicit = {same_page(spec) for spec in sources if isinstance(spec, str)} | set(known)
         try:
             async with asyncio.TaskGroup() as group:
                 run.group = group

@@ -388,6 +388,7 @@ class Wiring:
         return Combine(
             await self.store(),
             await self.summarizer(),
+            queue=await self.queue(),
             cancel_watch=self.cancel_watch(),
             draft_every_s=self.settings.report_draft_every_s,
         )

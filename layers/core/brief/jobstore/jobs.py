@@ -15,6 +15,7 @@ from brief.models import (
     JobCancelled,
     JobFailure,
     JobRecord,
+    LevelPlan,
     Report,
     Retrieval,
     SourceRecord,
@@ -70,11 +71,24 @@ class JobRecords(Objects):
 
     async def put_retrieval(self, retrieval: Retrieval) -> bool:
         """Store the outcome of every source; retrieval is over once this exists."""
-        return await self._put(keys.retrieval(retrieval.job_id), retrieval)
+        return await self._put(keys.retrieval(retrieval.job_id, retrieval.level), retrieval)
 
-    async def retrieval(self, job_id: str) -> Retrieval | None:
-        """The retrieval summary, once retrieval is over."""
-        return await self._get(keys.retrieval(job_id), Retrieval)
+    async def retrieval(self, job_id: str, level: int = 1) -> Retrieval | None:
+        """The retrieval summary (of a deep job's `level`), once retrieval is over."""
+        return await self._get(keys.retrieval(job_id, level), Retrieval)
+
+    async def put_plan(self, plan: LevelPlan) -> LevelPlan:
+        """Store a deep job's level plan; if another delivery stored one first, that one."""
+        if await self._put(keys.plan(plan.job_id, plan.level), plan):
+            return plan
+        stored = await self._get(keys.plan(plan.job_id, plan.level), LevelPlan)
+        assert stored is not None  # it was there a moment ago; S3 is consistent
+        return stored
+
+    async def plans(self, job_id: str, levels: Sequence[int]) -> list[LevelPlan]:
+        """The plans of a deep job's `levels` (2 or more) that exist, in order."""
+        found = await all_of(*(self._get(keys.plan(job_id, n), LevelPlan) for n in levels))
+        return [p for p in found if p is not None]
 
     async def _listed(self, job_id: str, under: str, names: set[str] | None) -> list[str]:
         """The keys of the job's objects under `under` (`keys.SOURCES`, ...): picked from
@@ -104,27 +118,28 @@ class JobRecords(Objects):
         return [s for s in found if s is not None]
 
     async def claim_combine(
-        self, job_id: str, owner: int, at: datetime
+        self, job_id: str, owner: int, at: datetime, level: int = 1
     ) -> tuple[bool, CombineClaim]:
-        """Try to become the one delivery that sends the combine; returns (won, the claim)."""
-        claim = CombineClaim(job_id=job_id, owner=owner, at=at)
+        """Try to become the one delivery that sends the combine (of `level`); returns (won,
+        the claim)."""
+        claim = CombineClaim(job_id=job_id, owner=owner, at=at, level=level)
         if await self.try_claim_combine(claim):
             return True, claim
-        stored = await self._get(keys.combine_claim(job_id), CombineClaim)
+        stored = await self._get(keys.combine_claim(job_id, level), CombineClaim)
         return False, stored or claim
 
     async def try_claim_combine(self, claim: CombineClaim) -> bool:
         """Whether `claim` became the combine's claim (one write; the loser's read of the
         claim that won is `claim_combine`'s, for a caller that may own it)."""
-        return await self._put(keys.combine_claim(claim.job_id), claim)
+        return await self._put(keys.combine_claim(claim.job_id, claim.level), claim)
 
-    async def mark_combine_sent(self, job_id: str) -> None:
+    async def mark_combine_sent(self, job_id: str, level: int = 1) -> None:
         """Record that the combine message went out, so a redelivery does not resend it."""
-        await self._mark(keys.combine_sent(job_id))
+        await self._mark(keys.combine_sent(job_id, level))
 
-    async def combine_sent(self, job_id: str) -> bool:
-        """Whether the combine message is known to have been sent."""
-        return await self._present(keys.combine_sent(job_id))
+    async def combine_sent(self, job_id: str, level: int = 1) -> bool:
+        """Whether the combine message (of `level`) is known to have been sent."""
+        return await self._present(keys.combine_sent(job_id, level))
 
     # -- the end: a report, a failure, or a cancel ----------------------------------------
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from brief import deep as deep_research
 from brief import keys
-from brief.concurrency import at_once, both, each_bounded, nothing
+from brief.concurrency import all_of, at_once, both, each_bounded, nothing
 from brief.ids import batch_job_id
 from brief.jobstore.batches import BatchRecords, ledger_state
 from brief.jobstore.events import EventLog
@@ -21,6 +22,7 @@ from brief.models import (
     JobState,
     JobView,
     LedgerState,
+    LevelPlan,
     ModelWait,
     Retrieval,
     SourceStatus,
@@ -42,7 +44,8 @@ class Progress:
 class _ViewReads:
     """The round of reads a job's view needs once its listing says which objects exist."""
 
-    retrieval: Retrieval | None
+    retrievals: list[Retrieval | None]  # level by level
+    plans: list[LevelPlan]  # a deep job's, level 2 on
     failure: JobFailure | None
     waiting: dict[int | None, ModelWait]
 
@@ -68,19 +71,30 @@ class JobViews(JobRecords, EventLog, BatchRecords):
         present = relative_names(job_id, listed)
         state = state_from_keys(present)
         waits = latest_waits(listed, present) if state in ("summarizing", "combining") else {}
+        # A deep job's later levels keep their retrieval and plan under `levels/`.
+        retrieved = sorted(n for n, name in map(keys.level_of, present) if name == keys.RETRIEVAL)
+        planned = [n for n, name in map(keys.level_of, present) if name == keys.PLAN]
         reads = await at_once(
             _ViewReads,
-            retrieval=self.retrieval(job_id) if keys.RETRIEVAL in present else nothing(),
+            retrievals=all_of(*(self.retrieval(job_id, n) for n in retrieved)),
+            plans=self.plans(job_id, sorted(planned)),
             failure=self.failure(job_id) if keys.FAILED in present else nothing(),
             waiting=self._waits(waits),
         )
-        retrieval, waiting = reads.retrieval, reads.waiting
+        retrievals = [r for r in reads.retrievals if r is not None]
+        waiting = reads.waiting
         summaries = sum(1 for k in present if k.startswith(keys.SUMMARIES))
-        expected = len(retrieval.usable) if retrieval else None
+        expected = sum(len(r.usable) for r in retrievals) if retrievals else None
         sources = [
             SourceStatus(**s.model_dump(), waiting=waiting.get(s.index))
-            for s in (retrieval.sources if retrieval else [])
+            for r in retrievals
+            for s in r.sources
         ]
+        tree = (
+            deep_research.tree(record, reads.plans, retrievals)
+            if record.request.depth > 1
+            else None
+        )
         reported_at = None
         report = await self.report(job_id) if state == "done" else None
         if report is not None and not any("-report_ready" in k for k in present):
@@ -100,6 +114,7 @@ class JobViews(JobRecords, EventLog, BatchRecords):
             usage=report.usage if report else None,
             stage_usage=report.stage_usage if report else {},
             warnings=report.warnings if report else [],
+            tree=tree,
         )
 
     async def batch_view(
