@@ -1,7 +1,7 @@
 """`brief`: run the local stack, and research with Brief's API from the command line.
 
     brief local                       the local stack on http://127.0.0.1:8000 (Ctrl-C stops)
-    brief demo                        one job with the bundled sample pages, offline
+    brief demo [--deep]               one job with the bundled sample pages, offline
     brief research QUESTION URL...    submit a job, watch it live, print the cited report
     brief status JOB | report JOB | jobs | cancel JOB
     brief batch FILE.jsonl --out DIR  many jobs at once, one report file per job
@@ -92,10 +92,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     # The local stack.
     demo = commands.add_parser("demo", help="run one research job on the local stack, offline")
-    demo.add_argument(
+    kind = demo.add_mutually_exclusive_group()
+    kind.add_argument(
         "--every-kind",
         action="store_true",
         help="mix every kind of source: pages, a web search, a vector search, a PDF document",
+    )
+    kind.add_argument(
+        "--deep",
+        action="store_true",
+        help="deep research: depth 2, breadth 2 from two pages, follow-ups searching the rest; "
+        "prints the tree of questions",
     )
     demo.set_defaults(run=_demo)
     local = commands.add_parser("local", help="run the local stack until interrupted")
@@ -264,7 +271,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from brief_testing.demo import run_demo
 
-    return asyncio.run(run_demo(every_kind=args.every_kind))
+    return asyncio.run(run_demo(every_kind=args.every_kind, deep=args.deep))
 
 
 def _local(args: argparse.Namespace) -> int:

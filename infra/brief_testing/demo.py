@@ -3,6 +3,11 @@
 Serves the bundled sample pages on loopback, submits a job with five of them through the
 HTTP API (exactly as a user would), prints each progress event as it happens, then the
 cited report and how long each stage took.
+
+`--deep` starts a depth-2, breadth-2 job from two of the pages instead: its follow-up
+questions are web searches, answered by a SearXNG-compatible service on loopback that
+indexes every sample page, so the second level finds the pages the job did not start from.
+The tree of questions is printed before the report.
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ from brief_testing.pages import SAMPLES, PageServer
 
 TERMINAL = {"report_ready", "job_failed", "job_cancelled"}
 DOCUMENTS = Path(__file__).parent / "documents"
+DEEP_START = ("01-when-a-colony-splits.html", "05-stop-signals-and-deadlocks.txt")
+"""The pages a `--deep` demo starts from. Each follow-up's search carries the question's
+first words ("honeybees decide build new"), and the fake search ranks pages by how many of a
+query's words they share: these two pages share the most, so they top every search, and a
+follow-up reads only its third result (the top 3 are read; a page read before is not read
+again). Started from them, each follow-up finds a page of its own (the waggle-dance debate
+and the quorum); started from others, the follow-ups race for the same new page (which
+goes to whichever search claims it first) and one may find nothing new."""
 
 
 async def follow(
@@ -64,21 +77,26 @@ async def upload(client: httpx.AsyncClient, path: Path, content_type: str) -> st
     return uri
 
 
-async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int:
+async def run_demo(
+    out: TextIO = sys.stdout, *, every_kind: bool = False, deep: bool = False
+) -> int:
     """Run the demo; 0 when the report was written.
 
     With `every_kind`, the job mixes every kind of source: web pages, a web search (a
     SearXNG-compatible service on loopback), a vector search (Qdrant-compatible, on
-    loopback) and a PDF uploaded through the API.
+    loopback) and a PDF uploaded through the API. With `deep`, it is a depth-2, breadth-2
+    job from two pages (`DEEP_START`) whose follow-up questions search the same service.
     """
+    if every_kind and deep:
+        raise ValueError("the demo runs either every kind of source or a deep job, not both")
     question = (SAMPLES / "question.txt").read_text().strip()
     pages = PageServer(SAMPLES).start()
     services = FakeServices(pages.url).start()
     env = {"BRIEF_ALLOWED_HOSTS": "127.0.0.1"}
+    if every_kind or deep:
+        env |= {"BRIEF_SEARCH_PROVIDER": "searxng", "BRIEF_SEARXNG_URL": services.url}
     if every_kind:
         env |= {
-            "BRIEF_SEARCH_PROVIDER": "searxng",
-            "BRIEF_SEARXNG_URL": services.url,
             "BRIEF_VECTOR_KIND": "qdrant",
             "BRIEF_VECTOR_URL": services.url,
             "BRIEF_QDRANT_MODEL": "brief/hashed-words",
@@ -89,6 +107,7 @@ async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int
             out.write(f"API at {stack.api_url}; sample pages at {pages.url}\n\n")
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
                 sources: list[object] = list(pages.pages()[:5])
+                body: dict[str, Any] = {"question": question}
                 if every_kind:
                     pdf = await upload(client, DOCUMENTS / "bait-hives.pdf", "application/pdf")
                     sources = [
@@ -101,11 +120,17 @@ async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int
                         },
                         pdf,
                     ]
+                if deep:
+                    sources = [f"{pages.url}/{name}" for name in DEEP_START]
+                    body |= {"depth": 2, "breadth": 2}
+                    out.write(
+                        "Deep research: depth 2, breadth 2. Level 1 reads the two pages below; "
+                        "each follow-up question is a web search over the sample pages "
+                        f"(a SearXNG-compatible service at {services.url}).\n"
+                    )
                 out.write(f"Question: {question}\nSources:\n")
                 out.writelines(f"  - {json.dumps(s)}\n" for s in sources)
-                created = await client.post(
-                    "/jobs", json={"question": question, "sources": sources}
-                )
+                created = await client.post("/jobs", json={**body, "sources": sources})
                 created.raise_for_status()
                 job_id = created.json()["job_id"]
                 out.write(f"\nJob {job_id} accepted ({created.status_code}); progress:\n")
@@ -114,6 +139,8 @@ async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int
                 if outcome != "report_ready":
                     out.write(f"\nThe job failed: {view.get('reason')}\n")
                     return 1
+                if deep:
+                    out.write("\n" + format_tree(view.get("tree") or []))
                 report = await client.get(
                     f"/jobs/{job_id}/report", headers={"Accept": "text/markdown"}
                 )
@@ -129,6 +156,17 @@ async def run_demo(out: TextIO = sys.stdout, *, every_kind: bool = False) -> int
     finally:
         services.stop()
         pages.stop()
+
+
+def format_tree(tree: list[dict[str, Any]]) -> str:
+    """A deep job's questions, indented by level, each with the numbers of the sources that
+    answered it (as the report numbers them)."""
+    lines = ["Questions followed (level, question, the sources that answered it):"]
+    for node in tree:
+        answered = "".join(f"[{i + 1}]" for i in node["sources"]) or "(nothing new found)"
+        indent = "  " * node["level"]
+        lines.append(f"{indent}{node['node']} {node['question']} {answered}")
+    return "\n".join(lines) + "\n"
 
 
 def format_sources(sources: list[dict[str, Any]]) -> str:
