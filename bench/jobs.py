@@ -43,10 +43,16 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-async def submit(api: httpx.AsyncClient, question: str, sources: list[str]) -> Job:
-    """POST /jobs; the job as accepted."""
+async def submit(
+    api: httpx.AsyncClient,
+    question: str,
+    sources: list[str],
+    options: dict[str, Any] | None = None,
+) -> Job:
+    """POST /jobs (with the request's other fields, `options`); the job as accepted."""
     submitted = time.time()
-    answer = await api.post("/jobs", json={"question": question, "sources": sources})
+    request = {"question": question, "sources": sources, **(options or {})}
+    answer = await api.post("/jobs", json=request)
     answer.raise_for_status()
     return Job(answer.json()["job_id"], submitted)
 
@@ -102,9 +108,14 @@ async def _read_events(api: httpx.AsyncClient, job: Job, bound: asyncio.Semaphor
 
 
 async def run_one(
-    api: httpx.AsyncClient, question: str, sources: list[str], *, timeout_s: float = 120.0
+    api: httpx.AsyncClient,
+    question: str,
+    sources: list[str],
+    *,
+    timeout_s: float = 120.0,
+    options: dict[str, Any] | None = None,
 ) -> Job:
     """Submit one job and wait for it."""
-    job = await submit(api, question, sources)
+    job = await submit(api, question, sources, options)
     await wait(api, [job], timeout_s=timeout_s, every_s=0.25)
     return job

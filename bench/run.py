@@ -9,7 +9,8 @@ messages, default 40), BENCH_BATCH_JOBS (jobs of the batch, default 1,000),
 BENCH_BATCH_WINDOW_S (how long the batch is watched, default 180), BENCH_FOLLOWED_JOBS (jobs
 followed live against as many unwatched, default 20), BENCH_MODEL_PRICE (USD
 per million input and output tokens for the cost table, default 0.15,0.60: gpt-4o-mini's list
-price, as an example), BENCH_OUT (default bench-results).
+price, as an example), BENCH_OUT (default bench-results). Scenario 9 (deep research) runs alone as
+`python -m bench.deep`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, cost, scenarios, timeline, trace
+from bench import coldstart, cost, deep, scenarios, timeline, trace
 from bench.jobs import Job
 
 Figures = dict[str, Any]
@@ -111,6 +112,17 @@ def targets(r: Figures) -> list[tuple[str, str, str]]:
         ("batch status < 1 s (slowest poll)", f"{batch['status_max_s'] * 1000:.0f} ms",
          _check(batch["status_max_s"] < 1))
     )  # fmt: skip
+    tree = r.get("deep")
+    if tree is not None:
+        over, wide = tree["brief_over_gathered"], tree["breadth3_over_breadth1"]
+        rows.append(
+            ("deep tree <= 1.10x gathered walk", "—" if over is None else f"{over:.2f}x",
+             _check(over is not None and over <= 1.10))
+        )  # fmt: skip
+        rows.append(
+            ("deep tree breadth 3/1 <= 1.10x", "—" if wide is None else f"{wide:.2f}x",
+             _check(wide is not None and wide <= 1.10))
+        )  # fmt: skip
     return rows
 
 
@@ -195,6 +207,8 @@ def table(r: Figures) -> str:
         + ", ".join(f"{k} {v}" for k, v in r["calls"]["by_stage"].items())
         + f"; {r['calls']['cancel_polls']} of them the cancel watch's polls)",
         "",
+        deep.describe(r["deep"]),
+        "",
         *cost.describe(r["cost"]),
         "",
         "Targets:",
@@ -245,6 +259,8 @@ async def measure() -> tuple[Figures, Job]:
     step(f"6. a batch of {batch_jobs} jobs")
     window = float(_env_int("BENCH_BATCH_WINDOW_S", 180))
     results["batch"] = await scenarios.batch(batch_jobs, window)
+    step("9. deep research: a depth-2 tree, and the same tree walked in-process")
+    results["deep"] = await deep.deep_tree()
     results["targets"] = [{"target": t, "measured": m, "status": s} for t, m, s in targets(results)]
     return results, job
 

@@ -51,6 +51,19 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "watched_s": 8.4,
             "watched_over_unwatched": 1.05,
         },
+        "deep": {
+            "latencies": {"fetch_s": 1.0, "summarize_s": 3.0, "combine_s": 2.0, "search_s": 0.5},
+            "depth": 2,
+            "brief": {
+                1: {"seconds": 10.9, "questions": 2, "documents": 4},
+                3: {"seconds": 11.0, "questions": 4, "documents": 6},
+            },
+            "sequential_s": 25.0,
+            "gathered_s": 10.5,
+            "brief_over_gathered": 11.0 / 10.5,
+            "sequential_over_brief": 25.0 / 11.0,
+            "breadth3_over_breadth1": 11.0 / 10.9,
+        },
         "batch": {
             "jobs": 1000,
             "submit_s": 0.8,
@@ -152,7 +165,9 @@ def test_the_table_names_the_machine_and_every_target() -> None:
     assert "429 storm: 100% complete                             90%  MISSED" in text
     assert "429 storm: faster than the best peer   9.00 s vs 13.00 s  met" in text
     assert "6. A batch of 1000 jobs through POST /batches: answered in 0.80 s" in text
-    assert text.rstrip().endswith("batch status < 1 s (slowest poll)                 200 ms  met")
+    assert "batch status < 1 s (slowest poll)                 200 ms  met" in text
+    assert "9. Deep research, depth 2 (search 0.5 s): Brief 11.00 s for 4 questions" in text
+    assert text.rstrip().endswith("deep tree breadth 3/1 <= 1.10x                     1.01x  met")
 
 
 def test_a_batch_answered_slowly_misses_its_targets() -> None:

@@ -47,6 +47,7 @@ from brief.messages import (
     inline_size,
 )
 from brief.models import (
+    MAX_QUESTION_CHARS,
     TERMINAL_STATES,
     BatchRecord,
     CachedText,
@@ -406,14 +407,16 @@ class Level:
         return f" (level {self.level})" if self.level > 1 else ""
 
     def questions(self) -> dict[int, str]:
-        """The question each of the level's source indexes answers (a follow-up's, in a
-        later level; the job's, else)."""
+        """The question each of the level's source indexes is summarized for: in a later
+        level, its follow-up question within the job's (a summary, and its cache entry,
+        serves that job's topic); the job's, else."""
         question = self.job.request.question
         first = self.first
         asked: dict[int, str] = {}
         plan = next((p for p in self.plans if p.level == self.level), None)
         for f in plan.follow_ups if plan else ():
-            asked.update(dict.fromkeys(range(first, first + f.limit), f.question))
+            within = f"{f.question} (researching: {question})"[:MAX_QUESTION_CHARS]
+            asked.update(dict.fromkeys(range(first, first + f.limit), within))
             first += f.limit
         return defaultdict(lambda: question, asked)
 
