@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from brief import keys
-from brief.errors import StorageUnavailable
+from brief.errors import PermanentError, StorageUnavailable
 from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.models import LevelPlan, ResearchRequest, Usage
-from brief.pipeline import Summarize
+from brief.pipeline import Combine, Summarize
 from brief.ports import ModelText, OnModelRetry, OnText, SearchHit, SourceText
 from brief.sources import SourceAdapters
 
@@ -282,6 +282,61 @@ async def test_a_crash_between_the_plan_and_its_send_is_healed_by_the_redelivery
     stored = LevelPlan.model_validate_json(plan)
     assert report.tree is not None
     assert [n.question for n in report.tree[1:]] == [f.question for f in stored.follow_ups]
+
+
+class PlanningSummarizer(PricedSummarizer):
+    """A priced model that also proposes follow-up questions (or fails to, for good)."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.asked: list[tuple[str, str, int]] = []
+
+    async def follow_ups(
+        self, root: str, question: str, notes: Sequence[str], count: int
+    ) -> tuple[list[str], Usage]:
+        self.asked.append((root, question, count))
+        if self.refuse:
+            raise PermanentError("the model refused the request (400)")
+        return ["How does basal sliding depend on meltwater?"][:count], Usage(
+            calls=1, cost_usd=0.005
+        )
+
+
+async def test_a_model_that_can_asks_the_follow_ups_and_its_cost_is_counted(
+    world: World,
+) -> None:
+    model = PlanningSummarizer()
+    world.summarize = lambda: Summarize(world.store, world.queue, model, clock=world.clock)  # type: ignore[method-assign]
+    world.combine = lambda: Combine(world.store, model, queue=world.queue, clock=world.clock)  # type: ignore[method-assign]
+    urls = deep_world(world, KeywordSearch())
+    job_id = await world.submit(QUESTION, urls, depth=2, breadth=2)
+    await world.drain()
+
+    assert model.asked == [(QUESTION, QUESTION, 2)]
+    report = await world.store.report(job_id)
+    assert report is not None
+    assert report.tree is not None
+    assert [n.question for n in report.tree[1:]] == ["How does basal sliding depend on meltwater?"]
+    assert report.stage_usage["follow_ups"].cost_usd == 0.005
+    summarized = report.stage_usage["summarize"].cost_usd
+    assert report.usage.cost_usd == pytest.approx(summarized + 0.005)
+
+
+async def test_a_model_that_cannot_ask_leaves_the_questions_to_the_offline_way(
+    world: World,
+) -> None:
+    model = PlanningSummarizer(refuse=True)
+    world.combine = lambda: Combine(world.store, model, queue=world.queue, clock=world.clock)  # type: ignore[method-assign]
+    urls = deep_world(world, KeywordSearch())
+    job_id = await world.submit(QUESTION, urls, depth=2, breadth=2)
+    await world.drain()
+
+    report = await world.store.report(job_id)
+    assert report is not None
+    assert report.tree is not None
+    assert len(report.tree) == 3
+    assert all(n.question.startswith("What is known about") for n in report.tree[1:])
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,11 +32,13 @@ from brief.models import (
     SearchSource,
     SourceSpec,
     TreeNode,
+    Usage,
     slots,
 )
 
 RESULTS_PER_QUESTION = 3
 """How many search results each follow-up question reads."""
+MAX_QUERY_CHARS = 400  # a search source's longest query
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,17 @@ def budget_cut(job: JobRecord, now: datetime, spent_usd: float, documents: int) 
     return None
 
 
+def stops_at(
+    job: JobRecord, level: int, *, at: datetime, spent_usd: float, documents: int
+) -> tuple[bool, str | None]:
+    """Whether the tree stops at `level`, and why, when its budget stops it (None when the
+    level is as deep as asked, or the tree may grow)."""
+    if level >= job.request.depth:
+        return True, None
+    cut = budget_cut(job, at, spent_usd, documents)
+    return cut is not None, cut
+
+
 def next_plan(
     job: JobRecord,
     level: int,
@@ -132,20 +145,24 @@ def next_plan(
     at: datetime,
     spent_usd: float,
     documents: int,
+    proposed: Mapping[str, Sequence[str]] | None = None,
+    usage: Usage | None = None,
 ) -> LevelPlan | str | None:
     """The plan of level `level + 1` (its follow-up questions, within the budget); None when
-    `level` is as deep as asked; else why the tree stops short of it."""
-    if level >= job.request.depth:
-        return None
-    cut = budget_cut(job, at, spent_usd, documents)
-    if cut is not None:
+    `level` is as deep as asked; else why the tree stops short of it. `proposed` are a
+    model's questions by node (a node without them gets offline ones); `usage` what asking
+    cost."""
+    stop, cut = stops_at(job, level, at=at, spent_usd=spent_usd, documents=documents)
+    if stop:
         return cut
+    proposed = proposed or {}
     room = (job.request.max_sources or MAX_DOCUMENTS) - documents
     breadth = job.request.breadth
     follow_ups: list[FollowUp] = []
     asked: set[str] = set()
     for node in nodes:
-        for question, query in follow_ups_of(job.request.question, node, breadth, asked):
+        offered = [(q, q[:MAX_QUERY_CHARS]) for q in proposed.get(node.node, ())][:breadth]
+        for question, query in offered or follow_ups_of(job.request.question, node, breadth, asked):
             if room <= 0:
                 break
             limit = min(RESULTS_PER_QUESTION, room)
@@ -170,11 +187,13 @@ def next_plan(
             if room <= 0
             else "the findings raised no more"
         )
+    cost = usage or Usage()
     return LevelPlan(
         job_id=job.job_id,
         level=level + 1,
         follow_ups=follow_ups,
-        spent_usd=spent_usd,
+        spent_usd=spent_usd + cost.cost_usd,
+        usage=cost,
         cut=short,
         at=at,
     )

@@ -556,7 +556,8 @@ class LevelPlan(Strict):
     job_id: JobId
     level: Annotated[int, Field(ge=2)]
     follow_ups: list[FollowUp]
-    spent_usd: float = 0.0  # the model cost of the levels before
+    spent_usd: float = 0.0  # the model cost of the levels before, asking these included
+    usage: Usage = Usage()  # what asking these questions of a model cost
     cut: Reason | None = None
     at: datetime
 

@@ -710,6 +710,7 @@ class _Tree:
     summaries: list[SummaryRecord]
     nodes: list[TreeNode]
     notes: list[str]
+    asking: Usage  # what asking the follow-up questions of a model cost
 
 
 @dataclass(frozen=True)
@@ -799,6 +800,7 @@ class Combine:
             for t, s in zip(numbered, summarized, strict=True)
         ]
         body, warnings = check_answer(combined.text, numbered)
+        asking = tree.asking if tree is not None else Usage()
         if tree is not None:
             warnings = [*tree.notes, *warnings]
         if warnings:
@@ -827,10 +829,11 @@ class Combine:
             citations=citations,
             missing=missing,
             model=self.summarizer.name,
-            usage=sum((s.usage for s in summaries), combined.usage),
+            usage=sum((s.usage for s in summaries), combined.usage + asking),
             stage_usage={
                 "summarize": sum((s.usage for s in summaries), Usage()),
                 "combine": combined.usage,
+                **({"follow_ups": asking} if asking.calls else {}),
             },
             created_at=self.clock(),
             warnings=warnings,
@@ -867,13 +870,23 @@ class Combine:
         retrievals = [*(r for r in before if r is not None), retrieval]
         spent = sum((s.usage.cost_usd for s in summaries), plans[-1].spent_usd if plans else 0.0)
         texts = {s.index: s.text for s in summaries if s.state == "ok"}
+        nodes = deep_research.nodes_of(job, plans, level, texts)
+        documents = sum(len(r.usable) for r in retrievals)
+        stop, _ = deep_research.stops_at(
+            job, level, at=self.clock(), spent_usd=spent, documents=documents
+        )
+        # The budget allows another level: a model that can asks the follow-up questions
+        # (once per delivery: a redelivery's plan is the first one's).
+        proposed, usage = ({}, Usage()) if stop else await self._ask(job, nodes)
         grown = deep_research.next_plan(
             job,
             level,
-            deep_research.nodes_of(job, plans, level, texts),
+            nodes,
             at=self.clock(),
             spent_usd=spent,
-            documents=sum(len(r.usable) for r in retrievals),
+            documents=documents,
+            proposed=proposed,
+            usage=usage,
         )
         if isinstance(grown, LevelPlan):
             if self.queue is None:
@@ -908,7 +921,32 @@ class Combine:
             summaries=[*await self.store.summaries(job_id, earlier), *summaries],
             nodes=deep_research.tree(job, plans, retrievals),
             notes=notes,
+            asking=sum((p.usage for p in plans), Usage()),
         )
+
+    async def _ask(
+        self, job: JobRecord, nodes: Sequence[deep_research.Node]
+    ) -> tuple[dict[str, list[str]], Usage]:
+        """The follow-up questions a model proposes for each node with findings, and what
+        asking cost; none (offline questions) when the summarizer cannot ask, or a node's
+        call fails for good."""
+        ask = getattr(self.summarizer, "follow_ups", None)
+        if ask is None:
+            return {}, Usage()
+        breadth, root = job.request.breadth, job.request.question
+        found = [n for n in nodes if n.texts]
+
+        async def one(node: deep_research.Node) -> tuple[list[str], Usage]:
+            try:
+                questions, usage = await ask(root, node.question, node.texts, breadth)
+            except PermanentError as exc:
+                log.warning("follow-up questions asked offline", extra={"reason": str(exc)})
+                return [], Usage()
+            return list(questions), usage
+
+        answers = await all_of(*(one(n) for n in found))
+        usage = sum((u for _, u in answers), Usage())
+        return {n.node: qs for n, (qs, _) in zip(found, answers, strict=True) if qs}, usage
 
     async def _finish_stored(self, report: Report, job: JobRecord) -> Report:
         """Finish a report already stored: the delivery that stored it may have failed

@@ -114,3 +114,17 @@ def test_a_config_reads_from_json_and_never_shows_its_key() -> None:
     assert stage.rpm == 500
     assert "sk-secret" not in repr(stage)
     assert ModelConfig(summarize=stage).reduce is stage
+
+
+def test_a_staged_summarizer_asks_follow_ups_of_its_combining_model_only() -> None:
+    class Asking:
+        name = "asking"
+
+        async def follow_ups(self, *args: object) -> object:
+            return args
+
+    class Plain:
+        name = "plain"
+
+    assert getattr(StagedSummarizer(Plain(), Asking()), "follow_ups", None) is not None  # type: ignore[arg-type]
+    assert getattr(StagedSummarizer(Asking(), Plain()), "follow_ups", None) is None  # type: ignore[arg-type]

@@ -286,3 +286,30 @@ async def test_a_summary_too_long_to_condense_alone_is_cut_with_a_note() -> None
     assert result.text.endswith(TRUNCATED_REPORT)
     assert all(c.input_tokens + c.max_tokens <= 2_048 for c in model.calls)
     assert len(model.calls) <= 3
+
+
+async def test_follow_up_questions_come_from_the_combine_model_one_per_line() -> None:
+    def planner(system: str, prompt: str, max_tokens: int) -> str:
+        assert system == prompts.FOLLOW_UPS_SYSTEM
+        assert "Research question: " + QUESTION in prompt
+        return (
+            "Here are some questions:\n"
+            "1. How many scouts make a quorum?\n"
+            "- What stops a swarm from splitting between two sites?\n"
+            "2) How many scouts make a quorum?\n"
+            "Why do scouts stop dancing"  # not a question line: left out
+        )
+
+    map_model = FakeChat(name="fake:map")
+    reduce_model = FakeChat(name="fake:reduce", answer=planner)
+    questions, usage = await summarizer(map_model, reduce_model).follow_ups(
+        QUESTION, "What is known about quorum?", ["Scouts sense a quorum of 20 to 30 bees [2]."], 3
+    )
+
+    assert questions == [
+        "How many scouts make a quorum?",
+        "What stops a swarm from splitting between two sites?",
+    ]
+    assert not map_model.calls
+    assert "[2]" not in reduce_model.calls[0].prompt  # its own citations mean nothing here
+    assert usage == usage_of(reduce_model)

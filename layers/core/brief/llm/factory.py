@@ -67,6 +67,12 @@ class StagedSummarizer:
     ) -> ModelText:
         return await self._reduce.combine(question, summaries, on_retry=on_retry, on_text=on_text)
 
+    def __getattr__(self, name: str) -> Any:
+        """What else the combining summarizer offers (deep research's `follow_ups`)."""
+        if name == "follow_ups":
+            return getattr(self._reduce, name)
+        raise AttributeError(name)
+
 
 async def build_summarizer(
     config: ModelConfig,

@@ -16,11 +16,13 @@ from brief.ports import SourceText
 __all__ = [
     "COMBINE_SYSTEM",
     "CONDENSE_SYSTEM",
+    "FOLLOW_UPS_SYSTEM",
     "MERGE_SYSTEM",
     "PROMPT_VERSION",
     "SUMMARIZE_SYSTEM",
     "combine_prompt",
     "condense_prompt",
+    "follow_ups_prompt",
     "merge_prompt",
     "summarize_prompt",
     "words_for",
@@ -59,6 +61,26 @@ placed after the claim. Cite only numbers that appear in the material; never inv
 Where sources disagree, say so and cite each side. Leave out what does not bear on the
 question.
 {_DATA_RULE}"""
+
+
+FOLLOW_UPS_SYSTEM = f"""You plan deep research. Given a research question, one of the questions
+asked on the way, and notes on what its sources found, write follow-up questions that would
+fill the gaps the notes leave about the research question: what is still unexplained,
+disputed or missing. Each question stands alone (no "this" or "it"), fits a web search, and
+asks something the notes do not already answer. One question per line, each ending with "?";
+nothing else.
+{_DATA_RULE}"""
+
+
+def follow_ups_prompt(root: str, question: str, notes: Sequence[str], *, count: int) -> str:
+    """Follow-up questions for deep research from one question's notes."""
+    body = "\n\n".join(notes) or "(nothing was found)"
+    return (
+        f"Research question: {root}\n"
+        f"Question asked on the way: {question}\n\n"
+        f"<notes>\n{body}\n</notes>\n\n"
+        f"Write {count} follow-up question{'s' if count > 1 else ''}, one per line."
+    )
 
 
 def words_for(max_tokens: int) -> int:

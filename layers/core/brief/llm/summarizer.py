@@ -28,6 +28,7 @@ import hashlib
 import logging
 import math
 import random as _random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -289,6 +290,37 @@ class LLMSummarizer:
         self._log("combine", run)
         return ModelText(answer, run.usage)
 
+    async def follow_ups(
+        self,
+        root: str,
+        question: str,
+        notes: Sequence[str],
+        count: int,
+        *,
+        on_retry: OnModelRetry | None = None,
+    ) -> tuple[list[str], Usage]:
+        """Up to `count` follow-up questions (deep research) from the combine model: what
+        `notes`, the findings on `question`, leave open about `root`."""
+        run = _ModelWork(on_retry=on_retry)
+        stage = self._reduce
+        out = min(stage.max_output_tokens, 60 * count)
+        room = self._room(
+            stage,
+            prompts.FOLLOW_UPS_SYSTEM,
+            prompts.follow_ups_prompt(root, question, [], count=count),
+            out,
+        )
+        fitted = _fit_all([strip_citations(n.strip()) for n in notes], room)
+        text = await self._call(
+            stage,
+            run,
+            prompts.FOLLOW_UPS_SYSTEM,
+            prompts.follow_ups_prompt(root, question, fitted, count=count),
+            out,
+        )
+        self._log("follow_ups", run)
+        return questions_in(text)[:count], run.usage
+
     # ------------------------------------------------------------------ shared machinery
 
     async def _collapse(
@@ -543,3 +575,17 @@ def _fit_all(items: list[str], room: int) -> list[str]:
     items = items[:keep]
     share = room // len(items) - ITEM_OVERHEAD
     return [_truncate(i, share) for i in items]
+
+
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
+
+
+def questions_in(text: str) -> list[str]:
+    """The questions a model wrote one per line (list marks dropped; lines that are not
+    questions, such as a preamble, left out; each once)."""
+    found: list[str] = []
+    for line in text.splitlines():
+        question = " ".join(_LIST_MARK.sub("", line).split())
+        if question.endswith("?") and len(question) > 3 and question not in found:
+            found.append(question)
+    return found
