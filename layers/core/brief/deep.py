@@ -212,7 +212,7 @@ def follow_ups_of(root: str, node: Node, count: int, asked: set[str]) -> list[tu
         for phrase, surface in _phrases(text):
             if any(t in known for t in phrase.split()):
                 continue
-            weight = 1 + phrase.count(" ")  # a two-word phrase says more than a word
+            weight = 4 if " " in phrase else 1  # a two-word phrase ("waggle dance") says more
             scored[phrase] += weight * (2 if phrase not in seen_here else 1)
             seen_here.add(phrase)
             shown.setdefault(phrase, surface)
