@@ -24,6 +24,7 @@ from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sy
 
 from brief_local.stack import LocalStack, StackOptions, running_stack
 from brief_testing.fake_models import FakeModelServer
+from brief_testing.fake_services import FakeServices
 from brief_testing.pages import SAMPLES, PageServer
 
 from .conftest import fake_model_stage
@@ -179,6 +180,97 @@ def test_summarize_at_most_n_sources_shows_the_rest_as_skipped(
     expect(skipped).to_have_count(1)
     expect(skipped).to_contain_text("not summarized (over the job's limit)")
     expect(page.locator("#report li").filter(has_text="at most 2 sources")).to_have_count(1)
+    expect(page.locator("#tree-panel")).to_be_hidden()  # an ordinary job has no tree
+
+
+@pytest.fixture(scope="module")
+def search_stack(pages: PageServer) -> Iterator[LocalStack]:
+    """A stack whose web searches go to the fake SearXNG over the sample pages."""
+    services = FakeServices(pages.url).start()
+    options = StackOptions(
+        environment={
+            "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
+            "BRIEF_SEARCH_PROVIDER": "searxng",
+            "BRIEF_SEARXNG_URL": services.url,
+        },
+        retry_after_s=0,
+    )
+    try:
+        with running_stack(options) as stack:
+            yield stack
+    finally:
+        services.stop()
+
+
+def test_deep_research_shows_its_tree_of_questions_then_one_report_over_every_level(
+    page: Page, search_stack: LocalStack, pages: PageServer, tmp_path: Path
+) -> None:
+    # Two of the sample pages: the follow-up searches are left the others to find.
+    sources = pages.pages()[:2]
+    page.goto(f"{search_stack.api_url}/")
+    page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
+    page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(sources))
+    per_level = page.get_by_label("Questions per level")
+    expect(per_level).to_be_disabled()  # it means nothing without follow-up levels
+    page.get_by_label("Follow-up levels").select_option(value="2")  # depth 2: one level more
+    expect(per_level).to_be_enabled()
+    per_level.select_option("2")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/jobs")) as posted:
+        page.get_by_role("button", name="Research").click()
+    assert posted.value.post_data_json == {
+        "question": QUESTION,
+        "sources": sources,
+        "depth": 2,
+        "breadth": 2,
+    }
+
+    # The tree: the job's own question, its two follow-up questions under it.
+    progress = page.locator("#job")
+    tree = progress.get_by_role("list", name="Questions followed")
+    root = tree.locator(":scope > li")
+    expect(root).to_have_count(1)
+    expect(root).to_have_attribute("data-node", "1")
+    expect(root.locator(":scope > .q")).to_have_text(QUESTION)
+    follow_ups = root.locator(":scope > ul > li")
+    expect(follow_ups).to_have_count(2)
+    expect(follow_ups.nth(0)).to_have_attribute("data-node", "2.1")
+    expect(follow_ups.nth(1)).to_have_attribute("data-node", "2.2")
+    expect(page.locator("#event-log > li[data-kind=level_started]")).to_contain_text(
+        "level 2: 2 follow-up questions"
+    )
+
+    # The report, once: written over both levels, the tree settled.
+    expect(page.locator("#event-log > li[data-kind=report_ready]")).to_have_count(1)
+    report = page.locator("#report")
+    expect(report.get_by_role("heading", name="Questions followed")).to_be_visible()
+    expect(root.locator(":scope > .found")).to_have_text("[1][2]")
+    expect(tree.locator("li[data-state=searching]")).to_have_count(0)
+    states = [follow_ups.nth(i).get_attribute("data-state") for i in range(2)]
+    assert set(states) <= {"answered", "nothing"}, states
+    assert "answered" in states  # the searches found pages the job was not given
+    # Each number a follow-up shows is a source of the list, found by a search.
+    found = follow_ups.locator(":scope > .found").all_inner_texts()
+    numbers = [int(n) for text in found for n in re.findall(r"\[(\d+)\]", text)]
+    assert numbers, found
+    assert min(numbers) >= 3, found
+    listed = page.locator("#source-list > li")
+    for n in numbers:
+        item = listed.filter(has=page.locator(".n", has_text=f"[{n}]"))
+        expect(item).to_have_attribute("data-state", "summarized")
+        assert item.get_by_role("link").get_attribute("href") not in sources
+    cited = {a.get_attribute("href") for a in report.locator("a.cite").all()}
+    assert cited - set(sources), cited  # the report cites what the follow-ups found
+    page.screenshot(path=str(tmp_path / "deep.png"), full_page=True)
+
+    # Opened again by its address, the job shows the same tree.
+    address = page.url
+    page.goto("about:blank")
+    page.goto(address)
+    expect(follow_ups).to_have_count(2)
+    expect(root.locator(":scope > .found")).to_have_text("[1][2]")
+    expect(page.locator("#report a.cite").first).to_be_visible()
+    expect(tree.locator("li[data-state=searching]")).to_have_count(0)
+    assert [follow_ups.nth(i).get_attribute("data-state") for i in range(2)] == states
 
 
 @pytest.fixture(scope="module")

@@ -292,7 +292,9 @@
     unsummarized: "not summarized",
   };
 
-  let current = null; // { id, controller, createdAt, sources: Map(index -> item), counts, timer }
+  // { id, controller, createdAt, sources: Map(index -> item), seen: Map(index -> state from
+  // the events), timer, and for a deep job: depth (when known), tree, level, retrievedLevel }
+  let current = null;
 
   function elapsedSeconds(at) {
     if (!current || !current.createdAt) return 0;
@@ -345,8 +347,10 @@
   }
 
   function setSource(index, value, reason) {
-    const item = current && current.sources.get(index);
-    if (!item) return;
+    if (!current) return;
+    current.seen.set(index, { value, reason: reason || "" });
+    const item = current.sources.get(index);
+    if (!item) return; // a later level's source: listed when the view is next fetched
     item.value = value;
     item.reasonText = reason || "";
     item.li.dataset.state = value;
@@ -358,8 +362,74 @@
     $("job-status").textContent = text;
   }
 
+  // A deep job's questions as a nested list: the job's own question, the follow-up questions
+  // of level 2 under it, those of level 3 under their parents. Each shows the numbers of the
+  // sources that answered it, "searching…" while its level runs, or "nothing found" once its
+  // level's sources are fetched and none answered it. Ordinary jobs (no tree) show nothing.
+  function renderTree() {
+    const job = current;
+    const panel = $("tree-panel");
+    const root = $("tree");
+    if (!job || !job.tree || !job.tree.length) {
+      panel.hidden = true;
+      root.replaceChildren();
+      return;
+    }
+    const items = new Map();
+    for (const node of job.tree) {
+      const li = document.createElement("li");
+      li.dataset.node = node.node;
+      li.dataset.level = String(node.level);
+      const number = document.createElement("span");
+      number.className = "node";
+      number.textContent = node.node;
+      const question = document.createElement("span");
+      question.className = "q";
+      question.textContent = node.question;
+      const found = document.createElement("span");
+      found.className = "found";
+      if (node.sources.length) {
+        li.dataset.state = "answered";
+        found.textContent = node.sources.map((index) => `[${index + 1}]`).join(""); // as the list numbers them
+      } else if (job.ended || node.level <= job.retrievedLevel) {
+        li.dataset.state = "nothing";
+        found.textContent = "nothing found";
+      } else {
+        li.dataset.state = "searching";
+        found.textContent = "searching…";
+      }
+      li.append(number, " ", question, " ", found);
+      items.set(node.node, li);
+    }
+    root.replaceChildren();
+    for (const node of job.tree) {
+      const li = items.get(node.node);
+      const parent = node.parent !== null && items.get(node.parent);
+      if (!parent) {
+        root.append(li);
+        continue;
+      }
+      let list = parent.querySelector(":scope > ul");
+      if (!list) {
+        list = document.createElement("ul");
+        parent.append(list);
+      }
+      list.append(li);
+    }
+    panel.hidden = false;
+  }
+
   function setBar(fraction) {
-    $("job-bar").style.width = `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+    let shown = Math.min(1, Math.max(0, fraction));
+    if (current && current.tree && shown < 1) {
+      // A deep job runs every stage once per level: each level fills its share of the bar
+      // when the number of levels is known (the job was asked on this page), and the bar
+      // never goes back (a job opened by its address: the request's depth is not shown).
+      if (current.depth) shown = (current.level - 1 + shown) / Math.max(current.depth, current.level);
+      shown = Math.max(shown, current.bar || 0);
+    }
+    if (current) current.bar = shown;
+    $("job-bar").style.width = `${Math.round(shown * 100)}%`;
   }
 
   function logEvent(event) {
@@ -425,7 +495,8 @@
         break;
       case "retrieval_started":
         for (const [index, item] of current.sources) if (item.value === "waiting") setSource(index, "fetching");
-        setStatus(`Fetching ${current.sources.size} source${current.sources.size === 1 ? "" : "s"} at once…`);
+        if (event.detail) setStatus(`Fetching what the follow-up searches found (${event.detail})…`); // "level 2"
+        else setStatus(`Fetching ${current.sources.size} source${current.sources.size === 1 ? "" : "s"} at once…`);
         setBar(0.08);
         break;
       case "source_fetched":
@@ -440,8 +511,20 @@
       case "retrieval_done":
         setStatus(`Fetched: ${event.detail || "done"}. Summarizing every source at once…`);
         setBar(0.5);
-        refreshSources(); // titles, and which search results there turned out to be
+        // Titles, which search results there turned out to be, and the tree: its questions
+        // of this level with no source are "nothing found" once the view says so.
+        refreshView(current.level);
         break;
+      case "level_started": {
+        // "level 2: 3 follow-up questions": the combine of the level before asked them.
+        const m = /level (\d+)/.exec(event.detail || "");
+        current.level = m ? Number(m[1]) : current.level + 1;
+        if (!current.tree) current.tree = [];
+        setStatus(`Deep research, ${event.detail || `level ${current.level}`}: searching the web for each…`);
+        setBar(0.03);
+        refreshView();
+        break;
+      }
       case "summary_done":
       case "summary_failed": {
         setSource(event.index, event.kind === "summary_done" ? "summarized" : "unsummarized", event.detail);
@@ -459,6 +542,7 @@
         setStatus(`Report ready after ${elapsedSeconds(event.at).toFixed(1)} s.`);
         setBar(1);
         finish("done");
+        if (current.tree) refreshView(); // the tree as the report has it
         showReport(current.id);
         break;
       case "job_failed":
@@ -475,6 +559,8 @@
   }
 
   function finish(outcome) {
+    current.ended = true;
+    renderTree();
     $("job").dataset.outcome = outcome;
     $("cancel").hidden = true;
     clearInterval(current.timer);
@@ -482,16 +568,31 @@
     loadJobs();
   }
 
-  async function refreshSources() {
+  // The job's view again: its sources (with titles, and a deep job's later levels) and its
+  // tree, whose questions up to `retrieved` (a level whose sources are all fetched) show
+  // "nothing found" when no source answered them. Of two fetches that cross, only the later
+  // one is shown.
+  async function refreshView(retrieved = 0) {
     const job = current;
+    const asked = (job.viewAsked = (job.viewAsked || 0) + 1);
+    const settle = () => {
+      job.retrievedLevel = Math.max(job.retrievedLevel, retrieved);
+      if (job === current) renderTree();
+    };
     try {
       const view = await api(`/jobs/${job.id}`);
-      if (job !== current || !view.sources.length) return;
-      const summarized = new Map();
-      for (const [index, item] of job.sources) summarized.set(index, item);
+      if (job !== current) return;
+      if (asked < (job.viewShown || 0)) {
+        settle();
+        return;
+      }
+      job.viewShown = asked;
+      if (view.tree) job.tree = view.tree;
+      settle();
+      if (!view.sources.length) return;
       renderSources(
         view.sources.map((s) => {
-          const before = summarized.get(s.index);
+          const before = job.seen.get(s.index); // what the events said, maybe not listed yet
           const kept = before && (before.value === "summarized" || before.value === "unsummarized");
           return {
             index: s.index,
@@ -499,12 +600,13 @@
             title: s.title,
             label: s.url,
             state: kept ? before.value : s.state === "ok" ? "fetched" : s.state,
-            reason: kept ? before.reasonText : s.reason,
+            reason: kept ? before.reason : s.reason,
           };
         }),
       );
     } catch {
       // the list from the request stays; the events go on updating it
+      settle();
     }
   }
 
@@ -580,7 +682,11 @@
       clearInterval(current.timer);
     }
     const controller = new AbortController();
-    current = { id: jobId, controller, createdAt: null, sources: new Map(), timer: null };
+    current = {
+      id: jobId, controller, createdAt: null, sources: new Map(), seen: new Map(), timer: null,
+      depth: request && request.depth ? request.depth : null, tree: null, level: 1,
+      retrievedLevel: 0, ended: false, bar: 0,
+    };
     const job = current;
     $("job").hidden = false;
     $("job").dataset.outcome = "";
@@ -589,6 +695,7 @@
     $("report-draft").hidden = true;
     $("report-body").replaceChildren();
     $("event-log").replaceChildren();
+    renderTree(); // none until this job's request or view says it is a deep one
     $("job-elapsed").textContent = "";
     $("cancel").hidden = false;
     setBar(0);
@@ -598,12 +705,17 @@
     if (request) {
       $("job-question").textContent = request.question;
       renderSources(slotsOf(request.sources));
+      // A deep job's tree starts as its own question; the view fills it in level by level.
+      if (job.depth > 1) job.tree = [{ node: "1", parent: null, question: request.question, level: 1, sources: [] }];
+      renderTree();
     } else {
       try {
         const view = await api(`/jobs/${jobId}`, { signal: controller.signal });
         if (job !== current) return;
         $("job-question").textContent = view.question;
         job.createdAt = Date.parse(view.created_at);
+        job.tree = view.tree || null;
+        renderTree();
         renderSources(
           view.sources.map((s) => ({
             index: s.index, url: s.url, title: s.title, label: s.url,
@@ -667,6 +779,11 @@
       const request = { question, sources: specs };
       const most = $("max-sources").value;
       if (most) request.max_sources = Number(most);
+      const depth = Number($("depth").value);
+      if (depth > 1) {
+        request.depth = depth;
+        request.breadth = Number($("breadth").value);
+      }
       const accepted = await api("/jobs", { method: "POST", body: request });
       openJob(accepted.job_id, request);
       loadJobs();
@@ -721,6 +838,9 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("ask-form").addEventListener("submit", submit);
+    const followUps = () => { $("breadth").disabled = Number($("depth").value) <= 1; };
+    $("depth").addEventListener("change", followUps);
+    followUps(); // a reloaded page may keep the form's earlier choice
     $("key-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const key = $("api-key").value.trim();
