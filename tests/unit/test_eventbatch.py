@@ -61,7 +61,7 @@ async def test_a_burst_of_sources_costs_one_object_and_reads_back_as_one_event_e
     assert all(e.at < written for e in events if e.kind == "source_fetched")
 
 
-async def test_one_event_alone_is_stored_as_events_always_were() -> None:
+async def test_one_event_alone_is_an_event_of_its_own_keyed_when_written() -> None:
     blobs = MemoryBlobStore()
     clock = Clock()
     batch = EventBatch(JobStore(blobs), JOB, clock)
@@ -69,7 +69,13 @@ async def test_one_event_alone_is_stored_as_events_always_were() -> None:
     batch.add("summary_done", 4, at)
     await batch.close()
 
-    assert event_keys(blobs) == [keys.event(JOB, at, "summary_done", 4)]
+    [key] = event_keys(blobs)
+    name = keys.event_name(key)
+    assert name is not None
+    assert (name.kind, name.indexes) == ("summary_done", (4,))
+    assert name.micros > keys.micros(at)  # keyed when written, as a group is
+    [(_, event)] = await JobStore(blobs).events(JOB)
+    assert (event.index, event.at) == (4, at)
 
 
 async def test_a_slow_source_is_written_within_the_interval_not_at_close() -> None:

@@ -50,10 +50,15 @@ class EventLog(Objects):
         self, job_id: str, kind: EventKind, at: datetime, items: list[EventItem]
     ) -> None:
         """Append one event per item as one object (one PUT): several sources' progress of
-        one stage. A single item is stored as an event of its own, as `event` stores it."""
+        one stage. A single item is stored as an event of its own. Either is keyed by `at`,
+        when it is written (each item keeps its own time): a key never sorts before one
+        written earlier by more than the event stream's settling time allows."""
         if len(items) == 1:
             item = items[0]
-            await self.event(job_id, kind, item.at, index=item.index, detail=item.detail)
+            event = Event(
+                job_id=job_id, kind=kind, at=item.at, index=item.index, detail=item.detail
+            )
+            await self._put(keys.event(job_id, at, kind, item.index), event)
             return
         group = EventGroup(job_id=job_id, kind=kind, at=at, items=items)
         await self._put(keys.event(job_id, at, kind, sorted(i.index for i in items)), group)
