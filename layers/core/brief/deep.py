@@ -35,6 +35,7 @@ from brief.models import (
     Usage,
     slots,
 )
+from brief.urls import same_page
 
 RESULTS_PER_QUESTION = 3
 """How many search results each follow-up question reads."""
@@ -88,8 +89,21 @@ def tree(
     job: JobRecord, plans: Sequence[LevelPlan], retrievals: Sequence[Retrieval]
 ) -> list[TreeNode]:
     """The job's questions, level by level, with the sources (usable ones, by index) that
-    answered each."""
-    usable = {s.index for r in retrievals for s in r.usable}
+    answered each: a page two searches of a level found is read once, and answers both."""
+    outcomes = {s.index: s for r in retrievals for s in r.sources}
+    read = {same_page(s.url): s.index for s in outcomes.values() if s.usable}
+
+    def answered_in(first: int, limit: int) -> list[int]:
+        found: list[int] = []
+        for i in range(first, first + limit):
+            outcome = outcomes.get(i)
+            if outcome is None:
+                continue
+            index = i if outcome.usable else read.get(same_page(outcome.url))
+            if index is not None and index not in found:
+                found.append(index)
+        return found
+
     first_level = [s.index for r in retrievals if r.level == 1 for s in r.usable]
     found = [
         TreeNode(node="1", parent=None, question=job.request.question, level=1, sources=first_level)
@@ -97,7 +111,7 @@ def tree(
     for plan in sorted(plans, key=lambda p: p.level):
         first = first_index(job, plans, plan.level)
         for f in plan.follow_ups:
-            answered = [i for i in range(first, first + f.limit) if i in usable]
+            answered = answered_in(first, f.limit)
             found.append(
                 TreeNode(
                     node=f.node,
