@@ -183,6 +183,30 @@ async def test_each_new_job_gets_its_own_id_and_its_own_task(
             id="max-sources-zero",
         ),
         pytest.param(
+            {"question": QUESTION, "sources": ["https://example.org/"], "depth": 4},
+            "depth",
+            "Input should be less than or equal to 3",
+            id="deep-research-too-deep",
+        ),
+        pytest.param(
+            {"question": QUESTION, "sources": ["https://example.org/"], "breadth": 7},
+            "breadth",
+            "Input should be less than or equal to 6",
+            id="deep-research-too-broad",
+        ),
+        pytest.param(
+            {"question": QUESTION, "sources": ["https://example.org/"], "max_cost_usd": -1},
+            "max_cost_usd",
+            "Input should be greater than 0",
+            id="deep-research-negative-budget",
+        ),
+        pytest.param(
+            {"question": QUESTION, "sources": ["https://example.org/"], "max_seconds": 5},
+            "max_seconds",
+            "Input should be greater than or equal to 10",
+            id="deep-research-too-short",
+        ),
+        pytest.param(
             {"question": QUESTION, "sources": ["https://example.org/"], "model": "big"},
             "model",
             "Extra inputs are not permitted",
