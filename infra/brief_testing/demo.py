@@ -33,8 +33,8 @@ first words ("honeybees decide build new"), and the fake search ranks pages by h
 query's words they share: these two pages share the most, so they top every search, and a
 follow-up reads only its third result (the top 3 are read; a page read before is not read
 again). Started from them, each follow-up finds a page of its own (the waggle-dance debate
-and the quorum); started from others, the follow-ups race for the same new page (which
-goes to whichever search claims it first) and one may find nothing new."""
+and the quorum); started from any other two, the two searches find a new page in common
+(01 or 05: read once, it answers both questions)."""
 
 
 async def follow(
