@@ -1,7 +1,8 @@
 """`brief chaos`: many jobs through the local stack's API under seeded faults, then a ledger.
 
-Submits N jobs through the HTTP API, as users would (a fifth of them as one batch), while
-workers die before their acks,
+Submits N jobs through the HTTP API, as users would (a fifth of them as one batch; every
+tenth a deep job, depth 2 and breadth 2, whose follow-up questions search a SearXNG-compatible
+service on loopback over the same pages), while workers die before their acks,
 batches are delivered twice, S3 and SQS fail at botocore's level, the model answers 429,
 500, late or half, and pages time out or reset (`brief_testing.faults`). When every job has
 ended (or the deadline passed) and the queues are quiet, it reads the bucket directly and
@@ -13,7 +14,12 @@ checks the invariants in docs/architecture.md:
   counted by the fault hook on the functions' clients);
 - no summary is lost: every usable source of a completed job has its summary stored, and
   the report cites it or lists it as missing with a reason;
-- the batch's status (its ledger) says of each of its jobs what the job's own keys say.
+- the batch's status (its ledger) says of each of its jobs what the job's own keys say;
+- a deep job's level plans (`levels/{L}/plan.json`) are written once each, in order; a
+  completed deep job's report has a `tree` of one node for the root question and one for
+  each follow-up of its plans (as the plans ask them), each node answered by usable sources
+  of its own level only, and no level lost a summary: every usable source of every level
+  has its summary, and the report cites it or lists it as missing.
 
 The ledger also counts failures by reason, combine messages per job, messages left in each
 DLQ, faults by kind, the run time and the process's peak RSS (moto, the API, every function's
@@ -40,10 +46,12 @@ import httpx
 
 from brief_local.template import Template, find_template
 from brief_testing.fake_models import FakeModelServer
+from brief_testing.fake_services import FakeServices
 from brief_testing.faults import FaultInjector, FaultPlan
 from brief_testing.pages import SAMPLES, PageServer
 
 if TYPE_CHECKING:  # the stack (botocore and all) is imported when a run starts
+    from brief.models import LevelPlan, Report
     from brief_local.stack import LocalStack
 
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
@@ -51,6 +59,9 @@ TERMINAL = ("done", "failed", "cancelled")
 FETCH_TIMEOUT_S = 1.5
 MODEL_TIMEOUT_S = 2.0
 POLL_ATTEMPTS = 4  # tries of each GET /jobs/{id} before the harness gives up
+DEEP_DEPTH = 2  # a deep job's depth and breadth: a root and two follow-up searches
+DEEP_BREADTH = 2
+DEEP_SOURCES = 2  # a deep job's own pages (level 1); its searches find more
 _URL = re.compile(r"https?://\S+?(?=[;:)\s]|$)")
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 
@@ -64,6 +75,11 @@ class ChaosOptions:
     plan: FaultPlan = field(default_factory=FaultPlan.default)
     deadline_s: float = 900.0
     max_pollers: int = 4
+    deep_every: int = 10  # every n-th job is deep (depth 2, breadth 2); 0: none is
+
+    def is_deep(self, n: int) -> bool:
+        """Whether job `n` (from 0, in the order submitted) is a deep one."""
+        return self.deep_every > 0 and n % self.deep_every == self.deep_every - 1
 
 
 @dataclass
@@ -78,6 +94,15 @@ class JobAudit:
     failed_marked: bool = False
     lost_summaries: list[int] = field(default_factory=list)
     unaccounted: list[int] = field(default_factory=list)  # usable, neither cited nor missing
+    # A deep job's levels: how often S3 accepted each plan, the follow-up questions its
+    # plans ask, the usable sources of each level, its level_started events, and where its
+    # tree and plans disagree (each a breach).
+    depth: int = 1
+    plan_writes: dict[int, int] = field(default_factory=dict)
+    follow_ups: int = 0
+    level_usable: dict[int, int] = field(default_factory=dict)
+    level_events: int = 0
+    tree_problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,10 +122,15 @@ class Ledger:
     quiet: bool = True  # the queues drained before the audit
     batch_size: int = 0
     batch_mismatches: list[str] = field(default_factory=list)  # the ledger against the jobs
+    deep_submitted: int = 0
 
     def by_state(self, state: str) -> list[JobAudit]:
         """The audited jobs in `state`."""
         return [a for a in self.audits if a.state == state]
+
+    def deep(self) -> list[JobAudit]:
+        """The audited deep jobs."""
+        return [a for a in self.audits if a.depth > 1]
 
     def failure_reasons(self) -> Counter[str]:
         """Failed jobs by reason, with URLs and numbers taken out so that alike ones group."""
@@ -134,6 +164,17 @@ class Ledger:
                     found.append(f"failed job {a.job_id} has a report")
                 if not a.reason:
                     found.append(f"failed job {a.job_id} gives no reason")
+            for level, writes in sorted(a.plan_writes.items()):
+                if writes != 1:
+                    found.append(
+                        f"deep job {a.job_id}: levels/{level}/plan.json written {writes} times"
+                        if writes > 0
+                        else f"deep job {a.job_id}: levels/{level}/plan.json stored, not by "
+                        "a function"
+                    )
+            found += [f"deep job {a.job_id}: {p}" for p in a.tree_problems]
+        if len(self.deep()) != self.deep_submitted:
+            found.append(f"audited {len(self.deep())} deep jobs of {self.deep_submitted}")
         found += self.batch_mismatches
         return found
 
@@ -150,6 +191,31 @@ class Ledger:
         ]
         for reason, n in self.failure_reasons().most_common():
             lines.append(f"  failed x{n}: {reason}")
+        deep = self.deep()
+        if self.deep_submitted:
+            deep_done = [a for a in deep if a.state == "done"]
+            grown = [a for a in deep_done if a.plan_writes]
+            found = sum(a.level_usable.get(2, 0) for a in deep_done)
+            events = sum(a.level_events for a in deep)
+            plans = sum(len(a.plan_writes) for a in deep)
+            lines.append(
+                f"Deep jobs (depth {DEEP_DEPTH}, breadth {DEEP_BREADTH}, {DEEP_SOURCES} pages "
+                f"each): {self.deep_submitted} submitted, {len(deep_done)} completed, "
+                f"{sum(1 for a in deep if a.state == 'failed')} failed; {len(grown)} completed "
+                f"ones grew a level 2 ({sum(a.follow_ups for a in grown)} follow-up questions, "
+                f"{found} usable sources found by their searches); {plans} plans stored, "
+                f"{events} level_started events"
+            )
+            for a in deep:
+                if a.state != "done":
+                    level = max(a.plan_writes, default=1)
+                    lines.append(f"  deep job {a.job_id} {a.state} at level {level}: {a.reason}")
+                if a.level_events != len(a.plan_writes):
+                    # Not an invariant of docs/architecture.md: a progress event, shown here.
+                    lines.append(
+                        f"  noticed: deep job {a.job_id} has {len(a.plan_writes)} plans and "
+                        f"{a.level_events} level_started events"
+                    )
         reports = sum(1 for a in self.audits if a.report_writes)
         writes = sum(a.report_writes for a in self.audits)
         lines.append(
@@ -180,7 +246,9 @@ class Ledger:
         else:
             lines.append(
                 "Invariants held: every job ended; one report per completed job, none per "
-                "failed one, none overwritten; no summary lost; the batch's status true."
+                "failed one, none overwritten; no summary lost; the batch's status true; "
+                "each deep job's plans written once, its report's tree one node per question "
+                "of its plans, every level's summaries kept."
             )
         return "\n".join(lines)
 
@@ -197,7 +265,7 @@ def _sqs_functions() -> list[str]:
     return [f.logical_id for f in template.functions.values() if f.sqs_events]
 
 
-def _environment(models: FakeModelServer, plan: FaultPlan) -> dict[str, str]:
+def _environment(models: FakeModelServer, plan: FaultPlan, search: FakeServices) -> dict[str, str]:
     stage = {
         "provider": "openai",
         "base_url": f"{models.url}/v1",
@@ -206,6 +274,10 @@ def _environment(models: FakeModelServer, plan: FaultPlan) -> dict[str, str]:
     }
     return {
         "BRIEF_ALLOWED_HOSTS": "127.0.0.1",
+        # A deep job's follow-up questions are web searches: the fake SearXNG over the
+        # sample pages, whose results the page server (with its faults) serves.
+        "BRIEF_SEARCH_PROVIDER": "searxng",
+        "BRIEF_SEARXNG_URL": search.url,
         "BRIEF_FETCH_TIMEOUT_S": str(FETCH_TIMEOUT_S),
         "BRIEF_FETCH_READ_TIMEOUT_S": str(FETCH_TIMEOUT_S),
         "BRIEF_SUMMARIZE_MODEL": json.dumps({**stage, "model": "map"}),
@@ -227,9 +299,10 @@ async def run_chaos(options: ChaosOptions, progress: TextIO | None = None) -> Le
     injector = FaultInjector(plan, functions=_sqs_functions())
     pages = PageServer(SAMPLES, faults=plan.page_faults(timeout_s=FETCH_TIMEOUT_S)).start()
     models = FakeModelServer(faults=plan.model_faults(timeout_s=MODEL_TIMEOUT_S)).start()
+    search = FakeServices(pages.url).start()
     try:
         stack_options = StackOptions(
-            environment=_environment(models, plan),
+            environment=_environment(models, plan, search),
             # As in AWS: a failed record comes back when its visibility timeout ends, which
             # is longer than the fan-in claim's timeout (see `_environment`).
             retry_after_s=None,
@@ -242,17 +315,19 @@ async def run_chaos(options: ChaosOptions, progress: TextIO | None = None) -> Le
             deadline = started + options.deadline_s
             limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as api:
-                jobs, batch = await _submit_all(api, options, pages, progress)
+                jobs, batch, deep = await _submit_all(api, options, pages, progress)
                 ledger.submitted = len(jobs)
+                ledger.deep_submitted = len(deep)
                 await _wait_all(api, jobs, deadline, progress)
                 ledger.quiet = await _settle(stack, deadline, progress)
-                ledger.audits = await _audit(stack, list(jobs), injector)
+                ledger.audits = await _audit(stack, list(jobs), injector, deep)
                 if batch is not None:
                     ledger.batch_size = len(batch[1])
                     ledger.batch_mismatches = await _check_batch(api, *batch, ledger.audits)
             ledger.dlq_left = await _dlq_depths(stack)
             ledger.records_returned = sum(m.failed_records for m in stack.mappings)
     finally:
+        search.stop()
         models.stop()
         pages.stop()
     ledger.combine_sends = Counter(injector.combine_sends)
@@ -289,21 +364,30 @@ def _aws(stack: LocalStack, service: str) -> Any:
 
 async def _submit_all(
     api: httpx.AsyncClient, options: ChaosOptions, pages: PageServer, progress: TextIO | None
-) -> tuple[dict[str, str], tuple[str, list[str]] | None]:
+) -> tuple[dict[str, str], tuple[str, list[str]] | None, set[str]]:
     """POST every job (a question and sources of its own: no cache answers one job from
-    another's), a fifth of them as one batch; job id -> last known state, and the batch's id
-    and job ids (None without a batch)."""
+    another's), a fifth of them as one batch; job id -> last known state, the batch's id
+    and job ids (None without a batch), and the ids of the deep jobs.
+
+    A deep job (`options.is_deep`) starts from `DEEP_SOURCES` pages of its own; its
+    follow-ups' searches find the sample pages at their plain URLs, which deep jobs share
+    (their texts are cached by URL; their summaries, by the job's question, are not)."""
     from brief.ids import batch_job_id
 
     rng = random.Random(options.plan.seed)
     urls = pages.pages()
     bound = asyncio.Semaphore(8)
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     for n in range(options.jobs):
         tag = f"{options.plan.seed}-{n}-{rng.getrandbits(32):08x}"
-        chosen = [urls[(n + i) % len(urls)] for i in range(options.sources)]
+        is_deep = options.is_deep(n)
+        count = DEEP_SOURCES if is_deep else options.sources
+        chosen = [urls[(n + i) % len(urls)] for i in range(count)]
         sources = [f"{u}?chaos={tag}&i={i}" for i, u in enumerate(chosen)]
-        bodies.append({"question": f"{QUESTION} (chaos {tag})", "sources": sources})
+        body: dict[str, Any] = {"question": f"{QUESTION} (chaos {tag})", "sources": sources}
+        if is_deep:
+            body |= {"depth": DEEP_DEPTH, "breadth": DEEP_BREADTH}
+        bodies.append(body)
     batched, single = bodies[: options.jobs // 5], bodies[options.jobs // 5 :]
 
     async def submit(body: dict[str, Any]) -> str:
@@ -321,8 +405,13 @@ async def _submit_all(
         batch_id: str = answer.json()["batch_id"]
         batch = batch_id, [batch_job_id(batch_id, n) for n in range(len(batched))]
         ids += batch[1]
-    _say(progress, f"{len(ids)} jobs submitted ({len(batched)} as one batch)")
-    return dict.fromkeys(ids, "queued"), batch
+    numbers = [*range(len(batched), options.jobs), *range(len(batched))]  # as `ids` has them
+    deep = {job_id for n, job_id in zip(numbers, ids, strict=True) if options.is_deep(n)}
+    _say(
+        progress,
+        f"{len(ids)} jobs submitted ({len(batched)} as one batch, {len(deep)} deep)",
+    )
+    return dict.fromkeys(ids, "queued"), batch, deep
 
 
 async def _check_batch(
@@ -439,11 +528,11 @@ async def _dlq_depths(stack: LocalStack) -> dict[str, int]:
 
 
 async def _audit(
-    stack: LocalStack, job_ids: Iterable[str], injector: FaultInjector
+    stack: LocalStack, job_ids: Iterable[str], injector: FaultInjector, deep: set[str]
 ) -> list[JobAudit]:
     """Each job as the bucket has it (not as the API says: the bucket is the truth)."""
     from brief.jobstore import state_from_keys
-    from brief.models import Report, Retrieval
+    from brief.models import LevelPlan, Report, Retrieval
 
     bound = asyncio.Semaphore(8)
     async with _aws(stack, "s3") as s3:
@@ -457,12 +546,19 @@ async def _audit(
                 data: bytes = await body.read()
                 return data
 
+        async def listing(prefix: str) -> set[str]:
+            present: set[str] = set()
+            paginator = s3.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=stack.bucket, Prefix=prefix):
+                present |= {o["Key"].removeprefix(prefix) for o in page.get("Contents", ())}
+            return present
+
         async def one(job_id: str) -> JobAudit:
             prefix = f"jobs/{job_id}/"
+            depth = DEEP_DEPTH if job_id in deep else 1
             async with bound:
-                page = await s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix)
-                present = {o["Key"].removeprefix(prefix) for o in page.get("Contents", ())}
-                audit = JobAudit(job_id, state_from_keys(present))
+                present = await listing(prefix)
+                audit = JobAudit(job_id, state_from_keys(present), depth=depth)
                 audit.failed_marked = "failed.json" in present
                 if audit.failed_marked:
                     failure = json.loads(await read(prefix + "failed.json") or b"{}")
@@ -471,23 +567,98 @@ async def _audit(
                 audit.markdown_writes = injector.report_writes[(job_id, "report.md")]
                 if "report.json" in present and not audit.report_writes:
                     audit.report_writes = -1  # written, but not by a function: impossible
+                levels = range(2, depth + 1)
+                planned = [n for n in levels if f"levels/{n}/plan.json" in present]
+                audit.plan_writes = {n: injector.plan_writes[(job_id, n)] for n in planned}
+                audit.level_events = sum(
+                    1 for k in present if k.startswith("events/") and "-level_started" in k
+                )
                 if audit.state != "done":
                     return audit
-                raw_retrieval = await read(prefix + "retrieval.json")
                 raw_report = await read(prefix + "report.json")
-            if raw_retrieval is None or raw_report is None:
+                raw_retrievals = {1: await read(prefix + "retrieval.json")}
+                for n in levels:
+                    if f"levels/{n}/retrieval.json" in present:
+                        raw_retrievals[n] = await read(prefix + f"levels/{n}/retrieval.json")
+                raw_plans = {n: await read(prefix + f"levels/{n}/plan.json") for n in planned}
+            if raw_retrievals.get(1) is None or raw_report is None:
                 audit.lost_summaries = [-1]
                 return audit
-            retrieval = Retrieval.model_validate_json(raw_retrieval)
+            retrievals = {
+                n: Retrieval.model_validate_json(raw)
+                for n, raw in raw_retrievals.items()
+                if raw is not None
+            }
             report = Report.model_validate_json(raw_report)
-            usable = [s.index for s in retrieval.usable]
-            audit.lost_summaries = [i for i in usable if f"summaries/{i}.json" not in present]
+            usable = {n: [s.index for s in r.usable] for n, r in sorted(retrievals.items())}
+            audit.level_usable = {n: len(u) for n, u in usable.items()}
+            every = [i for u in usable.values() for i in u]
+            audit.lost_summaries = [i for i in every if f"summaries/{i}.json" not in present]
             cited = {c.index for c in report.citations}
             missing = {m.index for m in report.missing if m.reason}
-            audit.unaccounted = [i for i in usable if i not in cited and i not in missing]
+            audit.unaccounted = [i for i in every if i not in cited and i not in missing]
+            if depth > 1:
+                plans = [LevelPlan.model_validate_json(raw or b"") for raw in raw_plans.values()]
+                audit.follow_ups = sum(len(p.follow_ups) for p in plans)
+                audit.tree_problems = tree_problems(report, plans, usable, present)
+            elif report.tree is not None:
+                audit.tree_problems = ["a job of depth 1 has a tree"]
             return audit
 
         return list(await asyncio.gather(*(one(j) for j in job_ids)))
+
+
+def tree_problems(
+    report: Report, plans: list[LevelPlan], usable: dict[int, list[int]], present: set[str]
+) -> list[str]:
+    """Where a completed deep job's report, plans and levels disagree: the tree is the root
+    and each plan's follow-ups in order, each node answered by usable sources of its own
+    level (together, every one of them; a page two searches found answers both); a level
+    planned ran (its retrieval is stored) and no level ran unplanned; every source the
+    report cites is a usable one with its summary."""
+    problems: list[str] = []
+    levels = [p.level for p in plans]
+    if levels != list(range(2, 2 + len(plans))):
+        problems.append(f"plans of levels {levels}: a level planned without the one before")
+    for level in levels:
+        if level not in usable:
+            problems.append(f"level {level} was planned but its retrieval is not stored")
+    for level in usable:
+        if level > 1 and level not in levels:
+            problems.append(f"level {level} ran without a plan")
+    if not report.tree:
+        return [*problems, "the report has no tree"]
+    root, *rest = report.tree
+    if (root.node, root.parent, root.level, root.question) != ("1", None, 1, report.question):
+        problems.append(f"the tree's root is {root.node} at level {root.level}, not the question")
+    planned = [(f.node, f.parent, f.question, p.level) for p in plans for f in p.follow_ups]
+    grown = [(n.node, n.parent, n.question, n.level) for n in rest]
+    if grown != planned:
+        problems.append(
+            f"the tree's {len(rest)} follow-ups are not the plans' {len(planned)}: "
+            f"{[n[0] for n in grown]} against {[n[0] for n in planned]}"
+        )
+    for level, indexes in usable.items():
+        # A page two searches of a level found is read once and answers both questions.
+        nodes = [n for n in report.tree if n.level == level]
+        answered = sorted({i for n in nodes for i in n.sources})
+        if answered != sorted(indexes):
+            problems.append(
+                f"level {level}'s nodes name sources {answered}, its usable ones are "
+                f"{sorted(indexes)}"
+            )
+        problems += [
+            f"node {n.node} names a source twice: {n.sources}"
+            for n in nodes
+            if len(set(n.sources)) != len(n.sources)
+        ]
+    every = {i for u in usable.values() for i in u}
+    for c in report.citations:
+        if c.index not in every:
+            problems.append(f"the report cites [{c.n}], not a usable source of any level")
+        elif f"summaries/{c.index}.json" not in present:
+            problems.append(f"the report cites [{c.n}], whose summary is not stored")
+    return problems
 
 
 def _say(progress: TextIO | None, line: str) -> None:
@@ -504,6 +675,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
     parser.add_argument("--jobs", type=int, default=200, help="jobs to run (default 200)")
     parser.add_argument("--sources", type=int, default=3, help="sources per job (default 3)")
+    parser.add_argument(
+        "--deep-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help=f"every N-th job is deep: depth {DEEP_DEPTH}, breadth {DEEP_BREADTH}, from "
+        f"{DEEP_SOURCES} pages (default 10; 0: none)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the faults' seed (default 1)")
     parser.add_argument(
         "--deadline", type=float, default=900.0, help="seconds for the whole run (default 900)"
@@ -541,11 +720,16 @@ def run(args: argparse.Namespace) -> int:
         rates["visibility_timeout_s"] = args.visibility
     plan = replace(plan, **rates)
     options = ChaosOptions(
-        jobs=args.jobs, sources=args.sources, plan=plan, deadline_s=args.deadline
+        jobs=args.jobs,
+        sources=args.sources,
+        plan=plan,
+        deadline_s=args.deadline,
+        deep_every=args.deep_every,
     )
+    deep = sum(1 for n in range(options.jobs) if options.is_deep(n))
     print(
-        f"Chaos: {options.jobs} jobs of {options.sources} sources on the local stack, "
-        f"seed {plan.seed}, deadline {options.deadline_s:g} s",
+        f"Chaos: {options.jobs} jobs of {options.sources} sources ({deep} of them deep) on "
+        f"the local stack, seed {plan.seed}, deadline {options.deadline_s:g} s",
         file=sys.stderr,
     )
     # Retried records and failed calls are the point of the run: their warnings would bury

@@ -136,7 +136,8 @@ class FaultInjector:
     `combine_sends` counts, per job, the combine messages that reached the queue;
     `report_puts` the PutObject requests for a job's `report.json` that reached S3, and
     `report_writes` those S3 accepted, by job and name (`report.json`, `report.md`): a name
-    written twice is a report overwritten.
+    written twice is a report overwritten. `plan_writes` counts the writes S3 accepted of a
+    deep job's level plans (`levels/{L}/plan.json`), by job and level: a plan is written once.
     """
 
     def __init__(self, plan: FaultPlan, *, functions: Iterable[str] = ()) -> None:
@@ -145,6 +146,7 @@ class FaultInjector:
         self.combine_sends: Counter[str] = Counter()
         self.report_puts: Counter[str] = Counter()
         self.report_writes: Counter[tuple[str, str]] = Counter()
+        self.plan_writes: Counter[tuple[str, int]] = Counter()
         self.combine_queue_url = ""
         self._functions = tuple(functions)
         self._lock = threading.Lock()
@@ -236,13 +238,17 @@ class FaultInjector:
         return None
 
     def _written(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
-        """Count the report writes S3 accepted (a 412 is not a write)."""
+        """Count the report and plan writes S3 accepted (a 412 is not a write)."""
         key = str(context.get(_KEY, ""))
-        name = key.rsplit("/", 1)[-1]
-        accepted = getattr(http_response, "status_code", 0) == 200
-        if accepted and key.startswith("jobs/") and name in {"report.json", "report.md"}:
+        if not key.startswith("jobs/") or getattr(http_response, "status_code", 0) != 200:
+            return
+        parts = key.split("/")  # jobs/{job}/report.json, jobs/{job}/levels/{L}/plan.json
+        if len(parts) == 3 and parts[2] in {"report.json", "report.md"}:
             with self._lock:
-                self.report_writes[(key.split("/")[1], name)] += 1
+                self.report_writes[(parts[1], parts[2])] += 1
+        elif len(parts) == 5 and parts[2:5:2] == ["levels", "plan.json"] and parts[3].isdigit():
+            with self._lock:
+                self.plan_writes[(parts[1], int(parts[3]))] += 1
 
     def _sqs(self, request: Any, event_name: str = "", **_: Any) -> Any:
         if not event_name.endswith(".SendMessageBatch"):
