@@ -266,9 +266,18 @@ async def test_a_crash_between_the_plan_and_its_send_is_healed_by_the_redelivery
         raise StorageUnavailable("SQS is down")
 
     world.queue.send = down  # type: ignore[method-assign]
+    real_put = world.blobs.put
+
+    async def no_events(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        if "/events/" in key:
+            raise StorageUnavailable("S3 is down")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = no_events  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable):
         await world.combine().run(combine_task)  # type: ignore[arg-type]
     world.queue.send = real_send  # type: ignore[method-assign]
+    world.blobs.put = real_put  # type: ignore[method-assign]
     plan = world.blobs.objects[keys.plan(job_id, 2)]
 
     await world.combine().run(combine_task)  # type: ignore[arg-type]  # SQS brings it back
@@ -279,6 +288,9 @@ async def test_a_crash_between_the_plan_and_its_send_is_healed_by_the_redelivery
     await world.drain()
     report = await world.store.report(job_id)
     assert report is not None
+    # The level's event, lost with the first delivery, was written by the redelivery, once.
+    kinds = [e.kind for _, e in await world.store.events(job_id)]
+    assert kinds.count("level_started") == 1
     stored = LevelPlan.model_validate_json(plan)
     assert report.tree is not None
     assert [n.question for n in report.tree[1:]] == [f.question for f in stored.follow_ups]

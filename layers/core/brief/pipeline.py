@@ -893,14 +893,11 @@ class Combine:
                 raise PermanentError("this combine has no queue to ask follow-up questions on")
             plan = await self.store.put_plan(grown)  # a redelivery's plan is the first one's
             research = self.queue.send("intake", [ResearchTask(job_id=job_id, level=plan.level)])
-            if plan is grown:
-                asked = len(plan.follow_ups)
-                detail = f"level {plan.level}: {asked} follow-up question{'s' * (asked > 1)}"
-                await both(
-                    self.store.event(job_id, "level_started", plan.at, detail=detail), research
-                )
-            else:
-                await research
+            # Keyed by the stored plan's time, the event is one object whoever writes it: a
+            # redelivery writes it again in case the first delivery failed before it did.
+            asked = len(plan.follow_ups)
+            detail = f"level {plan.level}: {asked} follow-up question{'s' * (asked > 1)}"
+            await both(self.store.event(job_id, "level_started", plan.at, detail=detail), research)
             return None
         earlier = [s.index for r in retrievals[:-1] for s in r.usable]
         notes = [f"Deep research: {p.cut}." for p in plans if p.cut]
