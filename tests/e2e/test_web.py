@@ -211,10 +211,15 @@ def test_deep_research_shows_its_tree_of_questions_then_one_report_over_every_le
     page.get_by_role("textbox", name="Question", exact=True).fill(QUESTION)
     page.get_by_role("textbox", name=re.compile("^Sources")).fill("\n".join(sources))
     per_level = page.get_by_label("Questions per level")
-    expect(per_level).to_be_disabled()  # it means nothing without follow-up levels
+    deadline = page.get_by_label("Start no level after")
+    budget = page.get_by_label("Model budget")
+    for control in (per_level, deadline, budget):
+        expect(control).to_be_disabled()  # they mean nothing without follow-up levels
     page.get_by_label("Follow-up levels").select_option(value="2")  # depth 2: one level more
-    expect(per_level).to_be_enabled()
+    for control in (per_level, deadline, budget):
+        expect(control).to_be_enabled()
     per_level.select_option("2")
+    deadline.select_option(value="300")  # the model budget stays "no limit": not sent
     with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/jobs")) as posted:
         page.get_by_role("button", name="Research").click()
     assert posted.value.post_data_json == {
@@ -222,6 +227,7 @@ def test_deep_research_shows_its_tree_of_questions_then_one_report_over_every_le
         "sources": sources,
         "depth": 2,
         "breadth": 2,
+        "max_seconds": 300,
     }
 
     # The tree: the job's own question, its two follow-up questions under it.

@@ -783,6 +783,10 @@
       if (depth > 1) {
         request.depth = depth;
         request.breadth = Number($("breadth").value);
+        const seconds = $("max-seconds").value;
+        if (seconds) request.max_seconds = Number(seconds);
+        const cost = $("max-cost").value;
+        if (cost) request.max_cost_usd = Number(cost);
       }
       const accepted = await api("/jobs", { method: "POST", body: request });
       openJob(accepted.job_id, request);
@@ -838,7 +842,10 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("ask-form").addEventListener("submit", submit);
-    const followUps = () => { $("breadth").disabled = Number($("depth").value) <= 1; };
+    const followUps = () => {
+      const none = Number($("depth").value) <= 1;
+      for (const id of ["breadth", "max-seconds", "max-cost"]) $(id).disabled = none;
+    };
     $("depth").addEventListener("change", followUps);
     followUps(); // a reloaded page may keep the form's earlier choice
     $("key-form").addEventListener("submit", (event) => {
