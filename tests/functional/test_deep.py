@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from brief import keys
 from brief.errors import PermanentError, StorageUnavailable
 from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
-from brief.models import LevelPlan, ResearchRequest, Usage
+from brief.models import LevelPlan, Report, ResearchRequest, TreeNode, Usage
 from brief.pipeline import Combine, Summarize
 from brief.ports import ModelText, OnModelRetry, OnText, SearchHit, SourceText
 from brief.sources import SourceAdapters
@@ -95,18 +96,25 @@ def deep_world(world: World, search: KeywordSearch) -> list[str]:
     return [f"http://{HOST}{p}" for p in START]
 
 
+async def reported(
+    world: World, search: KeywordSearch | None = None, **options: Any
+) -> tuple[str, Report, list[TreeNode]]:
+    """A deep job from the two start pages, run to its end: its id, report and tree."""
+    urls = deep_world(world, search or KeywordSearch())
+    job_id = await world.submit(QUESTION, urls, **options)
+    await world.drain()
+    report = await world.store.report(job_id)
+    assert report is not None
+    assert report.tree is not None
+    return job_id, report, report.tree
+
+
 async def test_a_depth_two_job_asks_follow_ups_reads_what_they_find_and_reports_once(
     world: World,
 ) -> None:
     search = KeywordSearch()
-    urls = deep_world(world, search)
-    job_id = await world.submit(QUESTION, urls, depth=2, breadth=2)
-    await world.drain()
-
-    report = await world.store.report(job_id)
-    assert report is not None
-    assert report.tree is not None
-    root, *follow_ups = report.tree
+    job_id, report, tree = await reported(world, search, depth=2, breadth=2)
+    root, *follow_ups = tree
     assert (root.node, root.level, root.sources) == ("1", 1, [0, 1])
     assert [(f.node, f.parent, f.level) for f in follow_ups] == [("2.1", "1", 2), ("2.2", "1", 2)]
     assert all(f.question.startswith("What is known about") for f in follow_ups)
@@ -171,14 +179,8 @@ async def test_every_message_delivered_twice_makes_one_plan_per_level_and_one_re
 
 
 async def test_the_document_limit_stops_the_tree_and_the_report_says_why(world: World) -> None:
-    urls = deep_world(world, KeywordSearch())
-    job_id = await world.submit(QUESTION, urls, depth=2, max_sources=2)
-    await world.drain()
-
-    report = await world.store.report(job_id)
-    assert report is not None
-    assert report.tree is not None
-    assert len(report.tree) == 1
+    _, report, tree = await reported(world, depth=2, max_sources=2)
+    assert len(tree) == 1
     assert any("stopped at level 1 of 2" in w and "max_sources is 2" in w for w in report.warnings)
     assert "stopped at level 1 of 2" in report.markdown
 
@@ -223,30 +225,18 @@ async def test_the_cost_budget_stops_the_tree_once_the_model_cost_reaches_it(
 ) -> None:
     model = PricedSummarizer()
     world.summarize = lambda: Summarize(world.store, world.queue, model, clock=world.clock)  # type: ignore[method-assign]
-    urls = deep_world(world, KeywordSearch())
-    job_id = await world.submit(QUESTION, urls, depth=2, max_cost_usd=0.02)
-    await world.drain()
-
-    report = await world.store.report(job_id)
-    assert report is not None
+    _, report, tree = await reported(world, depth=2, max_cost_usd=0.02)
     assert any("model cost reached $0.0200" in w for w in report.warnings)
-    assert report.tree is not None
-    assert len(report.tree) == 1
+    assert len(tree) == 1
 
 
 async def test_follow_ups_that_find_nothing_new_still_end_in_a_report(world: World) -> None:
     search = KeywordSearch(START)  # the search knows only the pages the job already read
-    urls = deep_world(world, search)
-    job_id = await world.submit(QUESTION, urls, depth=2, breadth=2)
-    await world.drain()
-
-    report = await world.store.report(job_id)
-    assert report is not None
+    _, report, tree = await reported(world, search, depth=2, breadth=2)
     assert search.queries  # the follow-ups were searched for
     assert any("found nothing new" in w for w in report.warnings)
     assert {c.index for c in report.citations} == {0, 1}
-    assert report.tree is not None
-    assert all(n.sources == [] for n in report.tree[1:])
+    assert all(n.sources == [] for n in tree[1:])
     assert "(nothing found)" in report.markdown
 
 
@@ -340,15 +330,9 @@ async def test_a_model_that_cannot_ask_leaves_the_questions_to_the_offline_way(
 ) -> None:
     model = PlanningSummarizer(refuse=True)
     world.combine = lambda: Combine(world.store, model, queue=world.queue, clock=world.clock)  # type: ignore[method-assign]
-    urls = deep_world(world, KeywordSearch())
-    job_id = await world.submit(QUESTION, urls, depth=2, breadth=2)
-    await world.drain()
-
-    report = await world.store.report(job_id)
-    assert report is not None
-    assert report.tree is not None
-    assert len(report.tree) == 3
-    assert all(n.question.startswith("What is known about") for n in report.tree[1:])
+    _, _, tree = await reported(world, depth=2, breadth=2)
+    assert len(tree) == 3
+    assert all(n.question.startswith("What is known about") for n in tree[1:])
 
 
 @pytest.mark.parametrize(
