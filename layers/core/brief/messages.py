@@ -44,7 +44,8 @@ class ResearchTask(_Message):
 
     kind: Literal["research"] = "research"
     job_id: JobId
-    level: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1  # a deep job's level to retrieve
+    # A deep job's level to retrieve (None: the first, as every other job has).
+    level: Annotated[int, Field(ge=2, le=MAX_DEPTH)] | None = None
 
 
 class SummarizeTask(_Message):
@@ -66,10 +67,11 @@ class SummarizeTask(_Message):
     # The source's record as research stored it, when it fits (`INLINE_BYTES`): the stage
     # need not read it.
     source: SourceRecord | None = None
-    # A deep job's level, and the first index of its sources (those below are the levels
-    # before's, whose summaries the level's fan-in does not count).
-    level: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1
-    first: Annotated[int, Field(ge=0)] = 0
+    # A deep job's level past the first, and the first index of its sources (those below
+    # are the levels before's, whose summaries the level's fan-in does not count); None
+    # for the first level (every other job's), so its messages stay as they were.
+    level: Annotated[int, Field(ge=2, le=MAX_DEPTH)] | None = None
+    first: Annotated[int, Field(ge=1)] | None = None
 
 
 class CombineTask(_Message):
@@ -86,7 +88,7 @@ class CombineTask(_Message):
         None
     )
     summaries: tuple[SummaryRecord, ...] | None = None
-    level: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 1  # a deep job's level
+    level: Annotated[int, Field(ge=2, le=MAX_DEPTH)] | None = None  # a deep job's, past 1
 
 
 class SubmitTask(_Message):

@@ -201,7 +201,7 @@ class Research:
         bind_job(task.job_id)
         # One round of reads (each is a round trip to S3, on the job's critical path): what a
         # redelivery must resume from is listed in it too, though a first delivery finds none.
-        level = task.level
+        level = task.level or 1
         reads = await at_once(
             _ResearchReads,
             job=self.store.job(task.job_id),
@@ -248,7 +248,7 @@ class Research:
         if not usable and level > 1:
             # The follow-up searches found nothing to read: the report is written from the
             # levels before (the combine of this level says so).
-            combine = CombineTask(job_id=job.job_id, indexes=(), level=level)
+            combine = CombineTask(job_id=job.job_id, indexes=(), level=_past_first(level))
             await both(done or nothing(), self.queue.send("combine", [combine]))
             return
         if not usable:
@@ -271,8 +271,8 @@ class Research:
                 else None,
                 question=questions[s.index],
                 source=_inline(records.get(s.index)),
-                level=level,
-                first=deep.first,
+                level=_past_first(level),
+                first=deep.first or None,
             )
             for s in usable
         ]
@@ -654,13 +654,14 @@ class Summarize:
         """
         # A deep job's level counts its own summaries (indexes from `task.first`) and has a
         # claim of its own; the levels before it have all fanned in already.
-        ours = {i: s for i, s in ours.items() if i >= task.first}
-        level = task.level
+        first = task.first or 0
+        ours = {i: s for i, s in ours.items() if i >= first}
+        level = task.level or 1
         if fresh and len(ours) >= task.expected:
             done = set(ours)
         else:
             listed = await self.store.summary_indexes(task.job_id)
-            done = {i for i in listed if i >= task.first}
+            done = {i for i in listed if i >= first}
         if len(done) < task.expected:
             return
         now = self.clock()
@@ -684,7 +685,7 @@ class Summarize:
             job_id=task.job_id,
             indexes=tuple(sorted(done)),
             summaries=_carried(ours) or None,
-            level=level,
+            level=_past_first(level),
         )
         await self.queue.send("combine", [combine])
         await self.store.mark_combine_sent(task.job_id, level)
@@ -743,7 +744,7 @@ class Combine:
             else nothing(),
             cancelled=self.store.cancelled(task.job_id),
             job=self.store.job(task.job_id),
-            retrieval=self.store.retrieval(task.job_id, task.level),
+            retrieval=self.store.retrieval(task.job_id, task.level or 1),
             listed=self.store.summaries(task.job_id, unread),
         )
         if reads.existing is not None:
@@ -761,7 +762,7 @@ class Combine:
         )
         tree: _Tree | None = None
         if job.request.depth > 1:
-            tree = await self._grow(task.level, job, retrieval, summaries)
+            tree = await self._grow(task.level or 1, job, retrieval, summaries)
             if tree is None:  # the next level's follow-up questions are on their way
                 return None
             retrieval, summaries = tree.retrieval, tree.summaries
@@ -994,6 +995,12 @@ class Combine:
 def _inline(record: M | None) -> M | None:
     """`record`, if it is small enough to ride along in a message (`INLINE_BYTES`)."""
     return record if record is not None and inline_size(record) <= INLINE_BYTES else None
+
+
+def _past_first(level: int) -> int | None:
+    """A message's `level`: None for the first (as every job's message was before deep
+    research)."""
+    return level if level > 1 else None
 
 
 def _carried(summaries: dict[int, SummaryRecord]) -> tuple[SummaryRecord, ...]:
