@@ -495,6 +495,12 @@ def format_view(view: JSON) -> str:
             lines.append(f"  [{s['index'] + 1}] {s['state']:<7} {s['url']}{title}{reason}")
             if s.get("waiting"):
                 lines.append(f"      waiting: {s['waiting']['detail']}")
+    if view.get("tree"):  # a deep job's questions so far, indented by level
+        lines.append("Questions followed:")
+        for node in view["tree"]:
+            answered = "".join(f"[{i + 1}]" for i in node["sources"]) or "(none yet, or none new)"
+            indent = "  " * node["level"]
+            lines.append(f"{indent}{node['node']} {node['question']} {answered}")
     if view.get("waiting"):
         lines.append(f"Combine waiting: {view['waiting']['detail']}")
     expected = view.get("summaries_expected")

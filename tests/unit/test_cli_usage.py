@@ -58,3 +58,22 @@ def test_research_asks_each_search_for_the_number_of_results_given(
     assert cli.main(argv) != 0
     assert sent[0]["sources"] == ["https://a.test/", {"search": "bees", "limit": 3}]
     assert cli.build_parser().parse_args(["research", "Why?"]).search_limit == 5
+
+
+def test_a_deep_jobs_status_shows_its_questions_indented_by_level() -> None:
+    tree = [
+        {"node": "1", "parent": None, "question": "Why?", "level": 1, "sources": [0, 1]},
+        {"node": "2.1", "parent": "1", "question": "What is known about ice?", "level": 2,
+         "sources": [4]},
+        {"node": "2.2", "parent": "1", "question": "What is known about melt?", "level": 2,
+         "sources": []},
+    ]  # fmt: skip
+    lines = format_view({**VIEW, "tree": tree}).splitlines()
+
+    start = lines.index("Questions followed:")
+    assert lines[start + 1 : start + 4] == [
+        "  1 Why? [1][2]",
+        "    2.1 What is known about ice? [5]",
+        "    2.2 What is known about melt? (none yet, or none new)",
+    ]
+    assert "Questions followed:" not in format_view(VIEW)
