@@ -68,6 +68,20 @@ def first_index(job: JobRecord, plans: Sequence[LevelPlan], level: int) -> int:
     return sum(slots(s) for s in level_sources(job, before))
 
 
+def follow_up_slots(
+    job: JobRecord, plans: Sequence[LevelPlan], level: int
+) -> list[tuple[FollowUp, range]]:
+    """Each follow-up question of `level` (2 or more) with the source indexes its search
+    fills (none for level 1, whose sources are the request's)."""
+    plan = next((p for p in plans if p.level == level), None)
+    first = first_index(job, plans, level)
+    found = []
+    for f in plan.follow_ups if plan else ():
+        found.append((f, range(first, first + f.limit)))
+        first += f.limit
+    return found
+
+
 def nodes_of(
     job: JobRecord, plans: Sequence[LevelPlan], level: int, texts: dict[int, str]
 ) -> list[Node]:
@@ -75,14 +89,10 @@ def nodes_of(
     sources that answered it."""
     if level == 1:
         return [Node("1", job.request.question, [texts[i] for i in sorted(texts)])]
-    plan = next(p for p in plans if p.level == level)
-    first = first_index(job, plans, level)
-    nodes = []
-    for f in plan.follow_ups:
-        answered = [texts[i] for i in range(first, first + f.limit) if i in texts]
-        nodes.append(Node(f.node, f.question, answered))
-        first += f.limit
-    return nodes
+    return [
+        Node(f.node, f.question, [texts[i] for i in slots if i in texts])
+        for f, slots in follow_up_slots(job, plans, level)
+    ]
 
 
 def tree(
@@ -93,9 +103,9 @@ def tree(
     outcomes = {s.index: s for r in retrievals for s in r.sources}
     read = {same_page(s.url): s.index for s in outcomes.values() if s.usable}
 
-    def answered_in(first: int, limit: int) -> list[int]:
+    def answered_in(slots: range) -> list[int]:
         found: list[int] = []
-        for i in range(first, first + limit):
+        for i in slots:
             outcome = outcomes.get(i)
             if outcome is None:
                 continue
@@ -109,19 +119,16 @@ def tree(
         TreeNode(node="1", parent=None, question=job.request.question, level=1, sources=first_level)
     ]
     for plan in sorted(plans, key=lambda p: p.level):
-        first = first_index(job, plans, plan.level)
-        for f in plan.follow_ups:
-            answered = answered_in(first, f.limit)
-            found.append(
-                TreeNode(
-                    node=f.node,
-                    parent=f.parent,
-                    question=f.question,
-                    level=plan.level,
-                    sources=answered,
-                )
+        found += [
+            TreeNode(
+                node=f.node,
+                parent=f.parent,
+                question=f.question,
+                level=plan.level,
+                sources=answered_in(slots),
             )
-            first += f.limit
+            for f, slots in follow_up_slots(job, plans, plan.level)
+        ]
     return found
 
 

@@ -411,13 +411,10 @@ class Level:
         level, its follow-up question within the job's (a summary, and its cache entry,
         serves that job's topic); the job's, else."""
         question = self.job.request.question
-        first = self.first
         asked: dict[int, str] = {}
-        plan = next((p for p in self.plans if p.level == self.level), None)
-        for f in plan.follow_ups if plan else ():
+        for f, slots in deep_research.follow_up_slots(self.job, self.plans, self.level):
             within = f"{f.question} (researching: {question})"[:MAX_QUESTION_CHARS]
-            asked.update(dict.fromkeys(range(first, first + f.limit), within))
-            first += f.limit
+            asked.update(dict.fromkeys(slots, within))
         return defaultdict(lambda: question, asked)
 
 
