@@ -16,7 +16,7 @@ from brief.extractive import ExtractiveSummarizer
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.models import LevelPlan, Report, ResearchRequest, TreeNode, Usage
 from brief.pipeline import Combine, Summarize
-from brief.ports import ModelText, OnModelRetry, OnText, SearchHit, SourceText
+from brief.ports import ModelText, OnModelRetry, SearchHit, SourceText
 from brief.sources import SourceAdapters
 
 from .world import HOST, World, page
@@ -208,16 +208,6 @@ class PricedSummarizer(ExtractiveSummarizer):
     ) -> ModelText:
         text = await super().summarize(question, source)
         return ModelText(text.text, Usage(calls=1, cost_usd=0.01))
-
-    async def combine(
-        self,
-        question: str,
-        summaries: Sequence[SourceText],
-        *,
-        on_retry: OnModelRetry | None = None,
-        on_text: OnText | None = None,
-    ) -> ModelText:
-        return await super().combine(question, summaries)
 
 
 async def test_the_cost_budget_stops_the_tree_once_the_model_cost_reaches_it(
