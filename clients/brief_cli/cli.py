@@ -480,6 +480,16 @@ def _status(args: argparse.Namespace) -> int:
     return 1 if view["state"] in ("failed", "cancelled") else 0
 
 
+def tree_lines(tree: list[JSON], empty: str) -> list[str]:
+    """A deep job's questions, indented by level, each with the numbers of the sources that
+    answered it (as the report numbers them), or `empty`."""
+    lines = []
+    for node in tree:
+        answered = "".join(f"[{i + 1}]" for i in node["sources"]) or empty
+        lines.append(f"{'  ' * node['level']}{node['node']} {node['question']} {answered}")
+    return lines
+
+
 def format_view(view: JSON) -> str:
     """A job's view as a person reads it."""
     lines = [f"Job {view['job_id']}: {view['state']}", f"Question: {view['question']}"]
@@ -495,12 +505,8 @@ def format_view(view: JSON) -> str:
             lines.append(f"  [{s['index'] + 1}] {s['state']:<7} {s['url']}{title}{reason}")
             if s.get("waiting"):
                 lines.append(f"      waiting: {s['waiting']['detail']}")
-    if view.get("tree"):  # a deep job's questions so far, indented by level
-        lines.append("Questions followed:")
-        for node in view["tree"]:
-            answered = "".join(f"[{i + 1}]" for i in node["sources"]) or "(none yet, or none new)"
-            indent = "  " * node["level"]
-            lines.append(f"{indent}{node['node']} {node['question']} {answered}")
+    if view.get("tree"):  # a deep job's questions so far
+        lines += ["Questions followed:", *tree_lines(view["tree"], "(none yet, or none new)")]
     if view.get("waiting"):
         lines.append(f"Combine waiting: {view['waiting']['detail']}")
     expected = view.get("summaries_expected")

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from brief_cli.cli import tree_lines
 from brief_local.stack import LocalStack, StackOptions
 from brief_testing.fake_services import FakeServices
 from brief_testing.pages import SAMPLES, PageServer
@@ -161,12 +162,8 @@ async def run_demo(
 def format_tree(tree: list[dict[str, Any]]) -> str:
     """A deep job's questions, indented by level, each with the numbers of the sources that
     answered it (as the report numbers them)."""
-    lines = ["Questions followed (level, question, the sources that answered it):"]
-    for node in tree:
-        answered = "".join(f"[{i + 1}]" for i in node["sources"]) or "(nothing new found)"
-        indent = "  " * node["level"]
-        lines.append(f"{indent}{node['node']} {node['question']} {answered}")
-    return "\n".join(lines) + "\n"
+    header = "Questions followed (level, question, the sources that answered it):"
+    return "\n".join([header, *tree_lines(tree, "(nothing new found)")]) + "\n"
 
 
 def format_sources(sources: list[dict[str, Any]]) -> str:
