@@ -32,8 +32,10 @@ class EventLog(Objects):
         retry: ModelRetry | None = None,
         text: str | None = None,
         offset: int | None = None,
+        written_at: datetime | None = None,
     ) -> None:
-        """Append a progress event; its key sorts by time, so a listing is the timeline."""
+        """Append a progress event; its key sorts by time (`written_at` when given, else
+        `at`), so a listing is the timeline."""
         event = Event(
             job_id=job_id,
             kind=kind,
@@ -44,7 +46,7 @@ class EventLog(Objects):
             text=text,
             offset=offset,
         )
-        await self._put(keys.event(job_id, at, kind, index), event)
+        await self._put(keys.event(job_id, written_at or at, kind, index), event)
 
     async def events_together(
         self, job_id: str, kind: EventKind, at: datetime, items: list[EventItem]
@@ -55,10 +57,9 @@ class EventLog(Objects):
         written earlier by more than the event stream's settling time allows."""
         if len(items) == 1:
             item = items[0]
-            event = Event(
-                job_id=job_id, kind=kind, at=item.at, index=item.index, detail=item.detail
+            await self.event(
+                job_id, kind, item.at, index=item.index, detail=item.detail, written_at=at
             )
-            await self._put(keys.event(job_id, at, kind, item.index), event)
             return
         group = EventGroup(job_id=job_id, kind=kind, at=at, items=items)
         await self._put(keys.event(job_id, at, kind, sorted(i.index for i in items)), group)
