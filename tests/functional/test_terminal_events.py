@@ -57,6 +57,49 @@ async def test_a_combine_that_died_before_report_ready_is_finished_by_its_redeli
     assert kinds(world, job_id).count("report_ready.json") == 1
 
 
+async def test_a_twin_that_must_wait_for_the_event_still_writes_report_md(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id, tasks = await researched(world)
+    summarize = world.summarize()
+    await asyncio.gather(*(summarize.run(t) for t in tasks))
+    (task,) = world.queue.take("combine")
+
+    real_event = JobStore.event
+
+    async def dies(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("container died")
+
+    async def dies_at_report_ready(self, job_id, kind, at, **kw):  # type: ignore[no-untyped-def]
+        if kind == "report_ready":
+            raise ConnectionError("container died")
+        await real_event(self, job_id, kind, at, **kw)
+
+    with monkeypatch.context() as patched:  # the first delivery stored report.json only
+        patched.setattr(JobStore, "put_markdown", dies)
+        patched.setattr(JobStore, "event", dies_at_report_ready)
+        with pytest.raises(ConnectionError):
+            await world.combine().run(task)
+    names = {k.rsplit("/", 1)[-1] for k in world.blobs.objects if job_id in k}
+    assert "report.json" in names
+    assert "report.md" not in names
+
+    # The twin leaves the event for later, not the Markdown: a reader can have the report now
+    # (a PUT that takes longer than the event's listing is not cut short).
+    real_markdown = JobStore.put_markdown
+
+    async def slow_markdown(self, report):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.05)
+        await real_markdown(self, report)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(JobStore, "put_markdown", slow_markdown)
+        with pytest.raises(RetryableError):
+            await world.combine().run(task)
+    assert "report.md" in {k.rsplit("/", 1)[-1] for k in world.blobs.objects if job_id in k}
+    assert "report_ready.json" not in kinds(world, job_id)
+
+
 async def test_a_failure_whose_event_was_lost_gets_it_from_the_next_failer(world: World) -> None:
     job_id, _ = await researched(world)
     # The failure is stored; the delivery that stored it died before its event.

@@ -946,12 +946,13 @@ class Combine:
     async def _finish_stored(self, report: Report, job: JobRecord) -> Report:
         """Finish a report already stored: the delivery that stored it may have failed
         before report.md, the report_ready event (which ends every follower's stream) or the
-        ledger's note."""
+        ledger's note. The event comes last: when it must wait for a twin's (a retry), the
+        Markdown and the note are written already."""
         await all_of(
             self.store.put_markdown(report),
-            self._report_ready_once(report),
             self.store.note_batch_job(BatchPlace.of(job), "done"),
         )
+        await self._report_ready_once(report)
         return report
 
     async def _report_ready_once(self, report: Report) -> None:
