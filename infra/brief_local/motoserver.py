@@ -21,16 +21,31 @@ or until the next moment one of the queue's messages becomes visible, whichever 
 a message is answered as soon as it can be, and a poll on an idle queue wakes only when its
 wait time is spent.
 
+Three costs grew with load (py-spy on the server during `make bench`'s 100 jobs):
+- werkzeug's server answers every request with `Connection: close`, so each call paid a TCP
+  connect and a new thread on both sides. `keep_connections` reads each request's body
+  through a counter, drains what the application left unread, and keeps the connection open
+  (a chunked request body still closes it), as HTTP/1.1 expects.
+- every message a receive returns looked up the queue's retention period through
+  `get_queue_attributes`, which counts the queue's messages three ways: a receive cost the
+  square of the messages in flight. `fast_queues` reads the one attribute, and tells the
+  time from `time.time()` rather than by building two datetimes per message looked at.
+- werkzeug logged each request (the process's log goes nowhere).
+
 `prepare()` does all of it; `python -m brief_local.motoserver` takes moto.server's arguments.
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import logging
 import math
+import selectors
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -154,10 +169,134 @@ def serialize_queues() -> None:
     SQSBackend.receive_message = receive  # type: ignore[method-assign]
 
 
+class _Body(io.RawIOBase):
+    """A request's body as the application reads it: at most its Content-Length, counted, so
+    whatever it leaves can be drained before the connection's next request."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self.left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self.left)
+        data = self._stream.read(size) if size else b""
+        buffer[: len(data)] = data
+        self.left = self.left - len(data) if data else 0  # an early end of input ends it
+        return len(data)
+
+    def drain(self) -> None:
+        while self.left and self.readinto(bytearray(min(self.left, 1 << 16))):
+            pass
+
+
+_KEEPING = threading.local()  # the request on this thread keeps its connection open
+
+
+class _Selector(selectors.DefaultSelector):
+    """werkzeug's selector for reading what a request left unread after its response: it
+    reads until the client goes quiet, which on an open connection is the next request.
+    There `_Body.drain` has read exactly what was left, so this one finds nothing."""
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        if getattr(_KEEPING, "on", False):
+            return []
+        return super().select(timeout)
+
+
+def keep_connections() -> None:
+    """Let moto's request handler keep HTTP/1.1 connections open (idempotent)."""
+    import werkzeug.serving
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    if getattr(MotoRequestHandler, "keeps_connections", False):
+        return
+    shim = types.SimpleNamespace(DefaultSelector=_Selector, EVENT_READ=selectors.EVENT_READ)
+    setattr(werkzeug.serving, "selectors", shim)  # noqa: B010 - only its drain looks there
+    make_environ = MotoRequestHandler.make_environ
+    run_wsgi = MotoRequestHandler.run_wsgi
+    send_header = MotoRequestHandler.send_header
+
+    def counted_environ(handler: Any) -> dict[str, Any]:
+        environ: dict[str, Any] = make_environ(handler)
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if environ.get("wsgi.input_terminated") or not length.isdigit():
+            handler.brief_body = None  # chunked, or a length we cannot count: close after
+        else:
+            handler.brief_body = environ["wsgi.input"] = _Body(environ["wsgi.input"], int(length))
+            _KEEPING.on = True
+        return environ
+
+    def drained_run(handler: Any) -> None:
+        handler.brief_body = None
+        _KEEPING.on = False
+        try:
+            run_wsgi(handler)
+        finally:
+            _KEEPING.on = False
+        if handler.brief_body is None:
+            handler.close_connection = True
+        else:
+            handler.brief_body.drain()
+
+    def open_header(handler: Any, keyword: str, value: str) -> None:
+        closing = keyword.lower() == "connection" and value.lower() == "close"
+        if closing and getattr(handler, "brief_body", None) is not None:
+            return  # werkzeug closes every connection; this one's input is accounted for
+        send_header(handler, keyword, value)
+
+    for name, method in (
+        ("make_environ", counted_environ),
+        ("run_wsgi", drained_run),
+        ("send_header", open_header),
+    ):
+        setattr(MotoRequestHandler, name, method)
+    # Headers and body go out as two writes: on an open connection, Nagle's algorithm would
+    # hold the body back for the client's delayed acknowledgement (tens of milliseconds).
+    MotoRequestHandler.disable_nagle_algorithm = True
+    MotoRequestHandler.keeps_connections = True  # type: ignore[attr-defined]
+
+
+def _now_s(dt: Any = None) -> float:
+    """moto's `unix_time`, from the clock when no datetime is given."""
+    if dt is None:
+        return time.time()
+    from moto.core.utils import unix_time
+
+    return unix_time(dt)
+
+
+def _now_ms(dt: Any = None) -> float:
+    return _now_s(dt) * 1000.0
+
+
+def fast_queues() -> None:
+    """SQS receives in time linear in the queue's messages (idempotent)."""
+    import moto.sqs.models as sqs
+
+    if getattr(sqs.SQSBackend.is_message_valid_based_on_retention_period, "fast", False):
+        return
+
+    def retained(backend: Any, queue_name: str, message: Any) -> bool:
+        period = float(backend.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > time.time())
+
+    retained.fast = True  # type: ignore[attr-defined]
+    setattr(sqs.SQSBackend, "is_message_valid_based_on_retention_period", retained)  # noqa: B010
+    for name, clock in (("unix_time", _now_s), ("unix_time_millis", _now_ms)):
+        setattr(sqs, name, clock)
+
+
 def prepare() -> None:
     """Everything this module does to moto, once per process, before a server starts."""
     speed_up()
     serialize_queues()
+    fast_queues()
+    keep_connections()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request
 
 
 def main(argv: list[str] | None = None) -> None:
