@@ -58,6 +58,28 @@ def tree_cpu_seconds(pid: int) -> dict[int, float]:
     return {p: _cpu_seconds(p) for p in tree(pid)}
 
 
+def role(pid: int) -> str:
+    """What a process of the local stack is, by its command line: "moto" (the emulator's
+    server), "function" (a function container) or "stack" (anything else: the stack's own
+    process, with the API, the pollers and, in the bench, the page and model servers)."""
+    try:
+        command = (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "stack"
+    if b"brief_local.motoserver" in command:
+        return "moto"
+    return "function" if b"brief_local.function_process" in command else "stack"
+
+
+def cpu_by_role(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds each role used between two `tree_cpu_seconds` readings (a process that
+    started between them counts whole; one that ended is missing from `after`)."""
+    used = {"stack": 0.0, "moto": 0.0, "function": 0.0}
+    for pid, seconds in after.items():
+        used[role(pid)] += seconds - before.get(pid, 0.0)
+    return used
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -155,9 +155,11 @@ def table(r: Figures) -> str:
         + (f" ({scale['all_over_single']:.2f}x one job)" if scale["all_over_single"] else ""),
         f"   per job: median {_fmt(scale['per_job_median_s'])}, p95 "
         f"{_fmt(scale['per_job_p95_s'])}; submitting all took {_fmt(scale['submit_all_s'])}",
-        f"   the stack's own process (API, pollers; each function container is a process of "
-        f"its own) used {scale['process_cpu_per_wall']:.2f} cores "
-        f"({scale['process_cpu_s']:.0f} s CPU) meanwhile, of {r['machine']['nproc']}",
+        "   CPU per job meanwhile: function containers (each a process) "
+        f"{scale['cpu_per_job_s']['function']:.2f} s, moto "
+        f"{scale['cpu_per_job_s']['moto']:.2f} s, the stack's process (API, pollers, page and "
+        f"model servers) {scale['cpu_per_job_s']['stack']:.2f} s; "
+        f"{scale['cores_busy']:.2f} of {r['machine']['nproc']} cores busy",
         f"   largest gap of a 10 ms ticker on the stack's loop: "
         f"{scale['max_loop_gap_ms']:.0f} ms (one job alone: "
         f"{scale['single_job_max_loop_stall_ms'] + 10:.0f} ms)",

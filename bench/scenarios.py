@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import time
@@ -15,6 +16,7 @@ import httpx
 
 from bench import baselines
 from bench.fixtures import QUESTION, SEED, SHORT, Latencies, serving
+from bench.idle import cpu_by_role, tree_cpu_seconds
 from bench.jobs import Job, run_one, submit, wait
 from bench.loopwatch import watching
 from brief_local.functions import ThreadContainer
@@ -158,6 +160,7 @@ async def scale(n_jobs: int) -> Figures:
             requests_before = servers.models.stats.requests
             async with watching() as watch:
                 started, cpu_started = time.time(), time.process_time()
+                tree_before = tree_cpu_seconds(os.getpid())
                 tags = [secrets.token_hex(4) for _ in range(n_jobs)]
                 jobs = list(
                     await asyncio.gather(
@@ -167,6 +170,7 @@ async def scale(n_jobs: int) -> Figures:
                 submitted_s = time.time() - started
                 await wait(api, jobs, timeout_s=300, every_s=5.0)  # 100 jobs: each poll is load
                 busy_s, wall_s = time.process_time() - cpu_started, time.time() - started
+                cpu = cpu_by_role(tree_before, tree_cpu_seconds(os.getpid()))
             stats = servers.models.stats
             mappings = {m._pool.spec.logical_id: m.invocations for m in stack.mappings}
     done = [j for j in jobs if j.duration_s is not None]
@@ -187,6 +191,11 @@ async def scale(n_jobs: int) -> Figures:
         "per_job_p95_s": durations[int(0.95 * (len(durations) - 1))] if durations else None,
         "process_cpu_s": busy_s,
         "process_cpu_per_wall": busy_s / wall_s,
+        # Where the machine's CPU went while the jobs ran: the function containers (Brief),
+        # moto (the emulator) and the stack's own process (API, pollers, page and model servers).
+        "cpu_s": cpu,
+        "cpu_per_job_s": {k: v / n_jobs for k, v in cpu.items()},
+        "cores_busy": sum(cpu.values()) / wall_s,
         "max_loop_gap_ms": watch.max_gap_ms,
         "max_loop_stall_ms": watch.stall_ms,
         "single_job_max_loop_stall_ms": single_watch.stall_ms,
