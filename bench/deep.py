@@ -6,7 +6,8 @@ latencies (fetch 1 s, summarize 3 s, combine 2 s) and a web search that answers 
 results are read at level 2. The same tree, its questions and the pages Brief read for each,
 is then walked in-process twice: one step after another (`sequential`), and one
 `asyncio.gather` per level (`gathered`: every level-1 page fetched and summarized at once,
-then every follow-up searched, fetched and summarized at once, then one combine). The tree
+then the combine model asked for the follow-up questions, as Brief asks it, then every
+follow-up searched, fetched and summarized at once, then one combine). The tree
 is run at breadth 1 and at breadth 3: a tree's wall time should grow with its depth, not its
 size.
 """
@@ -71,6 +72,7 @@ async def sequential(walk: Walk, model_url: str, search_url: str) -> float:
             await _summarize(http, model_url, walk.question, n, await _fetch(http, u))
             for n, u in enumerate(walk.first, start=1)
         ]
+        await _ask_follow_ups(http, model_url, walk, summaries)
         for question, urls in walk.follow_ups:
             await _search(http, search_url, question)
             for url in urls:
@@ -95,6 +97,7 @@ async def gathered(walk: Walk, model_url: str, search_url: str) -> float:
         first = await asyncio.gather(
             *(read(walk.question, n, u) for n, u in enumerate(walk.first, start=1))
         )
+        await _ask_follow_ups(http, model_url, walk, first)
         later = await asyncio.gather(*(follow(q, urls) for q, urls in walk.follow_ups))
         summaries = [*first, *(s for found in later for s in found)]
         await _complete(http, model_url, REDUCE_MODEL, _combine_prompt(walk.question, summaries))
@@ -105,6 +108,15 @@ async def _summarize(
     http: httpx.AsyncClient, model_url: str, question: str, n: int, text: str
 ) -> str:
     return await _complete(http, model_url, MAP_MODEL, _summary_prompt(question, n, text))
+
+
+async def _ask_follow_ups(
+    http: httpx.AsyncClient, model_url: str, walk: Walk, summaries: list[str]
+) -> None:
+    """The combine model's follow-up questions on level 1's summaries: Brief asks for them
+    (one call for the root, the only node of level 1) before it searches."""
+    prompt = f"Follow-up questions, one per line.\n{_combine_prompt(walk.question, summaries)}"
+    await _complete(http, model_url, REDUCE_MODEL, prompt)
 
 
 async def _search(http: httpx.AsyncClient, search_url: str, query: str) -> None:
