@@ -64,7 +64,7 @@ async def test_a_twin_that_must_wait_for_the_event_still_writes_report_md(
     summarize = world.summarize()
     await asyncio.gather(*(summarize.run(t) for t in tasks))
     (task,) = world.queue.take("combine")
-
+    assert isinstance(task, CombineTask)
     real_event = JobStore.event
 
     async def dies(*args: object, **kwargs: object) -> None:

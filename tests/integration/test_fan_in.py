@@ -74,12 +74,12 @@ async def test_ten_sources_delivered_three_times_at_once_send_one_combine_and_on
     # A twin that finds the report stored before its report_ready event is listed comes back
     # later (RetryableError), as SQS would bring it; by then the winner's event is there.
     runs = [combine.run(CombineTask(job_id=JOB)) for _ in range(3)]
-    outcomes = await asyncio.gather(*runs, return_exceptions=True)
-    assert all(not isinstance(o, BaseException) or isinstance(o, RetryableError) for o in outcomes)
-    again = [combine.run(CombineTask(job_id=JOB)) for o in outcomes if isinstance(o, BaseException)]
-    reports = [o for o in outcomes if not isinstance(o, BaseException)] + list(
-        await asyncio.gather(*again)
-    )
+    delivered = await asyncio.gather(*runs, return_exceptions=True)
+    assert all(not isinstance(d, BaseException) or isinstance(d, RetryableError) for d in delivered)
+    retried = [d for d in delivered if isinstance(d, BaseException)]
+    again = [combine.run(CombineTask(job_id=JOB)) for _ in retried]
+    reports = [d for d in delivered if not isinstance(d, BaseException)]
+    reports += await asyncio.gather(*again)
     assert reports[0] is not None
     assert all(r == reports[0] for r in reports)
     listing = await s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{JOB}/report")
