@@ -39,6 +39,14 @@ def _fmt(value: float | None, unit: str = "s", digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f} {unit}".rstrip()
 
 
+def _per_s(calls: Figures) -> str:
+    """The emulator's calls a second, at the busiest second and on average."""
+    if calls.get("peak_per_s") is None:
+        return "calls not counted (moto on a thread)"
+    peak, mean = calls["peak_per_s"], calls["mean_per_s"]
+    return f"{peak} calls at the busiest second, {mean:.0f} a second on average"
+
+
 def _check(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
@@ -160,6 +168,7 @@ def table(r: Figures) -> str:
         f"{scale['cpu_per_job_s']['moto']:.2f} s, the stack's process (API, pollers, page and "
         f"model servers) {scale['cpu_per_job_s']['stack']:.2f} s; "
         f"{scale['cores_busy']:.2f} of {r['machine']['nproc']} cores busy",
+        f"   moto answered {_per_s(scale.get('emulator_calls', {}))}",
         f"   largest gap of a 10 ms ticker on the stack's loop: "
         f"{scale['max_loop_gap_ms']:.0f} ms (one job alone: "
         f"{scale['single_job_max_loop_stall_ms'] + 10:.0f} ms)",
@@ -202,6 +211,7 @@ def table(r: Figures) -> str:
             if batch["jobs_per_minute"]
             else ""
         ),
+        f"   moto answered {_per_s(batch.get('emulator_calls', {}))}",
         f"8. {r['followed']['jobs']} seed jobs at once: {_fmt(r['followed']['unwatched_s'])} "
         f"unwatched, {_fmt(r['followed']['watched_s'])} each followed by its event stream "
         "(mean of two rounds each)",

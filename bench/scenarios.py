@@ -143,6 +143,24 @@ async def _repeat(api: httpx.AsyncClient, servers: Any) -> Figures:
     }
 
 
+async def emulator_calls(stack: LocalStack, since: float, until: float) -> Figures:
+    """The S3 and SQS calls moto's server answered between two `time.time()`s: at the
+    busiest second, and a second on average (None when moto runs on a thread of this
+    process, which does not count them)."""
+    from brief_local.motoserver import COUNTS_PATH
+
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+        answer = await http.get(f"{stack.endpoint}{COUNTS_PATH}")
+    if answer.status_code != 200 or "by_second" not in answer.text:
+        return {"peak_per_s": None, "mean_per_s": None}
+    by_second = {int(k): n for k, n in answer.json()["by_second"].items()}
+    seconds = [n for at, n in by_second.items() if since <= at < until]
+    return {
+        "peak_per_s": max(seconds, default=0),
+        "mean_per_s": sum(seconds) / max(until - since, 1e-9),
+    }
+
+
 async def scale(n_jobs: int) -> Figures:
     """Scenario 2: N jobs of 5 sources at once vs one job, with short latencies; loop stalls."""
     with serving(SHORT) as servers:
@@ -171,6 +189,7 @@ async def scale(n_jobs: int) -> Figures:
                 await wait(api, jobs, timeout_s=300, every_s=5.0)  # 100 jobs: each poll is load
                 busy_s, wall_s = time.process_time() - cpu_started, time.time() - started
                 cpu = cpu_by_role(tree_before, tree_cpu_seconds(os.getpid()))
+            calls = await emulator_calls(stack, started, started + wall_s)
             stats = servers.models.stats
             mappings = {m._pool.spec.logical_id: m.invocations for m in stack.mappings}
     done = [j for j in jobs if j.duration_s is not None]
@@ -196,6 +215,7 @@ async def scale(n_jobs: int) -> Figures:
         "cpu_s": cpu,
         "cpu_per_job_s": {k: v / n_jobs for k, v in cpu.items()},
         "cores_busy": sum(cpu.values()) / wall_s,
+        "emulator_calls": calls,
         "max_loop_gap_ms": watch.max_gap_ms,
         "max_loop_stall_ms": watch.stall_ms,
         "single_job_max_loop_stall_ms": single_watch.stall_ms,
@@ -422,12 +442,12 @@ async def batch(n_jobs: int, window_s: float) -> Figures:
     per minute over `window_s` (or until all end)."""
     with serving(SHORT) as servers:
         options = servers.stack_options(function_processes=True)
-        async with warm_stack(servers, options) as (_, api):
+        async with warm_stack(servers, options) as (stack, api):
             tags = [secrets.token_hex(4) for _ in range(n_jobs)]
             body = {
                 "jobs": [{"question": _question(t), "sources": servers.sources(t)} for t in tags]
             }
-            started = time.perf_counter()
+            started, started_at = time.perf_counter(), time.time()
             accepted = (await api.post("/batches", json=body)).raise_for_status().json()
             submit_s = time.perf_counter() - started
             path = f"/batches/{accepted['batch_id']}"
@@ -443,6 +463,7 @@ async def batch(n_jobs: int, window_s: float) -> Figures:
                 if ended == n_jobs or time.perf_counter() - started > window_s:
                     break
                 await asyncio.sleep(2.0)
+            calls = await emulator_calls(stack, started_at, time.time())
     elapsed, ended = ended_at[-1]
     # Jobs per minute once they flow: from the first job's end to the last observation.
     first = next((t for t, e in ended_at if e > 0), None)
@@ -457,6 +478,7 @@ async def batch(n_jobs: int, window_s: float) -> Figures:
         "done": counts.get("done", 0),
         "watched_s": elapsed,
         "jobs_per_minute": per_minute,
+        "emulator_calls": calls,
     }
 
 

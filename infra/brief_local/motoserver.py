@@ -32,16 +32,23 @@ Three costs grew with load (py-spy on the server during `make bench`'s 100 jobs)
   time from `time.time()` rather than by building two datetimes per message looked at.
 - werkzeug logged each request (the process's log goes nowhere).
 
-`prepare()` does all of it; `python -m brief_local.motoserver` takes moto.server's arguments.
+`prepare()` does all of it. `python -m brief_local.motoserver -H HOST -p PORT` runs the server
+and counts the requests it answers each second, for `make bench`'s peak calls per second:
+`GET /_brief/requests` answers them as JSON (`{"by_second": {"<unix second>": count}}`).
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
 import functools
 import io
+import json
 import logging
 import math
+import os
 import selectors
+import signal
 import sys
 import threading
 import time
@@ -299,12 +306,52 @@ def prepare() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run moto's server (same arguments as `python -m moto.server`)."""
-    prepare()
-    from moto.server import main as serve
+COUNTS_PATH = "/_brief/requests"
 
-    serve(argv if argv is not None else sys.argv[1:])
+
+class Counted:
+    """A WSGI application, with the requests it answers counted by the second; `COUNTS_PATH`
+    answers the counts instead of reaching the application."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.by_second: collections.Counter[int] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == COUNTS_PATH:
+            with self._lock:
+                counts = {str(second): n for second, n in sorted(self.by_second.items())}
+            body = json.dumps({"by_second": counts}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        with self._lock:
+            self.by_second[int(time.time())] += 1
+        return self.app(environ, start_response)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run moto's server on -H/--host and -p/--port, its requests counted (`Counted`)."""
+    parser = argparse.ArgumentParser(prog="python -m brief_local.motoserver")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    prepare()
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    # As moto's own main: its port in the environment, debug on, and a clean exit on a signal.
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    dispatcher.debug = True  # type: ignore[attr-defined]
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda *_: sys.exit(0))
+    app = Counted(dispatcher)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

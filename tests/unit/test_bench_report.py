@@ -90,6 +90,7 @@ def _figures(**changes: Any) -> dict[str, Any]:
             "cpu_s": {"stack": 10.0, "moto": 20.0, "function": 30.0},
             "cpu_per_job_s": {"stack": 0.1, "moto": 0.2, "function": 0.3},
             "cores_busy": 1.5,
+            "emulator_calls": {"peak_per_s": 400, "mean_per_s": 250.0},
             "max_loop_gap_ms": 40.0,
             "max_loop_stall_ms": 30.0,
             "single_job_max_loop_stall_ms": 5.0,
@@ -168,6 +169,7 @@ def test_the_table_names_the_machine_and_every_target() -> None:
     assert "429 storm: 100% complete                             90%  MISSED" in text
     assert "429 storm: faster than the best peer   9.00 s vs 13.00 s  met" in text
     assert "CPU per job meanwhile: function containers (each a process) 0.30 s, moto 0.20 s" in text
+    assert "moto answered 400 calls at the busiest second, 250 a second on average" in text
     assert "6. A batch of 1000 jobs through POST /batches: answered in 0.80 s" in text
     assert "batch status < 1 s (slowest poll)                 200 ms  met" in text
     assert "9. Deep research, depth 2 (search 0.5 s): Brief 11.00 s for 4 questions" in text
