@@ -56,7 +56,10 @@ if TYPE_CHECKING:  # the stack (botocore and all) is imported when a run starts
 
 QUESTION = (SAMPLES / "question.txt").read_text().strip()
 TERMINAL = ("done", "failed", "cancelled")
-FETCH_TIMEOUT_S = 1.5
+# Long enough that a loaded machine (CI beside `make chaos`, 2 cores) does not time out a
+# healthy page: at 1.5 s both pages of a deep job did, and it failed at level 1. An injected
+# page timeout stalls a second past it.
+FETCH_TIMEOUT_S = 5.0
 MODEL_TIMEOUT_S = 2.0
 POLL_ATTEMPTS = 4  # tries of each GET /jobs/{id} before the harness gives up
 DEEP_DEPTH = 2  # a deep job's depth and breadth: a root and two follow-up searches
