@@ -25,21 +25,30 @@ def kinds(world: World, job_id: str) -> list[str]:
     return [k.removeprefix(prefix).split("-", 1)[1] for k in listed]
 
 
-async def test_a_combine_that_died_before_report_ready_is_finished_by_its_redelivery(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def summarized(world: World) -> tuple[str, CombineTask]:
+    """A job researched and summarized: its id, and the combine message its fan-in sent."""
     job_id, tasks = await researched(world)
     summarize = world.summarize()
     await asyncio.gather(*(summarize.run(t) for t in tasks))
     (task,) = world.queue.take("combine")
     assert isinstance(task, CombineTask)
-    real_event = JobStore.event
+    return job_id, task
 
-    async def dies_at_report_ready(self, job_id, kind, at, **kw):  # type: ignore[no-untyped-def]
-        if kind == "report_ready":
-            raise ConnectionError("container died")
-        await real_event(self, job_id, kind, at, **kw)
 
+_EVENT = JobStore.event
+
+
+async def dies_at_report_ready(self, job_id, kind, at, **kw):  # type: ignore[no-untyped-def]
+    """JobStore.event, for a container that dies as it writes report_ready."""
+    if kind == "report_ready":
+        raise ConnectionError("container died")
+    await _EVENT(self, job_id, kind, at, **kw)
+
+
+async def test_a_combine_that_died_before_report_ready_is_finished_by_its_redelivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id, task = await summarized(world)
     with monkeypatch.context() as patched:
         patched.setattr(JobStore, "event", dies_at_report_ready)
         with pytest.raises(ConnectionError):
@@ -60,20 +69,10 @@ async def test_a_combine_that_died_before_report_ready_is_finished_by_its_redeli
 async def test_a_twin_that_must_wait_for_the_event_still_writes_report_md(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job_id, tasks = await researched(world)
-    summarize = world.summarize()
-    await asyncio.gather(*(summarize.run(t) for t in tasks))
-    (task,) = world.queue.take("combine")
-    assert isinstance(task, CombineTask)
-    real_event = JobStore.event
+    job_id, task = await summarized(world)
 
     async def dies(*args: object, **kwargs: object) -> None:
         raise ConnectionError("container died")
-
-    async def dies_at_report_ready(self, job_id, kind, at, **kw):  # type: ignore[no-untyped-def]
-        if kind == "report_ready":
-            raise ConnectionError("container died")
-        await real_event(self, job_id, kind, at, **kw)
 
     with monkeypatch.context() as patched:  # the first delivery stored report.json only
         patched.setattr(JobStore, "put_markdown", dies)
