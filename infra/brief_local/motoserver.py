@@ -34,7 +34,7 @@ Three costs grew with load (py-spy on the server during `make bench`'s 100 jobs)
 
 `prepare()` does all of it. `python -m brief_local.motoserver -H HOST -p PORT` runs the server
 and counts the requests it answers each second, for `make bench`'s peak calls per second:
-`GET /_brief/requests` answers them as JSON (`{"by_second": {"<unix second>": count}}`).
+`GET /_brief/requests` answers the last hour's as JSON (`{"by_second": {"<unix second>": n}}`).
 """
 
 from __future__ import annotations
@@ -307,6 +307,7 @@ def prepare() -> None:
 
 
 COUNTS_PATH = "/_brief/requests"
+COUNTS_KEPT_S = 3600  # a `brief local` left running keeps an hour of counts, not all
 
 
 class Counted:
@@ -325,8 +326,12 @@ class Counted:
             body = json.dumps({"by_second": counts}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        second = int(time.time())
         with self._lock:
-            self.by_second[int(time.time())] += 1
+            if second not in self.by_second:
+                for old in [s for s in self.by_second if s <= second - COUNTS_KEPT_S]:
+                    del self.by_second[old]
+            self.by_second[second] += 1
         return self.app(environ, start_response)
 
 

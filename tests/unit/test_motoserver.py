@@ -3,6 +3,7 @@ its queues keep every message when calls overlap."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import threading
@@ -16,6 +17,11 @@ import moto.backends
 from moto import mock_aws
 
 from brief_local.motoserver import _receive_in_passes, serialize_queues, speed_up
+
+SIGNED = (  # moto reads the region and service from the credential scope; it checks no more
+    "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
 
 
 def test_moto_lists_its_modules_once_and_the_list_is_the_same() -> None:
@@ -243,3 +249,47 @@ def test_a_message_another_poll_took_comes_back_to_the_waiting_one() -> None:
         got = sorted(got_first + got_second)
         assert len(got) == 2  # the other poll got it too, once it showed again
         assert got[1] - got[0] < 10
+
+
+def test_a_connection_stays_open_across_requests_even_one_whose_body_is_left_unread() -> None:
+    from moto.server import ThreadedMotoServer
+
+    from brief_local.motoserver import prepare
+
+    prepare()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        auth = {"Authorization": SIGNED}
+        answers = []
+        for method, path, body in (
+            ("PUT", "/kept-open", b""),
+            ("PUT", "/kept-open/key", b"hello"),
+            ("GET", "/", b"a body ListBuckets has no use for"),
+            ("GET", "/kept-open/key", b""),
+        ):
+            connection.request(method, path, body=body, headers=auth)
+            answer = connection.getresponse()
+            answers.append((answer.status, answer.getheader("Connection"), answer.read()))
+        assert [(status, closing) for status, closing, _ in answers] == [(200, None)] * 4
+        assert answers[-1][2] == b"hello"
+        assert connection.sock is not None  # one connection served all four
+        connection.close()
+    finally:
+        server.stop()
+
+
+def test_the_request_counter_keeps_an_hour_by_the_second_and_answers_its_path() -> None:
+    from brief_local.motoserver import COUNTS_PATH, Counted
+
+    counted = Counted(lambda environ, start_response: [b"moto"])
+    now = int(time.time())
+    counted.by_second.update({now - 4000: 7, now - 10: 3})
+    assert counted({"PATH_INFO": "/bucket/key"}, lambda *_: None) == [b"moto"]
+    assert now - 4000 not in counted.by_second  # more than an hour ago
+    assert counted.by_second[now - 10] == 3
+    assert sum(counted.by_second.values()) == 4
+    (body,) = counted({"PATH_INFO": COUNTS_PATH}, lambda *_: None)
+    assert json.loads(body)["by_second"][str(now - 10)] == 3
