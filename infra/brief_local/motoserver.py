@@ -32,6 +32,10 @@ Three costs grew with load (py-spy on the server during `make bench`'s 100 jobs)
   time from `time.time()` rather than by building two datetimes per message looked at.
 - werkzeug logged each request (the process's log goes nowhere).
 
+moto's conditional PutObject checks its condition and stores the object in separate steps;
+`atomic_conditional_writes` makes it one, as S3's is, so two writers of one write-once key
+cannot both win.
+
 `prepare()` does all of it. `python -m brief_local.motoserver -H HOST -p PORT` runs the server
 and counts the requests it answers each second, for `make bench`'s peak calls per second:
 `GET /_brief/requests` answers the last hour's as JSON (`{"by_second": {"<unix second>": n}}`).
@@ -297,10 +301,41 @@ def fast_queues() -> None:
         setattr(sqs, name, clock)
 
 
+_CONDITIONAL = threading.Lock()
+
+
+def atomic_conditional_writes() -> None:
+    """Make a conditional PutObject (`If-None-Match`, `If-Match`) one step, as S3's is
+    (idempotent; before the server starts).
+
+    moto checks the condition, then parses the body and stores the object: two threads that
+    write the same new key at once can both pass the check and both get a 200. Brief's
+    write-once keys (a deep job's plan, the report, a fan-in's claim) rely on exactly one of
+    them winning; a chaos run saw a level plan written twice this way.
+    """
+    from moto.s3.responses import S3Response
+
+    put = S3Response.put_object
+    if getattr(put, "atomic", False):
+        return
+
+    @functools.wraps(put)
+    def put_object(response: Any) -> Any:
+        headers = response.headers
+        if headers.get("If-None-Match") or headers.get("If-Match"):
+            with _CONDITIONAL:
+                return put(response)
+        return put(response)
+
+    put_object.atomic = True  # type: ignore[attr-defined]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
 def prepare() -> None:
     """Everything this module does to moto, once per process, before a server starts."""
     speed_up()
     serialize_queues()
+    atomic_conditional_writes()
     fast_queues()
     keep_connections()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request

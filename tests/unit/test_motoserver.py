@@ -16,7 +16,12 @@ import moto
 import moto.backends
 from moto import mock_aws
 
-from brief_local.motoserver import _receive_in_passes, serialize_queues, speed_up
+from brief_local.motoserver import (
+    _receive_in_passes,
+    atomic_conditional_writes,
+    serialize_queues,
+    speed_up,
+)
 
 SIGNED = (  # moto reads the region and service from the credential scope; it checks no more
     "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/s3/aws4_request, "
@@ -293,3 +298,33 @@ def test_the_request_counter_keeps_an_hour_by_the_second_and_answers_its_path() 
     assert sum(counted.by_second.values()) == 4
     (body,) = counted({"PATH_INFO": COUNTS_PATH}, lambda *_: None)
     assert json.loads(body)["by_second"][str(now - 10)] == 3
+
+
+@mock_aws
+def test_of_writers_racing_to_create_one_key_exactly_one_wins(monkeypatch: Any) -> None:
+    from moto.s3.models import S3Backend
+
+    atomic_conditional_writes()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="race")
+    look = S3Backend.get_object
+
+    def slow_look(*args: Any, **kwargs: Any) -> Any:
+        found = look(*args, **kwargs)
+        time.sleep(0.02)  # widens moto's check-then-store, as a loaded machine does
+        return found
+
+    monkeypatch.setattr(S3Backend, "get_object", slow_look)
+    outcomes: list[str] = []
+
+    def create() -> None:
+        client = boto3.client("s3", region_name="us-east-1")
+        try:
+            client.put_object(Bucket="race", Key="levels/2/plan.json", Body=b"{}", IfNoneMatch="*")
+        except client.exceptions.ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+        else:
+            outcomes.append("written")
+
+    assert _at_once(create, threads=6) == []
+    assert sorted(outcomes) == ["PreconditionFailed"] * 5 + ["written"]
