@@ -60,6 +60,8 @@ class Schedule:
         self.invocations = 0
         self.failures = 0
         self.last_result: Any = None
+        # Called with each run's response (a chaos run counts the sweeper's resumed fan-ins).
+        self.on_result: Callable[[Any], None] | None = None
 
     def start(self) -> None:
         """Start ticking; the first run comes one interval from now, as EventBridge's does."""
@@ -71,6 +73,8 @@ class Schedule:
             self.invocations += 1
             event = scheduled_event(self._rule_arn, region=self._region, account=self._account)
             self.last_result = await self._invoke(event)
+            if self.on_result is not None:
+                self.on_result(self.last_result)
             return self.last_result
 
     async def stop(self) -> None:

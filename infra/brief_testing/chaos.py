@@ -40,6 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
@@ -62,6 +63,10 @@ TERMINAL = ("done", "failed", "cancelled")
 FETCH_TIMEOUT_S = 5.0
 MODEL_TIMEOUT_S = 2.0
 POLL_ATTEMPTS = 4  # tries of each GET /jobs/{id} before the harness gives up
+# The sweeper's schedule: often enough that a fan-in whose owner's message a duplicate
+# delivery acked is resumed within the run (its claim times out after half the visibility
+# timeout), not so often that its listings crowd the workers.
+SWEEP_EVERY_S = 10.0
 DEEP_DEPTH = 2  # a deep job's depth and breadth: a root and two follow-up searches
 DEEP_BREADTH = 2
 DEEP_SOURCES = 2  # a deep job's own pages (level 1); its searches find more
@@ -116,6 +121,7 @@ class Ledger:
     submitted: int = 0
     audits: list[JobAudit] = field(default_factory=list)
     combine_sends: Counter[str] = field(default_factory=Counter)
+    resumed: set[str] = field(default_factory=set)  # jobs whose combine the sweeper sent
     report_puts: int = 0
     dlq_left: dict[str, int] = field(default_factory=dict)
     faults: Counter[str] = field(default_factory=Counter)
@@ -140,8 +146,12 @@ class Ledger:
         return Counter(_reason_kind(a.reason) for a in self.by_state("failed"))
 
     def combine_distribution(self) -> Counter[int]:
-        """How many jobs had n combine messages sent, for each n (completed jobs)."""
-        return Counter(self.combine_sends.get(a.job_id, 0) for a in self.by_state("done"))
+        """How many jobs had n combine messages sent, for each n (completed jobs; a sweep that
+        resumed a job's fan-in sent one too)."""
+        return Counter(
+            self.combine_sends.get(a.job_id, 0) + (a.job_id in self.resumed)
+            for a in self.by_state("done")
+        )
 
     def breaches(self) -> list[str]:
         """Every broken invariant, one line each; empty when the run held them all."""
@@ -229,6 +239,10 @@ class Ledger:
             f"{n} sent: {jobs} jobs" for n, jobs in sorted(self.combine_distribution().items())
         )
         lines.append(f"Combine messages per completed job: {spread or 'none'}")
+        lines.append(
+            f"Fan-ins the sweeper resumed (every summary stored, no combine sent): "
+            f"{len(self.resumed)} jobs"
+        )
         dlqs = ", ".join(f"{name} {n}" for name, n in sorted(self.dlq_left.items()))
         lines.append(f"Messages left in DLQs: {dlqs}" + ("" if self.quiet else " (not quiet)"))
         lines.append(f"Records returned to their queues by failures: {self.records_returned}")
@@ -312,8 +326,11 @@ async def run_chaos(options: ChaosOptions, progress: TextIO | None = None) -> Le
             visibility_timeout_s=plan.visibility_timeout_s,
             max_pollers=options.max_pollers,
             faults=injector,
+            schedule_every_s=SWEEP_EVERY_S,
         )
         async with LocalStack(stack_options) as stack:
+            for schedule in stack.schedules:
+                schedule.on_result = partial(_note_sweep, ledger)
             injector.combine_queue_url = stack.queue_urls.get("CombineQueue", "")
             deadline = started + options.deadline_s
             limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
@@ -350,6 +367,12 @@ async def run_chaos(options: ChaosOptions, progress: TextIO | None = None) -> Le
     ledger.run_s = time.monotonic() - started
     ledger.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return ledger
+
+
+def _note_sweep(ledger: Ledger, response: Any) -> None:
+    """Keep the jobs a sweep resumed (its response: `brief.sweeper.SweepReport.as_dict`)."""
+    if isinstance(response, dict):
+        ledger.resumed.update(str(j) for j in response.get("resumed") or ())
 
 
 def _aws(stack: LocalStack, service: str) -> Any:

@@ -105,7 +105,14 @@ def test_a_job_whose_research_was_never_queued_ends_failed_with_the_reason(
 
 def test_the_sweeper_can_be_run_on_demand(sweeping_stack: LocalStack) -> None:
     (report,) = sweeping_stack.run_schedules_from_thread()
-    assert report == {"open": 0, "checked": 0, "failed": [], "closed": 0, "errors": 0}
+    assert report == {
+        "open": 0,
+        "checked": 0,
+        "failed": [],
+        "resumed": [],
+        "closed": 0,
+        "errors": 0,
+    }
 
 
 def test_the_schedule_stops_with_the_stack(pages: PageServer) -> None:

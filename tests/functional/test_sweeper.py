@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
+from brief import keys
 from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
 from brief.errors import StorageUnavailable
 from brief.jobstore import JobStore
-from brief.messages import ResearchTask, SummarizeTask
+from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.sweeper import Sweeper
 
+from .test_pipeline import researched
+from .test_summary_siblings import batch
 from .world import HOST, World, page
 
 QUESTION = "Why do glaciers move downhill?"
 TIMEOUT_S = 2400.0
+CLAIM_TIMEOUT_S = 60.0  # as `World.summarize`'s
 
 
 def sweeper(world: World, **options: float) -> Sweeper:
@@ -22,6 +26,8 @@ def sweeper(world: World, **options: float) -> Sweeper:
         stall_timeout_s=options.get("stall_timeout_s", TIMEOUT_S),
         concurrency=int(options.get("concurrency", 4)),
         clock=world.clock,
+        queue=world.queue,
+        claim_timeout_s=CLAIM_TIMEOUT_S,
     )
 
 
@@ -200,3 +206,108 @@ async def test_every_new_job_is_in_the_open_index() -> None:
     assert [(e.job_id, e.created_at) for e in entries] == [
         (job_id, (await world.store.job(job_id)).created_at)
     ]
+
+
+async def twin_acked_the_fan_in_owner(world: World) -> str:
+    """A job whose fan-in claim names a source whose message is gone, and whose combine was
+    never sent: what a duplicate delivery and a failed send leave behind.
+
+    Delivery A of source 0 writes its summary and lists the others; its twin B (SQS handed
+    the same message to two invocations) finds the summary written, lists before source 4's
+    summary exists, and acks the message. Source 4's delivery writes its summary and fails
+    to write the claim (S3 throttled it). Then A's listing sees all five: A claims, and its
+    send fails. A's record fails, but B has deleted the message: no delivery of source 0
+    comes back. Source 4's redelivery finds the claim held by source 0 and acks.
+    """
+    job_id, tasks = await researched(world)
+    t0, t4 = tasks[0], tasks[4]
+    assert await batch(world, tasks[1:4]) == [None] * 3  # three of five: no fan-in yet
+
+    a_listing, a_may_list = asyncio.Event(), asyncio.Event()
+    real_list, real_put, real_send = world.blobs.list, world.blobs.put, world.queue.send
+    held = [True]
+
+    async def list_after_b(prefix: str, *, after: str | None = None) -> list[str]:
+        if held[0] and prefix == keys.summaries(job_id):
+            held[0] = False
+            a_listing.set()
+            await a_may_list.wait()
+        return await real_list(prefix, after=after)
+
+    world.blobs.list = list_after_b  # type: ignore[method-assign]
+    a = asyncio.create_task(batch(world, [t0]))
+    await a_listing.wait()
+    assert await batch(world, [t0]) == [None]  # B: four of five listed; acked
+
+    async def claim_throttled(key: str, body: bytes, *, content_type: str = "") -> bool:
+        if key == keys.combine_claim(job_id):
+            raise StorageUnavailable("S3 put failed: SlowDown")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = claim_throttled  # type: ignore[method-assign]
+    [failed_claim] = await batch(world, [t4])
+    assert isinstance(failed_claim, StorageUnavailable)
+    world.blobs.put = real_put  # type: ignore[method-assign]
+
+    async def send_fails(role, messages):  # type: ignore[no-untyped-def]
+        raise StorageUnavailable("SQS SendMessageBatch: InternalError")
+
+    world.queue.send = send_fails  # type: ignore[method-assign]
+    a_may_list.set()
+    [failed_send] = await a
+    assert isinstance(failed_send, StorageUnavailable)
+    world.queue.send = real_send  # type: ignore[method-assign]
+    assert await batch(world, [t4]) == [None]  # the claim is source 0's: acked
+    assert world.queue.sent["combine"] == []
+    return job_id
+
+
+async def test_a_fan_in_whose_owner_message_is_gone_is_sent_by_the_sweeper(
+    world: World,
+) -> None:
+    job_id = await twin_acked_the_fan_in_owner(world)
+    assert (await world.store.view(job_id)).state == "combining"
+
+    world.clock.advance(CLAIM_TIMEOUT_S / 2)  # the claim is young: its owner may be alive
+    await sweeper(world).sweep()
+    assert world.queue.sent["combine"] == []
+
+    world.clock.advance(600)
+    report = await sweeper(world).sweep()
+
+    assert report.failed == []
+    assert report.resumed == [job_id]
+    assert world.queue.sent["combine"] == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+    await world.drain()
+    assert (await world.store.view(job_id)).state == "done"
+    world.clock.advance(600)
+    assert (await sweeper(world).sweep()).resumed == []  # sent once
+
+
+async def test_a_fan_in_that_never_claimed_is_claimed_and_sent_once_idle(world: World) -> None:
+    # Every summary is stored, but the delivery that wrote the last failed to write the claim
+    # and its message never came back (a twin had acked it).
+    job_id, tasks = await researched(world)
+    real_put = world.blobs.put
+
+    async def claim_throttled(key: str, body: bytes, *, content_type: str = "") -> bool:
+        if key == keys.combine_claim(job_id):
+            raise StorageUnavailable("S3 put failed: SlowDown")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = claim_throttled  # type: ignore[method-assign]
+    outcomes = await batch(world, tasks)
+    assert sum(isinstance(o, StorageUnavailable) for o in outcomes) == 1
+    world.blobs.put = real_put  # type: ignore[method-assign]
+    assert (await world.store.view(job_id)).state == "summarizing"
+
+    world.clock.advance(CLAIM_TIMEOUT_S + 1)
+    report = await sweeper(world).sweep()
+
+    assert report.resumed == [job_id]
+    assert world.queue.take("combine") == [CombineTask(job_id=job_id, indexes=(0, 1, 2, 3, 4))]
+    assert await world.store.combine_sent(job_id)
+    # Its message, had it come back after all, finds the combine on its way.
+    failed = next(t for t, o in zip(tasks, outcomes, strict=True) if o is not None)
+    assert await batch(world, [failed]) == [None]
+    assert world.queue.sent["combine"] == []

@@ -159,12 +159,28 @@ def test_every_function_that_creates_jobs_may_enter_them_in_the_index(
     assert "s3:PutObject" in _object_grants(template, creator).get("open/", set())
 
 
-def test_the_sweeper_may_fail_jobs_note_batch_ledgers_and_drop_index_entries_and_no_more(
+def test_the_sweeper_may_fail_jobs_resume_fan_ins_note_ledgers_and_drop_entries_and_no_more(
     template: Template,
 ) -> None:
     assert _object_grants(template, SWEEPER) == {
         "jobs/": {"s3:PutObject"},
         "jobs/*/request.json": {"s3:GetObject"},  # which batch an ended job is in
+        # a stalled fan-in: its level's sources, its claim, whether its combine went out
+        "jobs/*/retrieval.json": {"s3:GetObject"},
+        "jobs/*/combine.claim": {"s3:GetObject"},
+        "jobs/*/combine.sent": {"s3:GetObject"},
         "batches/*/ledger/": {"s3:GetObject", "s3:PutObject"},
         "open/": {"s3:DeleteObject"},
     }
+    statements = [
+        s
+        for policy in template.raw["Resources"][SWEEPER]["Properties"]["Policies"]
+        for s in policy["Statement"]
+        if str(s["Action"]).startswith("sqs:")
+    ]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("sqs:SendMessage", {"Fn::GetAtt": ["CombineQueue", "Arn"]})
+    ]
+    claim = "BRIEF_COMBINE_CLAIM_TIMEOUT_S"  # a claim older than this has no live owner
+    summarize = template.functions["SummarizeFunction"].environment
+    assert template.functions[SWEEPER].environment[claim] == summarize[claim]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -678,14 +678,7 @@ class Summarize:
                     "the combine claim is held by a delivery still in flight",
                     retry_after=self.claim_timeout_s - age_s,
                 )
-        combine = CombineTask(
-            job_id=task.job_id,
-            indexes=tuple(sorted(done)),
-            summaries=_carried(ours) or None,
-            level=_past_first(level),
-        )
-        await self.queue.send("combine", [combine])
-        await self.store.mark_combine_sent(task.job_id, level)
+        await _send_combine(self.store, self.queue, task.job_id, done, level, ours)
 
 
 @dataclass(frozen=True)
@@ -993,6 +986,67 @@ class Combine:
 def _inline(record: M | None) -> M | None:
     """`record`, if it is small enough to ride along in a message (`INLINE_BYTES`)."""
     return record if record is not None and inline_size(record) <= INLINE_BYTES else None
+
+
+async def _send_combine(
+    store: JobStore,
+    queue: TaskQueue,
+    job_id: str,
+    done: Iterable[int],
+    level: int,
+    ours: dict[int, SummaryRecord] | None = None,
+) -> None:
+    """Send the combine of `level` over the summaries `done` (those in `ours` ride along),
+    then mark it sent, so that a later fan-in does not send it again."""
+    combine = CombineTask(
+        job_id=job_id,
+        indexes=tuple(sorted(done)),
+        summaries=_carried(ours or {}) or None,
+        level=_past_first(level),
+    )
+    await queue.send("combine", [combine])
+    await store.mark_combine_sent(job_id, level)
+
+
+async def resume_fan_in(
+    store: JobStore,
+    queue: TaskQueue,
+    job_id: str,
+    names: Collection[str],
+    now: datetime,
+    claim_timeout_s: float,
+) -> bool:
+    """Send the combine of a job whose summaries are all stored and whose fan-in never sent
+    it; whether this did. `names` are the job's objects (`keys.job` stripped).
+
+    The summarize stage's fan-in heals a sender that died between its claim and its send
+    through the claim owner's own message, which SQS brings back. A duplicate delivery can
+    take that message away: the twin finds the summary written, lists before the last one
+    exists, and acks; the original then claims, its send fails, and no delivery comes back.
+    The sweeper calls this for a job that has been idle for `claim_timeout_s`: a claim older
+    than that has no live owner, and a missing one had no fan-in to wait for.
+    """
+    deepest = max((keys.level_of(n)[0] for n in names if n.startswith(keys.LEVELS)), default=1)
+    within = {name for number, name in map(keys.level_of, names) if number == deepest}
+    if keys.COMBINE_SENT in within or keys.RETRIEVAL not in within:
+        return False  # sent (the combine's own retries and DLQ own it), or not retrieved yet
+    retrieval = await store.retrieval(job_id, deepest)
+    usable = {s.index for s in retrieval.usable} if retrieval else set()
+    if not usable or any(keys.summary_name(i) not in names for i in usable):
+        return False  # research sends an empty level's combine; a missing summary is awaited
+    won, claim = await store.claim_combine(job_id, min(usable), now, deepest)
+    if not won and (
+        (now - claim.at).total_seconds() < claim_timeout_s
+        or await store.combine_sent(job_id, deepest)
+    ):
+        return False
+    await _send_combine(store, queue, job_id, usable, deepest)
+    log.warning(
+        "fan-in resumed: the combine was never sent",
+        extra={"level": deepest, "claim_owner": None if won else claim.owner},
+    )
+    metrics.count("FanInsResumed")
+    return True
 
 
 def _past_first(level: int) -> int | None:

@@ -407,7 +407,8 @@ class Wiring:
         return DeadLetter(await self.store())
 
     async def sweeper(self) -> Sweeper:
-        """The sweeper, which fails the jobs that stopped making progress."""
+        """The sweeper, which resumes a fan-in that never sent its combine and fails the jobs
+        that stopped making progress."""
         from brief.sweeper import Sweeper
 
         s = self.settings
@@ -415,6 +416,8 @@ class Wiring:
             await self.store(),
             stall_timeout_s=s.stall_timeout_s,
             concurrency=s.sweep_concurrency,
+            queue=await self.queue(),
+            claim_timeout_s=s.combine_claim_timeout_s,
         )
 
     async def aclose(self) -> None:

@@ -38,6 +38,7 @@ class Progress:
     last_at: datetime | None
     last_kind: str | None
     last_index: int | None
+    names: frozenset[str] = frozenset()  # its objects, by their names under `keys.job`
 
 
 @dataclass(frozen=True)
@@ -185,4 +186,5 @@ class JobViews(JobRecords, EventLog, BatchRecords):
             last_at=keys.from_micros(last.micros) if last else None,
             last_kind=last.kind if last else None,
             last_index=last.index if last else None,
+            names=frozenset(present),
         )
