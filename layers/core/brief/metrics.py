@@ -16,6 +16,7 @@ The metrics Brief emits:
 | `JobsCompleted` | Count | | a report is written (combine) |
 | `JobsFailed` | Count | `stage` | a job is marked failed |
 | `JobsStalled` | Count | | the sweeper failed jobs that made no progress (sweeper) |
+| `FanInsResumed` | Count | | the sweeper sent a combine whose fan-in never had (sweeper) |
 | `StageDuration` | Milliseconds | `stage` | retrieval, each summary, the combine |
 | `FetchFailures` | Count | | a source could not be used |
 | `InputTokens`, `OutputTokens` | Count | | model usage of a summary or combine |
