@@ -328,7 +328,7 @@ def atomic_conditional_writes() -> None:
         return put(response)
 
     put_object.atomic = True  # type: ignore[attr-defined]
-    S3Response.put_object = put_object  # type: ignore[method-assign]
+    S3Response.put_object = put_object  # type: ignore[method-assign,assignment]
 
 
 def prepare() -> None:
