@@ -311,3 +311,44 @@ async def test_a_fan_in_that_never_claimed_is_claimed_and_sent_once_idle(world: 
     failed = next(t for t, o in zip(tasks, outcomes, strict=True) if o is not None)
     assert await batch(world, [failed]) == [None]
     assert world.queue.sent["combine"] == []
+
+
+async def test_a_summarized_sources_dead_message_leaves_the_job_to_the_sweeper(
+    world: World,
+) -> None:
+    # The claim's write kept failing until the message went to the DLQ: the summary is
+    # stored, so the dead letter is kept and the job is not failed; the sweeper sends the
+    # combine, and the report is written.
+    job_id, tasks = await researched(world)
+    real_put = world.blobs.put
+
+    async def claim_throttled(key: str, body: bytes, *, content_type: str = "") -> bool:
+        if key == keys.combine_claim(job_id):
+            raise StorageUnavailable("S3 put failed: SlowDown")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = claim_throttled  # type: ignore[method-assign]
+    outcomes = await batch(world, tasks)
+    world.blobs.put = real_put  # type: ignore[method-assign]
+    [dead] = [t for t, o in zip(tasks, outcomes, strict=True) if o is not None]
+    dlq = "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34"
+
+    assert await world.dead_letter().run(dead.model_dump_json(), dlq, message_id="m") is None
+
+    assert [d.job_id for _, d in await world.store.dead_messages()] == [job_id]
+    assert (await world.store.view(job_id)).state == "summarizing"
+    world.clock.advance(CLAIM_TIMEOUT_S + 1)
+    assert (await sweeper(world).sweep()).resumed == [job_id]
+    await world.drain()
+    assert (await world.store.view(job_id)).state == "done"
+
+
+async def test_an_unsummarized_sources_dead_message_still_fails_the_job(world: World) -> None:
+    job_id, tasks = await researched(world)
+    dlq = "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34"
+    await world.dead_letter().run(tasks[2].model_dump_json(), dlq, message_id="m")
+    view = await world.store.view(job_id)
+    assert (view.state, view.reason) == (
+        "failed",
+        "the summarize step for source 3 failed repeatedly and was given up",
+    )

@@ -41,7 +41,9 @@ class DeadLetter:
     """Keeps a message that exhausted its retries, and marks the job it names failed.
 
     The message is first kept in S3 (`keys.dead`, with why it died): an operator reads it
-    there and redrives it after a fix (`brief dlq`). Only then is its job marked failed.
+    there and redrives it after a fix (`brief dlq`). Only then is its job marked failed,
+    unless it has its report, or the message was a source's whose summary is stored (its
+    fan-in is the sweeper's to finish).
     """
 
     store: JobStore
@@ -82,6 +84,17 @@ class DeadLetter:
             return None
         bind_job(job_id, source=None if index is None else source_number(index))
         if await self.store.report(job_id) is not None:
+            return None
+        if (
+            isinstance(letter.task, SummarizeTask)
+            and letter.problem is None
+            and await self.store.summary(job_id, letter.task.index) is not None
+        ):
+            # Its source is summarized: what kept failing was the fan-in after the summary,
+            # which the sweeper finishes once the job is idle (`resume_fan_in`). Failing the
+            # job here would throw away every summary, or fail a job whose combine, sent by
+            # another delivery, is about to write its report.
+            log.warning("a summarized source's message died: its job is left to the fan-in")
             return None
         await fail_job(self.store, job_id, "deadletter", reason, self.clock(), place)
         return job_id
