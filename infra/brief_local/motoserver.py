@@ -34,7 +34,8 @@ Three costs grew with load (py-spy on the server during `make bench`'s 100 jobs)
 
 moto's conditional PutObject checks its condition and stores the object in separate steps;
 `atomic_conditional_writes` makes it one, as S3's is, so two writers of one write-once key
-cannot both win.
+cannot both win. A listing looked each key up again after copying the list, and failed on
+one deleted meanwhile; `steady_listings` lists from the copy.
 
 `prepare()` does all of it. `python -m brief_local.motoserver -H HOST -p PORT` runs the server
 and counts the requests it answers each second, for `make bench`'s peak calls per second:
@@ -331,11 +332,46 @@ def atomic_conditional_writes() -> None:
     S3Response.put_object = put_object  # type: ignore[method-assign,assignment]
 
 
+def steady_listings() -> None:
+    """List a bucket from one snapshot of its keys (idempotent; before the server starts).
+
+    moto copies the bucket's keys before a listing walks them, then looks each one up again
+    in the live bucket: a key deleted meanwhile (the sweeper drops `open/` entries while
+    others list) raised KeyError, a 500 that botocore retried. S3 lists what it lists.
+    """
+    from moto.s3.utils import _VersionedKeyStore
+
+    if getattr(_VersionedKeyStore._iteritems, "steady", False):
+        return
+
+    def iteritems(store: Any) -> Iterable[tuple[str, Any]]:
+        for key, versions in store._self_iterable().items():
+            if versions:
+                yield key, versions[-1]
+
+    def itervalues(store: Any) -> Iterable[Any]:
+        for _, value in iteritems(store):
+            yield value
+
+    def iterlists(store: Any) -> Iterable[tuple[str, list[Any]]]:
+        yield from store._self_iterable().items()
+
+    iteritems.steady = True  # type: ignore[attr-defined]
+    for names, replacement in (
+        (("_iteritems", "items", "iteritems"), iteritems),
+        (("_itervalues", "values", "itervalues"), itervalues),
+        (("_iterlists", "lists", "iterlists"), iterlists),
+    ):
+        for name in names:
+            setattr(_VersionedKeyStore, name, replacement)
+
+
 def prepare() -> None:
     """Everything this module does to moto, once per process, before a server starts."""
     speed_up()
     serialize_queues()
     atomic_conditional_writes()
+    steady_listings()
     fast_queues()
     keep_connections()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request

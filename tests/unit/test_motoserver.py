@@ -21,6 +21,7 @@ from brief_local.motoserver import (
     atomic_conditional_writes,
     serialize_queues,
     speed_up,
+    steady_listings,
 )
 
 SIGNED = (  # moto reads the region and service from the credential scope; it checks no more
@@ -328,3 +329,25 @@ def test_of_writers_racing_to_create_one_key_exactly_one_wins(monkeypatch: Any) 
 
     assert _at_once(create, threads=6) == []
     assert sorted(outcomes) == ["PreconditionFailed"] * 5 + ["written"]
+
+
+@mock_aws
+def test_a_listing_while_keys_are_deleted_lists_without_failing(monkeypatch: Any) -> None:
+    from moto.s3.utils import _VersionedKeyStore
+
+    steady_listings()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="listing")
+    for i in range(40):
+        s3.put_object(Bucket="listing", Key=f"open/{i:04d}", Body=b"")
+    snapshot = _VersionedKeyStore._self_iterable
+
+    def copy_then_delete(store: Any) -> dict[str, Any]:
+        copied = snapshot(store)
+        if copied:  # a delete lands between the copy and the walk
+            dict.pop(store, next(iter(copied)), None)
+        return copied
+
+    monkeypatch.setattr(_VersionedKeyStore, "_self_iterable", copy_then_delete)
+    listed = s3.list_objects_v2(Bucket="listing", Prefix="open/")
+    assert len(listed["Contents"]) == 40  # what the copy held
