@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from brief import keys
 from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
@@ -208,6 +210,23 @@ async def test_every_new_job_is_in_the_open_index() -> None:
     ]
 
 
+@contextmanager
+def claims_throttled(world: World, job_id: str) -> Iterator[None]:
+    """S3 refuses every write of the job's fan-in claim meanwhile (SlowDown)."""
+    real_put = world.blobs.put
+
+    async def put(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        if key == keys.combine_claim(job_id):
+            raise StorageUnavailable("S3 put failed: SlowDown")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = put  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        world.blobs.put = real_put  # type: ignore[method-assign]
+
+
 async def twin_acked_the_fan_in_owner(world: World) -> str:
     """A job whose fan-in claim names a source whose message is gone, and whose combine was
     never sent: what a duplicate delivery and a failed send leave behind.
@@ -224,7 +243,7 @@ async def twin_acked_the_fan_in_owner(world: World) -> str:
     assert await batch(world, tasks[1:4]) == [None] * 3  # three of five: no fan-in yet
 
     a_listing, a_may_list = asyncio.Event(), asyncio.Event()
-    real_list, real_put, real_send = world.blobs.list, world.blobs.put, world.queue.send
+    real_list, real_send = world.blobs.list, world.queue.send
     held = [True]
 
     async def list_after_b(prefix: str, *, after: str | None = None) -> list[str]:
@@ -239,15 +258,9 @@ async def twin_acked_the_fan_in_owner(world: World) -> str:
     await a_listing.wait()
     assert await batch(world, [t0]) == [None]  # B: four of five listed; acked
 
-    async def claim_throttled(key: str, body: bytes, *, content_type: str = "") -> bool:
-        if key == keys.combine_claim(job_id):
-            raise StorageUnavailable("S3 put failed: SlowDown")
-        return await real_put(key, body, content_type=content_type)
-
-    world.blobs.put = claim_throttled  # type: ignore[method-assign]
-    [failed_claim] = await batch(world, [t4])
+    with claims_throttled(world, job_id):
+        [failed_claim] = await batch(world, [t4])
     assert isinstance(failed_claim, StorageUnavailable)
-    world.blobs.put = real_put  # type: ignore[method-assign]
 
     async def send_fails(role, messages):  # type: ignore[no-untyped-def]
         raise StorageUnavailable("SQS SendMessageBatch: InternalError")
@@ -288,17 +301,9 @@ async def test_a_fan_in_that_never_claimed_is_claimed_and_sent_once_idle(world: 
     # Every summary is stored, but the delivery that wrote the last failed to write the claim
     # and its message never came back (a twin had acked it).
     job_id, tasks = await researched(world)
-    real_put = world.blobs.put
-
-    async def claim_throttled(key: str, body: bytes, *, content_type: str = "") -> bool:
-        if key == keys.combine_claim(job_id):
-            raise StorageUnavailable("S3 put failed: SlowDown")
-        return await real_put(key, body, content_type=content_type)
-
-    world.blobs.put = claim_throttled  # type: ignore[method-assign]
-    outcomes = await batch(world, tasks)
+    with claims_throttled(world, job_id):
+        outcomes = await batch(world, tasks)
     assert sum(isinstance(o, StorageUnavailable) for o in outcomes) == 1
-    world.blobs.put = real_put  # type: ignore[method-assign]
     assert (await world.store.view(job_id)).state == "summarizing"
 
     world.clock.advance(CLAIM_TIMEOUT_S + 1)
@@ -320,16 +325,8 @@ async def test_a_summarized_sources_dead_message_leaves_the_job_to_the_sweeper(
     # stored, so the dead letter is kept and the job is not failed; the sweeper sends the
     # combine, and the report is written.
     job_id, tasks = await researched(world)
-    real_put = world.blobs.put
-
-    async def claim_throttled(key: str, body: bytes, *, content_type: str = "") -> bool:
-        if key == keys.combine_claim(job_id):
-            raise StorageUnavailable("S3 put failed: SlowDown")
-        return await real_put(key, body, content_type=content_type)
-
-    world.blobs.put = claim_throttled  # type: ignore[method-assign]
-    outcomes = await batch(world, tasks)
-    world.blobs.put = real_put  # type: ignore[method-assign]
+    with claims_throttled(world, job_id):
+        outcomes = await batch(world, tasks)
     [dead] = [t for t, o in zip(tasks, outcomes, strict=True) if o is not None]
     dlq = "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34"
 
