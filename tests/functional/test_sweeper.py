@@ -13,6 +13,7 @@ from brief.jobstore import JobStore
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
 from brief.sweeper import Sweeper
 
+from .test_dead_letters import DLQ
 from .test_pipeline import researched
 from .test_summary_siblings import batch
 from .world import HOST, World, page
@@ -328,9 +329,9 @@ async def test_a_summarized_sources_dead_message_leaves_the_job_to_the_sweeper(
     with claims_throttled(world, job_id):
         outcomes = await batch(world, tasks)
     [dead] = [t for t, o in zip(tasks, outcomes, strict=True) if o is not None]
-    dlq = "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34"
 
-    assert await world.dead_letter().run(dead.model_dump_json(), dlq, message_id="m") is None
+    body = dead.model_dump_json()
+    assert await world.dead_letter().run(body, DLQ["summarize"], message_id="m") is None
 
     assert [d.job_id for _, d in await world.store.dead_messages()] == [job_id]
     assert (await world.store.view(job_id)).state == "summarizing"
@@ -342,8 +343,7 @@ async def test_a_summarized_sources_dead_message_leaves_the_job_to_the_sweeper(
 
 async def test_an_unsummarized_sources_dead_message_still_fails_the_job(world: World) -> None:
     job_id, tasks = await researched(world)
-    dlq = "arn:aws:sqs:us-east-1:123456789012:brief-SummarizeDeadLetterQueue-Cd34"
-    await world.dead_letter().run(tasks[2].model_dump_json(), dlq, message_id="m")
+    await world.dead_letter().run(tasks[2].model_dump_json(), DLQ["summarize"], message_id="m")
     view = await world.store.view(job_id)
     assert (view.state, view.reason) == (
         "failed",

@@ -38,7 +38,7 @@ order and a key is a cursor.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -77,6 +77,14 @@ def level_of(name: str) -> tuple[int, str]:
         if number.isdigit():
             return int(number), rest
     return 1, name
+
+
+def deepest_level(names: Iterable[str]) -> tuple[int, set[str]]:
+    """The deepest level a job's names (under `job`) reach, and its names within that level
+    (level 1's are the job's top-level names)."""
+    listed = [level_of(name) for name in names]
+    deepest = max((number for number, _ in listed), default=1)
+    return deepest, {name for number, name in listed if number == deepest}
 
 
 def job(job_id: str) -> str:

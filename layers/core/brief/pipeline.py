@@ -1026,8 +1026,7 @@ async def resume_fan_in(
     The sweeper calls this for a job that has been idle for `claim_timeout_s`: a claim older
     than that has no live owner, and a missing one had no fan-in to wait for.
     """
-    deepest = max((keys.level_of(n)[0] for n in names if n.startswith(keys.LEVELS)), default=1)
-    within = {name for number, name in map(keys.level_of, names) if number == deepest}
+    deepest, within = keys.deepest_level(names)
     if keys.COMBINE_SENT in within or keys.RETRIEVAL not in within:
         return False  # sent (the combine's own retries and DLQ own it), or not retrieved yet
     retrieval = await store.retrieval(job_id, deepest)

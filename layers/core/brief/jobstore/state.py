@@ -17,9 +17,8 @@ def state_from_keys(present: set[str]) -> JobState:
         return "failed"
     if keys.CANCELLED in present:
         return "cancelled"
-    deepest = max((keys.level_of(k)[0] for k in present if k.startswith(keys.LEVELS)), default=1)
+    deepest, within = keys.deepest_level(present)
     if deepest > 1:  # a deep job past its first level: that level's stage
-        within = {name for number, name in map(keys.level_of, present) if number == deepest}
         if keys.COMBINE_CLAIM in within:
             return "combining"
         return "summarizing" if keys.RETRIEVAL in within else "retrieving"
