@@ -488,8 +488,8 @@ async def followed(n_jobs: int) -> Figures:
     watched ones take (mean of two rounds of each)."""
     with serving(SEED) as servers:
         async with warm_stack(servers, servers.stack_options(), connections=64) as (_, api):
-            # Unwatched, watched, watched, unwatched: each kind meets as full a bucket
-            # (moto's listings slow as it fills) and as warm a stack as the other.
+            # Unwatched, watched, watched, unwatched: each kind meets as full a bucket and as
+            # warm a stack as the other.
             rounds = [
                 await _round(api, servers, n_jobs, follow=follow)
                 for follow in (False, True, True, False)

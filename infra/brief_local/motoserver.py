@@ -35,7 +35,9 @@ Three costs grew with load (py-spy on the server during `make bench`'s 100 jobs)
 moto's conditional PutObject checks its condition and stores the object in separate steps;
 `atomic_conditional_writes` makes it one, as S3's is, so two writers of one write-once key
 cannot both win. A listing looked each key up again after copying the list, and failed on
-one deleted meanwhile; `steady_listings` lists from the copy.
+one deleted meanwhile; `steady_listings` lists from the copy. And a listing walked every key
+of the bucket, however small its prefix: `indexed_listings` keeps each bucket's names in
+order, so a listing costs what it lists.
 
 `prepare()` does all of it. `python -m brief_local.motoserver -H HOST -p PORT` runs the server
 and counts the requests it answers each second, for `make bench`'s peak calls per second:
@@ -45,6 +47,7 @@ and counts the requests it answers each second, for `make bench`'s peak calls pe
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import functools
 import io
@@ -366,12 +369,110 @@ def steady_listings() -> None:
             setattr(_VersionedKeyStore, name, replacement)
 
 
+_NAMES = threading.RLock()  # the key-name indexes of every bucket (their changes are brief)
+
+
+def _names_under(store: Any, prefix: str) -> list[str]:
+    """The names in a key store that start with `prefix`, in order, as they are now: from the
+    store's index of its names, made on the first listing and kept in step by the store's
+    own changes from then on."""
+    with _NAMES:
+        names: list[str] | None = store.__dict__.get("brief_names")
+        if names is None:
+            names = store.brief_names = sorted(dict.keys(store))
+        end = start = bisect.bisect_left(names, prefix)
+        while end < len(names) and names[end].startswith(prefix):
+            end += 1
+        return names[start:end]
+
+
+def _tracked(change: Callable[..., Any], *, removes: bool) -> Callable[..., Any]:
+    """A change to a key store that keeps its index of names in step: a name that appears
+    goes in where it sorts, one that goes comes out."""
+
+    @functools.wraps(change)
+    def tracked(store: Any, key: str, *args: Any) -> Any:
+        with _NAMES:
+            had = dict.__contains__(store, key)
+            result = change(store, key, *args)
+            names = store.__dict__.get("brief_names")
+            if names is not None and had != dict.__contains__(store, key):
+                at = bisect.bisect_left(names, key)
+                if removes:
+                    if at < len(names) and names[at] == key:
+                        del names[at]
+                else:
+                    names.insert(at, key)
+            return result
+
+    return tracked
+
+
+def indexed_listings() -> None:
+    """List a prefix in time that grows with what it lists, not with the bucket (idempotent;
+    before the server starts).
+
+    moto walks every key of the bucket for each listing, and Brief lists small prefixes of a
+    big bucket all the time (a job's keys, the sweeper's `open/`): 10 to 20 ms a listing at
+    8,000 keys, and a 1,000-job batch leaves tens of thousands. Each bucket's key store keeps
+    its names in order; a listing takes the names under its prefix from there (at one moment,
+    as `steady_listings` does) and looks each up.
+    """
+    from moto.s3.models import FakeDeleteMarker, FakeTableStorageBucket, S3Backend
+    from moto.s3.utils import _VersionedKeyStore
+
+    if getattr(S3Backend.list_objects, "indexed", False):
+        return
+    for name, removes in (("__setitem__", False), ("setlist", False), ("pop", True)):
+        setattr(
+            _VersionedKeyStore, name, _tracked(getattr(_VersionedKeyStore, name), removes=removes)
+        )
+    whole = S3Backend.list_objects
+
+    def list_objects(
+        backend: Any,
+        bucket: Any,
+        prefix: str | None,
+        delimiter: str | None,
+        marker: str | None,
+        max_keys: int | None,
+    ) -> tuple[list[Any], list[str], bool, str | None]:
+        store = bucket.keys
+        if isinstance(bucket, FakeTableStorageBucket) or not isinstance(store, _VersionedKeyStore):
+            return whole(backend, bucket, prefix, delimiter, marker, max_keys)  # type: ignore[return-value]
+        prefix = prefix or ""
+        keys: list[Any] = []
+        folders: set[str] = set()
+        for name in _names_under(store, prefix):
+            versions = dict.get(store, name)  # none: deleted since the names were taken
+            if not versions:
+                continue
+            rest = name[len(prefix) :]
+            if delimiter and delimiter in rest:
+                folders.add(f"{prefix}{rest.split(delimiter)[0]}{delimiter}")
+            elif not isinstance(versions[-1], FakeDeleteMarker):
+                keys.append(versions[-1])
+        if marker:
+            keys = backend._get_results_from_token(
+                keys, backend._pagination_tokens.get(marker) or marker
+            )
+        if max_keys is None:
+            return keys, sorted(folders), False, None
+        keys, truncated, next_marker = backend._truncate_result(keys, max_keys)
+        return keys, sorted(folders), truncated, next_marker
+
+    list_objects.indexed = True  # type: ignore[attr-defined]
+    list_objects.moto = whole  # type: ignore[attr-defined]
+    S3Backend.list_objects = list_objects  # type: ignore[method-assign,assignment]
+
+
 def prepare() -> None:
     """Everything this module does to moto, once per process, before a server starts."""
     speed_up()
     serialize_queues()
     atomic_conditional_writes()
     steady_listings()
+    indexed_listings()
     fast_queues()
     keep_connections()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from moto import mock_aws
 from brief_local.motoserver import (
     _receive_in_passes,
     atomic_conditional_writes,
+    indexed_listings,
     serialize_queues,
     speed_up,
     steady_listings,
@@ -332,7 +334,7 @@ def test_of_writers_racing_to_create_one_key_exactly_one_wins(monkeypatch: Any) 
 
 
 @mock_aws
-def test_a_listing_while_keys_are_deleted_lists_without_failing(monkeypatch: Any) -> None:
+def test_a_walk_of_a_bucket_while_keys_are_deleted_walks_without_failing(monkeypatch: Any) -> None:
     from moto.s3.utils import _VersionedKeyStore
 
     steady_listings()
@@ -349,5 +351,115 @@ def test_a_listing_while_keys_are_deleted_lists_without_failing(monkeypatch: Any
         return copied
 
     monkeypatch.setattr(_VersionedKeyStore, "_self_iterable", copy_then_delete)
+    walked = list(_bucket("listing").keys.items())  # as moto's listings of versions walk it
+    assert len(walked) == 40  # what the copy held
+
+
+def _bucket(name: str) -> Any:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(name)
+
+
+@mock_aws
+def test_an_indexed_listing_lists_what_motos_own_does_after_every_kind_of_change() -> None:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import S3Backend, s3_backends
+
+    indexed_listings()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    rng = random.Random(7)
+    parts = ["jobs", "open", "a", "ab", "a-b", "é", "cache", "x/y", ""]
+    for bucket, versioned in (("plain", False), ("versioned", True)):
+        s3.create_bucket(Bucket=bucket)
+        if versioned:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        names = sorted(
+            {"/".join(rng.choices(parts, k=rng.randint(1, 4))) or "k" for _ in range(300)}
+        )
+        for name in names:
+            s3.put_object(Bucket=bucket, Key=name, Body=b"1")
+        for name in rng.sample(names, 60):  # overwritten
+            s3.put_object(Bucket=bucket, Key=name, Body=b"2")
+        for name in rng.sample(names, 40):  # deleted one by one
+            s3.delete_object(Bucket=bucket, Key=name)
+        gone = rng.sample(names, 30)
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in gone]})
+        for name in rng.sample(gone, 10):  # and back
+            s3.put_object(Bucket=bucket, Key=name, Body=b"3")
+        s3.put_object(Bucket=bucket, Key="copy/from", Body=b"4")
+        s3.copy_object(
+            Bucket=bucket, Key="copy/to", CopySource={"Bucket": bucket, "Key": "copy/from"}
+        )
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        listed = _bucket(bucket)
+        moto_own = S3Backend.list_objects.moto  # type: ignore[attr-defined]
+        prefixes = ["", "a", "a/", "ab", "jobs/", "é", "x/y/", "zzz", *rng.sample(names, 20)]
+        for prefix in prefixes:
+            for delimiter in (None, "/", "-"):
+                for max_keys in (None, 1, 7, 1000):
+                    ours = S3Backend.list_objects(
+                        backend, listed, prefix, delimiter, None, max_keys
+                    )
+                    theirs = moto_own(backend, listed, prefix, delimiter, None, max_keys)
+                    assert [k.name for k in ours[0]] == [k.name for k in theirs[0]], prefix
+                    assert list(ours[1]) == list(theirs[1])
+                    assert ours[2] == theirs[2]
+        # And through the API, paging with continuation tokens.
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix="a", PaginationConfig={"PageSize": 9}
+        )
+        got = [c["Key"] for page in pages for c in page.get("Contents", [])]
+        assert got == [k.name for k in moto_own(backend, listed, "a", None, None, None)[0]]
+
+
+@mock_aws
+def test_a_listing_of_a_prefix_does_not_walk_the_bucket(monkeypatch: Any) -> None:
+    from moto.s3.utils import _VersionedKeyStore
+
+    indexed_listings()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="big")
+    for i in range(50):
+        s3.put_object(Bucket="big", Key=f"jobs/{i:03d}/request.json", Body=b"")
+
+    def walked(store: Any) -> dict[str, Any]:
+        raise AssertionError("the listing walked the whole bucket")
+
+    with monkeypatch.context() as patched:  # moto's own reset walks it, after the test
+        patched.setattr(_VersionedKeyStore, "_self_iterable", walked)
+        listed = s3.list_objects_v2(Bucket="big", Prefix="jobs/007/")
+    assert [c["Key"] for c in listed["Contents"]] == ["jobs/007/request.json"]
+
+
+@mock_aws
+def test_a_key_deleted_after_a_listing_took_its_names_is_left_out(monkeypatch: Any) -> None:
+    import brief_local.motoserver as motoserver
+
+    indexed_listings()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="listing")
+    for i in range(40):
+        s3.put_object(Bucket="listing", Key=f"open/{i:04d}", Body=b"")
+    names_under = motoserver._names_under
+
+    def then_delete(store: Any, prefix: str) -> list[str]:
+        names = names_under(store, prefix)
+        store.pop(names[0])  # the sweeper drops an open/ entry meanwhile
+        return names
+
+    monkeypatch.setattr(motoserver, "_names_under", then_delete)
     listed = s3.list_objects_v2(Bucket="listing", Prefix="open/")
-    assert len(listed["Contents"]) == 40  # what the copy held
+    assert [c["Key"] for c in listed["Contents"]] == [f"open/{i:04d}" for i in range(1, 40)]
+
+
+def test_the_listing_benchmark_lists_each_job_both_ways(capsys: Any) -> None:
+    from bench import listing
+
+    assert listing.main(["20"]) == 0  # it checks each listing found the job's 25 keys
+    printed = capsys.readouterr().out
+    assert printed.startswith("500 keys; one job's 25 listed 200 times:")
+    assert "moto's own" in printed
+    assert "indexed" in printed
