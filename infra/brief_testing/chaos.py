@@ -65,10 +65,8 @@ MODEL_TIMEOUT_S = 2.0
 POLL_ATTEMPTS = 4  # tries of each GET /jobs/{id} before the harness gives up
 # The sweeper's schedule: often enough that a fan-in whose owner's message a duplicate
 # delivery acked is resumed within the run (its claim times out after half the visibility
-# timeout), not so often that its listings crowd the workers. A sweep lists every open job,
-# and moto walks the whole bucket for each listing (10-20 ms at 8,000 keys): every 10 s
-# that took a fifth of a core from this one process, and more pages timed out.
-SWEEP_EVERY_S = 30.0
+# timeout), not so often that its listings crowd the workers: a sweep lists every open job.
+SWEEP_EVERY_S = 10.0
 DEEP_DEPTH = 2  # a deep job's depth and breadth: a root and two follow-up searches
 DEEP_BREADTH = 2
 DEEP_SOURCES = 2  # a deep job's own pages (level 1); its searches find more
