@@ -4,17 +4,25 @@ names one that exists) is marked failed with that reason."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from brief import keys
+from brief.deadletter import UNSAID
+from brief.errors import InvalidMessage, StorageUnavailable
+from brief.extractive import ExtractiveSummarizer
 from brief.ids import batch_job_id
 from brief.messages import CombineTask, ResearchTask, SubmitTask, SummarizeTask
 from brief.models import MAX_DEAD_BODY_CHARS, DeadMessage, ResearchRequest
+from brief.ports import ModelText
 from tests.work_messages import valid
 
-from .world import World
+from .world import World, page
 
 QUESTION = "How do honeybees choose a new home?"
 DLQ = {
@@ -107,7 +115,8 @@ async def test_a_valid_message_that_kept_failing_names_its_step(world: World) ->
     body = SummarizeTask(job_id=job_id, index=2, expected=3).model_dump_json()
     await world.dead_letter().run(body, DLQ["summarize"], message_id="m-3")
     view = await world.store.view(job_id)
-    reason = "the summarize step for source 3 failed repeatedly and was given up"
+    # No delivery kept an error (as when each timed out): the reason says where to look.
+    reason = f"the summarize step for source 3 failed repeatedly and was given up; {UNSAID}"
     assert view.reason == reason
     ((_, dead),) = await world.store.dead_messages()
     assert (dead.job_id, dead.reason) == (job_id, reason)
@@ -185,3 +194,99 @@ async def test_a_poison_batch_message_still_fails_the_job_it_names(world: World)
     )
     view = await world.store.batch_view(batch.batch_id, owner="alice")
     assert view.counts == {"failed": 1}
+
+
+@contextmanager
+def writes_refused(world: World, refused: Callable[[str], bool]) -> Iterator[None]:
+    """S3 refuses every write of a key `refused` names (SlowDown, past the SDK's retries)."""
+    real_put = world.blobs.put
+
+    async def put(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        if refused(key):
+            raise StorageUnavailable(f"S3 put {key} failed: SlowDown")
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = put  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        world.blobs.put = real_put  # type: ignore[method-assign]
+
+
+async def retrieved(world: World) -> tuple[str, SummarizeTask]:
+    """A one-source job, retrieved: its id and its summarize message."""
+    url = world.serve("/a.html", page("Swarms", "Scout bees search for a cavity to nest in."))
+    job_id = await world.submit(QUESTION, [url])
+    for task in world.queue.take("intake"):
+        await world.research().run(task)  # type: ignore[arg-type]
+    (summarize,) = world.queue.take("summarize")
+    assert isinstance(summarize, SummarizeTask)
+    return job_id, summarize
+
+
+async def test_a_step_storage_kept_failing_names_what_failed(world: World) -> None:
+    job_id, task = await retrieved(world)
+    summary = keys.summary(job_id, 0)
+
+    with writes_refused(world, lambda key: key == summary):
+        for _ in range(3):  # every delivery, a minute apart
+            with pytest.raises(StorageUnavailable):
+                await world.summarize().run(task)
+            world.clock.advance(60)
+    await world.dead_letter().run(task.model_dump_json(), DLQ["summarize"], message_id="m-9")
+
+    view = await world.store.view(job_id)
+    assert view.reason == (
+        f"S3 put {summary} failed: SlowDown 3 times in 2 minutes; "
+        "the summarize step for source 1 was given up"
+    )
+
+
+async def test_a_combine_storage_kept_failing_names_what_failed_once_per_delivery(
+    world: World,
+) -> None:
+    job_id, task = await retrieved(world)
+    await world.summarize().run(task)
+    (combine,) = world.queue.take("combine")
+    assert isinstance(combine, CombineTask)
+
+    with writes_refused(world, lambda key: key == keys.report(job_id)):
+        for _ in range(2):
+            with pytest.raises(StorageUnavailable):
+                await world.combine().run(combine)
+    await world.dead_letter().run(combine.model_dump_json(), DLQ["combine"], message_id="m-10")
+
+    view = await world.store.view(job_id)
+    assert view.reason == (
+        f"S3 put {keys.report(job_id)} failed: SlowDown 2 times; the combine step was given up"
+    )
+
+
+class Crashing(ExtractiveSummarizer):
+    """A summarizer with a bug."""
+
+    async def summarize(self, *args: Any, **kwargs: Any) -> ModelText:
+        raise RuntimeError("boom")
+
+
+async def test_a_step_given_up_on_names_the_error_each_delivery_ended_with(world: World) -> None:
+    job_id, task = await retrieved(world)
+    stray = SummarizeTask(job_id=job_id, index=2, expected=1)  # no source 3 was retrieved
+    crashing = replace(world.summarize(), summarizer=Crashing())
+
+    for _ in range(3):
+        with pytest.raises(InvalidMessage):
+            await world.summarize().run(stray)
+        with pytest.raises(RuntimeError):
+            await crashing.run(task)
+        world.clock.advance(1)
+    await world.dead_letter().run(stray.model_dump_json(), DLQ["summarize"], message_id="m-11")
+    await world.dead_letter().run(task.model_dump_json(), DLQ["summarize"], message_id="m-12")
+
+    dead = {key: d.reason for key, d in await world.store.dead_messages()}
+    assert dead == {
+        "dead/summarize/m-11.json": f"job {job_id} has no usable source 3 3 times in 2 seconds; "
+        "the summarize step for source 3 was given up",
+        "dead/summarize/m-12.json": "RuntimeError: boom 3 times in 2 seconds; "
+        "the summarize step for source 1 was given up",
+    }

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from brief.deadletter import UNSAID
 from brief.errors import RetryableError
 from brief.extractive import ExtractiveSummarizer, split_sentences
 from brief.messages import CombineTask, SummarizeTask
@@ -270,7 +271,9 @@ async def test_dead_letter_marks_the_job_failed_with_a_reason(world: World) -> N
     assert marked == job_id
     view = await world.store.view(job_id)
     assert view.state == "failed"
-    assert view.reason == "the summarize step for source 4 failed repeatedly and was given up"
+    assert view.reason == (
+        f"the summarize step for source 4 failed repeatedly and was given up; {UNSAID}"
+    )
 
 
 async def test_dead_letter_ignores_bodies_that_name_no_job(world: World) -> None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from brief import keys
 from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
+from brief.deadletter import UNSAID
 from brief.errors import StorageUnavailable
 from brief.jobstore import JobStore
 from brief.messages import CombineTask, ResearchTask, SummarizeTask
@@ -347,5 +348,5 @@ async def test_an_unsummarized_sources_dead_message_still_fails_the_job(world: W
     view = await world.store.view(job_id)
     assert (view.state, view.reason) == (
         "failed",
-        "the summarize step for source 3 failed repeatedly and was given up",
+        f"the summarize step for source 3 failed repeatedly and was given up; {UNSAID}",
     )

@@ -35,6 +35,12 @@ from brief.pipeline import Clock, fail_job
 
 log = logging.getLogger(__name__)
 
+UNSAID = (
+    "no delivery recorded an error: each ended before it could (a timeout, or the function "
+    "crashed) or could not store it; the function's log lines with this job_id say which"
+)
+"""The rest of a model step's dead-letter reason when none of its deliveries kept an error."""
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -144,13 +150,14 @@ class DeadLetter:
             return job_id, f"a message on the {queue} queue was given up: {problem}", index, place
         number = "" if index is None else f" for source {source_number(index)}"
         step = f"the {task.kind} step{number}"
-        # What kept failing, when the step's deliveries kept it (a model step): else only that
-        # it failed.
-        cause = None
+        # What kept failing, as the step's deliveries kept it; else only that it failed, and
+        # what ends a delivery before it can say why.
         if isinstance(task, SummarizeTask | CombineTask):
             cause = await given_up_cause(self.store, job_id, task.kind, index)
-        if cause is not None:
-            return job_id, f"{cause}; {step} was given up", index, place
+            if cause is not None:
+                return job_id, f"{cause}; {step} was given up", index, place
+            unsaid = f"{step} failed repeatedly and was given up; {UNSAID}"
+            return job_id, unsaid, index, place
         return job_id, f"{step} failed repeatedly and was given up", index, place
 
 

@@ -8,7 +8,9 @@ few seconds, so a storm of retries costs a few writes — which the job's status
 source's current wait. A delivery that gives up keeps what went wrong
 (`keys.errors`), and when the queue gives up too, the dead-letter stage
 reads those (`given_up_cause`) to name the cause: "the model openai:gpt-4o-mini answered
-429 Too Many Requests 24 times in 5 minutes". Nothing here runs on a call that succeeds.
+429 Too Many Requests 24 times in 5 minutes". A delivery that fails another way (S3 or SQS
+past the SDK's retries, a message naming a source that is not there, a bug) keeps its error
+the same way (`keep_failure`). Nothing here runs on a call that succeeds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 
-from brief.errors import RetryableError
+from brief.errors import BriefError, JobNotFound, RetryableError
 from brief.jobstore import JobStore
 from brief.models import FailingStep, ModelRetry, StepError
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 RETRY_EVENT_EVERY_S = 5.0
 """At most one `model_retry` event per source (or combine) this often."""
+KEPT = "brief_kept"
+"""Set on an error `RetryWatch.keep` stored, so `keep_failure` further up does not again."""
 
 # Statuses model APIs send that the HTTP registry does not name.
 _PHRASES = {529: "Overloaded"}
@@ -105,18 +109,20 @@ class RetryWatch:
         except RetryableError as exc:
             log.warning("could not write a model_retry event", extra={"error": str(exc)})
 
-    async def keep(self, error: RetryableError) -> None:
+    async def keep(self, error: Exception) -> None:
         """Store why this delivery failed, for the dead-letter stage to read if it is the
         last: the failures heard, or `error` itself when the model said nothing."""
+        setattr(error, KEPT, True)
         now = self.clock()
-        answers = self._answers or Counter({f"failed: {error}": 1})
+        said = str(error) if isinstance(error, BriefError) else f"{type(error).__name__}: {error}"
+        answers = self._answers or Counter({f"failed: {said}": 1})
         record = StepError(
             job_id=self.job_id,
             step=self.step,
             index=self.index,
             model=self._model,
             answers=dict(answers),
-            error=str(error)[:1000],
+            error=said[:1000],
             first_at=self._first_at or now,
             at=now,
         )
@@ -124,6 +130,25 @@ class RetryWatch:
             await self.store.put_step_error(record)
         except RetryableError as exc:
             log.warning("could not keep why the step failed", extra={"error": str(exc)})
+
+
+async def keep_failure(
+    store: JobStore,
+    job_id: str,
+    step: FailingStep,
+    index: int | None,
+    error: Exception,
+    clock: Callable[[], datetime],
+) -> None:
+    """Keep why a delivery failed when no model watch did: S3 or SQS still failing after
+    the SDK's retries, a message that names what is not there, a bug. Without it, a step its
+    queue gave up on could only say that it "failed repeatedly"."""
+    if getattr(error, KEPT, False) or isinstance(error, JobNotFound):
+        return  # kept already; or no such job, to keep it under
+    try:
+        await RetryWatch(store, job_id, step, index, clock).keep(error)
+    except Exception:  # never in place of the delivery's own error
+        log.exception("could not keep why the step failed")
 
 
 async def given_up_cause(

@@ -22,7 +22,7 @@ from brief import deep as deep_research
 from brief import keys, metrics
 from brief.cancellation import CancelWatch, StoppedByCancel
 from brief.concurrency import all_of, at_once, both, nothing, ready
-from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch
+from brief.diagnosis import RETRY_EVENT_EVERY_S, RetryWatch, keep_failure
 from brief.drafts import DRAFT_EVERY_S, Draft
 from brief.errors import (
     InvalidMessage,
@@ -458,7 +458,11 @@ class Summarize:
         )
         try:
             written = await self._write(task, first)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):  # not the invocation's own end (cancelled)
+                await keep_failure(
+                    self.store, task.job_id, "summarize", task.index, exc, self.clock
+                )
             if self.siblings.finished(task.job_id, task.index):  # its siblings' events
                 self.siblings.written(task.job_id)
                 await events.close()
@@ -720,6 +724,13 @@ class Combine:
     async def run(self, task: CombineTask, *, first: bool = False) -> Report | None:
         """Write the report (once); a job with nothing to combine fails with the reason. A
         `first` delivery (SQS's receive count 1) does not look for the report first."""
+        try:
+            return await self._run(task, first)
+        except Exception as exc:
+            await keep_failure(self.store, task.job_id, "combine", None, exc, self.clock)
+            raise
+
+    async def _run(self, task: CombineTask, first: bool) -> Report | None:
         bind_job(task.job_id)
         carried = [s for s in task.summaries or () if s.job_id == task.job_id]
         unread = sorted(set(task.indexes or ()) - {s.index for s in carried})
