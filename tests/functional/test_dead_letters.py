@@ -4,8 +4,7 @@ names one that exists) is marked failed with that reason."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -196,23 +195,6 @@ async def test_a_poison_batch_message_still_fails_the_job_it_names(world: World)
     assert view.counts == {"failed": 1}
 
 
-@contextmanager
-def writes_refused(world: World, refused: Callable[[str], bool]) -> Iterator[None]:
-    """S3 refuses every write of a key `refused` names (SlowDown, past the SDK's retries)."""
-    real_put = world.blobs.put
-
-    async def put(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
-        if refused(key):
-            raise StorageUnavailable(f"S3 put {key} failed: SlowDown")
-        return await real_put(key, body, content_type=content_type)
-
-    world.blobs.put = put  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        world.blobs.put = real_put  # type: ignore[method-assign]
-
-
 async def retrieved(world: World) -> tuple[str, SummarizeTask]:
     """A one-source job, retrieved: its id and its summarize message."""
     url = world.serve("/a.html", page("Swarms", "Scout bees search for a cavity to nest in."))
@@ -228,7 +210,7 @@ async def test_a_step_storage_kept_failing_names_what_failed(world: World) -> No
     job_id, task = await retrieved(world)
     summary = keys.summary(job_id, 0)
 
-    with writes_refused(world, lambda key: key == summary):
+    with world.writes_refused(lambda key: key == summary):
         for _ in range(3):  # every delivery, a minute apart
             with pytest.raises(StorageUnavailable):
                 await world.summarize().run(task)
@@ -250,7 +232,7 @@ async def test_a_combine_storage_kept_failing_names_what_failed_once_per_deliver
     (combine,) = world.queue.take("combine")
     assert isinstance(combine, CombineTask)
 
-    with writes_refused(world, lambda key: key == keys.report(job_id)):
+    with world.writes_refused(lambda key: key == keys.report(job_id)):
         for _ in range(2):
             with pytest.raises(StorageUnavailable):
                 await world.combine().run(combine)

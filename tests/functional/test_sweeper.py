@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from brief import keys
 from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
@@ -212,21 +211,9 @@ async def test_every_new_job_is_in_the_open_index() -> None:
     ]
 
 
-@contextmanager
-def claims_throttled(world: World, job_id: str) -> Iterator[None]:
+def claims_throttled(world: World, job_id: str) -> AbstractContextManager[None]:
     """S3 refuses every write of the job's fan-in claim meanwhile (SlowDown)."""
-    real_put = world.blobs.put
-
-    async def put(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
-        if key == keys.combine_claim(job_id):
-            raise StorageUnavailable("S3 put failed: SlowDown")
-        return await real_put(key, body, content_type=content_type)
-
-    world.blobs.put = put  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        world.blobs.put = real_put  # type: ignore[method-assign]
+    return world.writes_refused(lambda key: key == keys.combine_claim(job_id))
 
 
 async def twin_acked_the_fan_in_owner(world: World) -> str:

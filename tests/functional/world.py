@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 from brief.adapters.memory import MemoryBlobStore, MemoryTaskQueue
 from brief.deadletter import DeadLetter
 from brief.egress import EgressPolicy
+from brief.errors import StorageUnavailable
 from brief.extractive import ExtractiveSummarizer
 from brief.jobstore import JobStore
 from brief.messages import CombineTask, ExpandTask, ResearchTask, SubmitTask, SummarizeTask
@@ -108,6 +110,23 @@ class World:
 
     def dead_letter(self) -> DeadLetter:
         return DeadLetter(self.store, clock=self.clock)
+
+    @contextmanager
+    def writes_refused(self, refused: Callable[[str], bool]) -> Iterator[None]:
+        """S3 refuses every write of a key `refused` names meanwhile (SlowDown, past the
+        SDK's retries)."""
+        real_put = self.blobs.put
+
+        async def put(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+            if refused(key):
+                raise StorageUnavailable(f"S3 put {key} failed: SlowDown")
+            return await real_put(key, body, content_type=content_type)
+
+        self.blobs.put = put  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            self.blobs.put = real_put  # type: ignore[method-assign]
 
     async def submit(self, question: str, urls: list[Any], **options: Any) -> str:
         request = ResearchRequest.model_validate({"question": question, "sources": urls, **options})

@@ -333,15 +333,21 @@ def test_of_writers_racing_to_create_one_key_exactly_one_wins(monkeypatch: Any) 
     assert sorted(outcomes) == ["PreconditionFailed"] * 5 + ["written"]
 
 
+def _open_entries(count: int) -> Any:
+    """An S3 client, and a bucket "listing" of `count` entries under `open/` (as the sweeper's)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="listing")
+    for i in range(count):
+        s3.put_object(Bucket="listing", Key=f"open/{i:04d}", Body=b"")
+    return s3
+
+
 @mock_aws
 def test_a_walk_of_a_bucket_while_keys_are_deleted_walks_without_failing(monkeypatch: Any) -> None:
     from moto.s3.utils import _VersionedKeyStore
 
     steady_listings()
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="listing")
-    for i in range(40):
-        s3.put_object(Bucket="listing", Key=f"open/{i:04d}", Body=b"")
+    _open_entries(40)
     snapshot = _VersionedKeyStore._self_iterable
 
     def copy_then_delete(store: Any) -> dict[str, Any]:
@@ -439,10 +445,7 @@ def test_a_key_deleted_after_a_listing_took_its_names_is_left_out(monkeypatch: A
     import brief_local.motoserver as motoserver
 
     indexed_listings()
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="listing")
-    for i in range(40):
-        s3.put_object(Bucket="listing", Key=f"open/{i:04d}", Body=b"")
+    s3 = _open_entries(40)
     names_under = motoserver._names_under
 
     def then_delete(store: Any, prefix: str) -> list[str]:
