@@ -11,11 +11,12 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from brief import keys
 from brief.deadletter import UNSAID
 from brief.errors import RetryableError
 from brief.extractive import ExtractiveSummarizer, split_sentences
 from brief.messages import CombineTask, SummarizeTask
-from brief.models import Report
+from brief.models import Report, SourceRecord
 from brief.pipeline import Combine, Summarize, summary_input
 from brief.ports import ModelText, OnModelRetry, OnText, SourceText
 
@@ -262,6 +263,46 @@ async def test_research_redelivery_reuses_sources_already_stored(world: World) -
     await world.research().run(task)  # type: ignore[arg-type]
     assert len(world.fetched) == fetched == 5
     assert len(world.queue.take("summarize")) == 5
+
+
+async def test_a_source_a_twin_delivery_stored_first_is_retrieved_and_summarized_as_stored(
+    world: World,
+) -> None:
+    # SQS hands the research message to two invocations at once. The twin's fetch of source 1
+    # timed out and it stored that first; this one's fetch of it succeeded, and its write of
+    # the source lost. What is stored is the source's outcome: the retrieval, the events
+    # and the summarize messages say so too (they said "usable", and its summarize message
+    # then failed every delivery: "job ... has no usable source 2").
+    job_id = await world.submit(QUESTION, await five_sources(world))
+    (task,) = world.queue.take("intake")
+    real_put = world.blobs.put
+
+    async def twin_first(key: str, body: bytes, *, content_type: str = "application/json") -> bool:
+        if key == keys.source(job_id, 1):
+            record = SourceRecord.model_validate_json(body)
+            failed = record.outcome.model_copy(update={"state": "failed", "reason": "timed out"})
+            twin = record.model_copy(update={"outcome": failed, "text": ""})
+            await real_put(key, twin.model_dump_json().encode(), content_type=content_type)
+        return await real_put(key, body, content_type=content_type)
+
+    world.blobs.put = twin_first  # type: ignore[method-assign]
+    await world.research().run(task)  # type: ignore[arg-type]
+    world.blobs.put = real_put  # type: ignore[method-assign]
+
+    retrieval = await world.store.retrieval(job_id)
+    assert retrieval is not None
+    assert [s.index for s in retrieval.usable] == [0, 2, 3, 4]
+    tasks = [t for t in world.queue.take("summarize") if isinstance(t, SummarizeTask)]
+    assert sorted(t.index for t in tasks) == [0, 2, 3, 4]
+    assert {t.expected for t in tasks} == {4}
+    events = [(e.kind, e.index) for _, e in await world.store.events(job_id)]
+    assert ("source_failed", 1) in events
+    assert ("source_fetched", 1) not in events
+    for summarize in tasks:
+        await world.summarize().run(summarize)
+    await world.drain()
+    report = await report_of(world, job_id)
+    assert [(m.index, m.reason) for m in report.missing] == [(1, "timed out")]
 
 
 async def test_dead_letter_marks_the_job_failed_with_a_reason(world: World) -> None:

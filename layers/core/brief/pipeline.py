@@ -316,12 +316,13 @@ class Research:
         expansions: dict[int, Expansion],
     ) -> tuple[Retrieval, dict[int, SourceRecord]]:
         """Gather the level's sources not `stored` yet: the retrieval, and the records as
-        stored, by index (a source another delivery stored first is left out: its record is
-        that one's)."""
+        stored, by index. A source another delivery stored first (a duplicate delivery,
+        gathering at the same time) is that delivery's record, which may say otherwise (its
+        fetch failed where this one's did not): the retrieval and the summarize messages
+        follow what is stored."""
         job = deep.job
         started = self.clock()
         records = {s.outcome.index: s for s in stored}
-        as_stored = dict(records)
         events = EventBatch(self.store, job.job_id, self.clock)
         # A page an earlier level read is not read again for a follow-up question.
         known = {
@@ -333,8 +334,9 @@ class Research:
         }
 
         async def store(record: SourceRecord) -> None:
-            if await self.store.put_source(record):
-                as_stored[record.outcome.index] = record
+            if not await self.store.put_source(record):
+                index = record.outcome.index
+                record = await self.store.source(job.job_id, index) or record
             outcome = record.outcome
             kind: EventKind = "source_fetched" if outcome.usable else "source_failed"
             detail = outcome.reason if not outcome.usable else outcome.state
@@ -379,7 +381,7 @@ class Research:
         first, _ = await both(self.store.put_retrieval(retrieval), events.close())
         if not first:
             retrieval = await self.store.retrieval(job.job_id, deep.level) or retrieval
-        return retrieval, as_stored
+        return retrieval, records
 
 
 @dataclass(frozen=True)
