@@ -39,7 +39,8 @@ UNSAID = (
     "no delivery recorded an error: each ended before it could (a timeout, or the function "
     "crashed) or could not store it; the function's log lines with this job_id say which"
 )
-"""The rest of a model step's dead-letter reason when none of its deliveries kept an error."""
+"""The rest of a summarize or combine step's dead-letter reason when none of its deliveries
+kept an error."""
 
 
 @dataclass(frozen=True)
