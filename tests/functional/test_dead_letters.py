@@ -21,7 +21,8 @@ from brief.models import MAX_DEAD_BODY_CHARS, DeadMessage, ResearchRequest
 from brief.ports import ModelText
 from tests.work_messages import valid
 
-from .world import World, page
+from .test_model_failures import one_source_job
+from .world import World
 
 QUESTION = "How do honeybees choose a new home?"
 DLQ = {
@@ -195,19 +196,8 @@ async def test_a_poison_batch_message_still_fails_the_job_it_names(world: World)
     assert view.counts == {"failed": 1}
 
 
-async def retrieved(world: World) -> tuple[str, SummarizeTask]:
-    """A one-source job, retrieved: its id and its summarize message."""
-    url = world.serve("/a.html", page("Swarms", "Scout bees search for a cavity to nest in."))
-    job_id = await world.submit(QUESTION, [url])
-    for task in world.queue.take("intake"):
-        await world.research().run(task)  # type: ignore[arg-type]
-    (summarize,) = world.queue.take("summarize")
-    assert isinstance(summarize, SummarizeTask)
-    return job_id, summarize
-
-
 async def test_a_step_storage_kept_failing_names_what_failed(world: World) -> None:
-    job_id, task = await retrieved(world)
+    job_id, (task,) = await one_source_job(world)
     summary = keys.summary(job_id, 0)
 
     with world.writes_refused(lambda key: key == summary):
@@ -227,7 +217,7 @@ async def test_a_step_storage_kept_failing_names_what_failed(world: World) -> No
 async def test_a_combine_storage_kept_failing_names_what_failed_once_per_delivery(
     world: World,
 ) -> None:
-    job_id, task = await retrieved(world)
+    job_id, (task,) = await one_source_job(world)
     await world.summarize().run(task)
     (combine,) = world.queue.take("combine")
     assert isinstance(combine, CombineTask)
@@ -252,7 +242,7 @@ class Crashing(ExtractiveSummarizer):
 
 
 async def test_a_step_given_up_on_names_the_error_each_delivery_ended_with(world: World) -> None:
-    job_id, task = await retrieved(world)
+    job_id, (task,) = await one_source_job(world)
     stray = SummarizeTask(job_id=job_id, index=2, expected=1)  # no source 3 was retrieved
     crashing = replace(world.summarize(), summarizer=Crashing())
 

@@ -153,13 +153,13 @@ class DeadLetter:
         step = f"the {task.kind} step{number}"
         # What kept failing, as the step's deliveries kept it; else only that it failed, and
         # what ends a delivery before it can say why.
+        given_up = f"{step} failed repeatedly and was given up"
         if isinstance(task, SummarizeTask | CombineTask):
             cause = await given_up_cause(self.store, job_id, task.kind, index)
             if cause is not None:
                 return job_id, f"{cause}; {step} was given up", index, place
-            unsaid = f"{step} failed repeatedly and was given up; {UNSAID}"
-            return job_id, unsaid, index, place
-        return job_id, f"{step} failed repeatedly and was given up", index, place
+            given_up += f"; {UNSAID}"
+        return job_id, given_up, index, place
 
 
 @dataclass(frozen=True)
