@@ -62,6 +62,7 @@ class Run:
             "unsupported": sum(len(s.unsupported) for s in self.scores),
             "invented": sum(len(s.invented) for s in self.scores),
             "redundancy": round(sum(len(s.redundant) for s in self.scores) / findings, 3),
+            "restatement": round(sum(len(s.restated) for s in self.scores) / findings, 3),
             "dangling": sum(len(s.dangling) for s in self.scores),
             "words": round(sum(s.words for s in self.scores) / n),
         }
@@ -134,19 +135,26 @@ def table(result: Run) -> str:
     """The configuration's figures, a row a case and one overall."""
     head = f"{'case':34} {'recall':>9} " + " ".join(
         f"{h:>{w}}"
-        for h, w in (("unsup", 5), ("invent", 6), ("redund", 6), ("dangle", 6), ("words", 5))
+        for h, w in (
+            ("unsup", 5),
+            ("invent", 6),
+            ("redund", 6),
+            ("restate", 7),
+            ("dangle", 6),
+            ("words", 5),
+        )
     )
     lines = [f"== {result.config} ({result.seconds:.0f} s)", head]
     for s in result.scores:
         found = f"{len(s.found)}/{s.nuggets}"
         lines.append(
             f"{s.case:34} {s.recall:4.2f} {found:>4} {len(s.unsupported):>5} {len(s.invented):>6}"
-            f" {s.redundancy:>6.0%} {len(s.dangling):>6} {s.words:>5}"
+            f" {s.redundancy:>6.0%} {s.restatement:>7.0%} {len(s.dangling):>6} {s.words:>5}"
         )
     t = result.totals()
     lines.append(
         f"{'overall':34} {t['recall']:4.2f}      {t['unsupported']:>5} {t['invented']:>6}"
-        f" {t['redundancy']:>6.0%} {t['dangling']:>6} {t['words']:>5}"
+        f" {t['redundancy']:>6.0%} {t['restatement']:>7.0%} {t['dangling']:>6} {t['words']:>5}"
     )
     lines += [f"  no report: {f}" for f in result.failed]
     if result.note:

@@ -8,6 +8,9 @@
   sentence is *unsupported*.
 - **Redundancy**: the share of findings (cited claims) that repeat an earlier one: their
   stemmed words match it at `REPEATS` or more by rapidfuzz's token-set ratio.
+- **Restatement**: the share of findings that state only nuggets an earlier finding stated: a
+  repeat in other words, which redundancy's word match misses. Nuggets are coarse (one can
+  cover two related facts), so it counts some findings that add a detail.
 - **Dangling sentences**: sentences that open by pointing back ("This", "They", "For this
   reason", ...) with nothing of their own source before them: the first sentence of a
   paragraph or bullet, or a sentence quoted from a source after one its source did not have
@@ -78,6 +81,8 @@ class Score:
     findings: int = 0
     redundant: list[str] = field(default_factory=list)
     redundancy: float = 0.0
+    restated: list[str] = field(default_factory=list)
+    restatement: float = 0.0
     dangling: list[str] = field(default_factory=list)
     words: int = 0
 
@@ -136,6 +141,7 @@ def score(case: Case, markdown: str, texts_by_n: dict[int, str]) -> Score:
     windows = {n: _windows(t) for n, t in texts_by_n.items()}
     sentences_of = {n: split_sentences(t) for n, t in texts_by_n.items()}
     seen: list[tuple[str, str]] = []
+    said: set[str] = set()
     parts = claims(answer)
     for claim in parts:
         if not claim.cites:
@@ -155,8 +161,13 @@ def score(case: Case, markdown: str, texts_by_n: dict[int, str]) -> Score:
         if repeat is not None:
             result.redundant.append(f"{text} ~ {repeat}")
         seen.append((text, key))
+        states = {n.id for n in case.nuggets if n.found_in(text)}
+        if states and states <= said:
+            result.restated.append(f"{text} ({', '.join(sorted(states))})")
+        said |= states
     result.findings = sum(1 for c in parts if c.cites)
     result.redundancy = len(result.redundant) / result.findings if result.findings else 0.0
+    result.restatement = len(result.restated) / result.findings if result.findings else 0.0
     result.dangling = _dangling(parts, sentences_of)
     return result
 

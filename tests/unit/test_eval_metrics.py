@@ -92,6 +92,22 @@ def test_a_finding_that_repeats_another_is_redundant() -> None:
     assert result.redundancy == pytest.approx(1 / 3)
 
 
+def test_a_finding_that_states_only_facts_already_stated_in_other_words_is_restated() -> None:
+    body = (
+        "- Scouts advertise a good site with a waggle dance. [2]\n"
+        "- A waggle dance is how a scout tells the others about a site. [2]\n"
+        "- A waggle dance for a cavity of about forty litres lasts longer. [1][2]"
+    )
+
+    result = score(CASE, report(body), TEXTS)
+
+    assert result.redundant == []  # too few words in common for the word match
+    assert result.restated == [
+        "A waggle dance is how a scout tells the others about a site. (waggle)"
+    ]
+    assert result.restatement == pytest.approx(1 / 3)
+
+
 def test_a_sentence_that_points_back_at_nothing_is_dangling() -> None:
     body = "- They inspect each cavity for an hour. [1]\n- Scouts search for hollow trees. [1]"
 
