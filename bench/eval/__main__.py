@@ -63,6 +63,8 @@ class Run:
             "invented": sum(len(s.invented) for s in self.scores),
             "redundancy": round(sum(len(s.redundant) for s in self.scores) / findings, 3),
             "restatement": round(sum(len(s.restated) for s in self.scores) / findings, 3),
+            "lead": f"{sum(s.lead_stating for s in self.scores)}/"
+            f"{sum(s.lead_sentences for s in self.scores)}",
             "dangling": sum(len(s.dangling) for s in self.scores),
             "words": round(sum(s.words for s in self.scores) / n),
         }
@@ -140,6 +142,7 @@ def table(result: Run) -> str:
             ("invent", 6),
             ("redund", 6),
             ("restate", 7),
+            ("lead", 5),
             ("dangle", 6),
             ("words", 5),
         )
@@ -149,12 +152,14 @@ def table(result: Run) -> str:
         found = f"{len(s.found)}/{s.nuggets}"
         lines.append(
             f"{s.case:34} {s.recall:4.2f} {found:>4} {len(s.unsupported):>5} {len(s.invented):>6}"
-            f" {s.redundancy:>6.0%} {s.restatement:>7.0%} {len(s.dangling):>6} {s.words:>5}"
+            f" {s.redundancy:>6.0%} {s.restatement:>7.0%} {s.lead_stating:>2}/{s.lead_sentences:<2}"
+            f" {len(s.dangling):>6} {s.words:>5}"
         )
     t = result.totals()
     lines.append(
         f"{'overall':34} {t['recall']:4.2f}      {t['unsupported']:>5} {t['invented']:>6}"
-        f" {t['redundancy']:>6.0%} {t['restatement']:>7.0%} {t['dangling']:>6} {t['words']:>5}"
+        f" {t['redundancy']:>6.0%} {t['restatement']:>7.0%} {t['lead']:>5}"
+        f" {t['dangling']:>6} {t['words']:>5}"
     )
     lines += [f"  no report: {f}" for f in result.failed]
     if result.note:

@@ -11,6 +11,8 @@
 - **Restatement**: the share of findings that state only nuggets an earlier finding stated: a
   repeat in other words, which redundancy's word match misses. Nuggets are coarse (one can
   cover two related facts), so it counts some findings that add a detail.
+- **Lead**: how many sentences of the lead (the answer before its first heading) state a
+  nugget: whether the report opens with the answer.
 - **Dangling sentences**: sentences that open by pointing back ("This", "They", "For this
   reason", ...) with nothing of their own source before them: the first sentence of a
   paragraph or bullet, or a sentence quoted from a source after one its source did not have
@@ -83,6 +85,8 @@ class Score:
     redundancy: float = 0.0
     restated: list[str] = field(default_factory=list)
     restatement: float = 0.0
+    lead_sentences: int = 0
+    lead_stating: int = 0
     dangling: list[str] = field(default_factory=list)
     words: int = 0
 
@@ -169,6 +173,13 @@ def score(case: Case, markdown: str, texts_by_n: dict[int, str]) -> Score:
     result.redundancy = len(result.redundant) / result.findings if result.findings else 0.0
     result.restatement = len(result.restated) / result.findings if result.findings else 0.0
     result.dangling = _dangling(parts, sentences_of)
+    lead = [
+        s
+        for s in split_sentences(_plain(re.split(r"^#", answer, maxsplit=1, flags=re.M)[0]))
+        if _words(s)
+    ]
+    result.lead_sentences = len(lead)
+    result.lead_stating = sum(1 for s in lead if any(n.in_sentence(s) for n in case.nuggets))
     return result
 
 

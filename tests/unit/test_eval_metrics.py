@@ -108,6 +108,17 @@ def test_a_finding_that_states_only_facts_already_stated_in_other_words_is_resta
     assert result.restatement == pytest.approx(1 / 3)
 
 
+def test_the_lead_counts_its_sentences_that_state_a_nugget() -> None:
+    body = (
+        "A cavity of about forty litres suits a swarm. [1] Scouts search for hollow trees. [1]\n\n"
+        "## Findings\n\n- Scouts advertise a good site with a waggle dance. [2]"
+    )
+
+    result = score(CASE, report(body), TEXTS)
+
+    assert (result.lead_stating, result.lead_sentences) == (1, 2)
+
+
 def test_a_sentence_that_points_back_at_nothing_is_dangling() -> None:
     body = "- They inspect each cavity for an hour. [1]\n- Scouts search for hollow trees. [1]"
 

@@ -18,7 +18,7 @@ def report(markdown: str) -> Report:
         markdown=markdown,
         citations=[Citation(n=1, index=0, url="https://example.org/bees", title="Bees")],
         missing=[],
-        model="extractive-v2",
+        model="extractive-v3",
         created_at=datetime(2026, 12, 3, tzinfo=UTC),
     )
 

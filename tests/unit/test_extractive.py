@@ -15,6 +15,8 @@ import pytest
 from brief.errors import SourceError
 from brief.extraction import extract
 from brief.extractive import ExtractiveSummarizer, by_source, split_sentences
+from brief.extractive.summarizer import _Finding, _lead
+from brief.extractive.text import Excerpt
 from brief.ports import SourceText
 
 QUESTION = "How do honeybees decide where to build a new nest?"
@@ -231,7 +233,7 @@ async def test_a_megabyte_of_text_is_summarized_quickly() -> None:
 
 
 def test_name_identifies_the_model() -> None:
-    assert ExtractiveSummarizer().name == "extractive-v2"
+    assert ExtractiveSummarizer().name == "extractive-v3"
 
 
 def test_sentence_and_finding_counts_must_be_positive() -> None:
@@ -280,6 +282,31 @@ async def test_the_answer_leads_with_cited_sentences_then_lists_findings() -> No
     assert re.search(r"\. (\[\d+\])+$", lead)
     assert 1 <= len(split_sentences(re.sub(r" (\[\d+\])+", "", lead))) <= 3
     assert rest.strip()
+
+
+def test_the_lead_prefers_sentences_that_stand_alone_to_a_pair() -> None:
+    """A pair (a sentence and the one it leans on) can score best, yet tells a story: the lead
+    takes the best single sentences among the first findings, and the pair stays a finding."""
+    pair = (
+        "The workers fill their honey stomachs before they leave.",
+        "That honey is the swarm's only food for the next few days.",
+    )
+    texts = [
+        pair,
+        ("Scouts dance for the sites they find.",),
+        ("The swarm flies to the site most scouts dance for.",),
+        ("A cavity of forty litres suits a swarm.",),
+        ("Swarms avoid cavities with large entrances.",),
+    ]
+    findings = [
+        _Finding(Excerpt(sentences=t, position=i, source=i + 1, score=1.0 - i / 10), {i + 1})
+        for i, t in enumerate(texts)
+    ]
+
+    lead, rest = _lead(findings)
+
+    assert [f.text for f in lead] == [t[0] for t in texts[1:4]]
+    assert [f.text for f in rest] == [" ".join(pair), texts[4][0]]
 
 
 async def test_every_finding_is_a_bullet_ending_with_citations() -> None:

@@ -56,8 +56,10 @@ MIN_SHARE_OF_BEST = 0.35
 DIVERSITY = 0.6
 # A summary from another model could be long; combine reads this many excerpts of each.
 MAX_EXCERPTS_PER_SUMMARY = 40
-# The lead: the best findings, at most this many sentences, that answer the question.
+# The lead: the best findings, at most this many sentences, that answer the question, chosen
+# among this many of the best.
 LEAD_SENTENCES = 3
+LEAD_CANDIDATES = 6
 # Themes: at most this many headed groups.
 MAX_THEMES = 4
 OTHER_THEME = "Other findings"
@@ -82,7 +84,7 @@ class ExtractiveSummarizer:
     @property
     def name(self) -> str:
         """Stored with every summary and report; change it when the output would change."""
-        return "extractive-v2"
+        return "extractive-v3"
 
     async def summarize(
         self, question: str, source: SourceText, *, on_retry: OnModelRetry | None = None
@@ -276,16 +278,25 @@ def _merge(found: list[Excerpt]) -> list[_Finding]:
 
 
 def _lead(findings: list[_Finding]) -> tuple[list[_Finding], list[_Finding]]:
-    """The best findings, up to `LEAD_SENTENCES` sentences (at least the best one), and the
-    rest."""
-    lead = [findings[0]]
-    used = len(findings[0].lead.sentences)
-    for finding in findings[1:]:
+    """The lead, up to `LEAD_SENTENCES` sentences (at least one finding), and the rest in
+    their order.
+
+    The lead is the best of the first `LEAD_CANDIDATES` findings by score, those of one
+    sentence first: an excerpt of two exists because its second sentence leans on the first
+    ("... fill their honey stomachs. That load of honey is ..."), which tells a story more
+    often than it answers, and it would take two of the lead's three places.
+    """
+    ranked = sorted(
+        findings[:LEAD_CANDIDATES], key=lambda f: (len(f.lead.sentences) > 1, -f.lead.score)
+    )
+    lead = [ranked[0]]
+    used = len(ranked[0].lead.sentences)
+    for finding in ranked[1:]:
         if used + len(finding.lead.sentences) > LEAD_SENTENCES or len(lead) == LEAD_SENTENCES:
             break
         lead.append(finding)
         used += len(finding.lead.sentences)
-    return lead, findings[len(lead) :]
+    return lead, [f for f in findings if all(f is not chosen for chosen in lead)]
 
 
 def _themes(findings: list[_Finding]) -> list[tuple[str, list[_Finding]]]:
