@@ -12,8 +12,9 @@ template.yaml, pages served from this repository on loopback):
 
 Prints a table per configuration and writes `bench-results/eval.json` (`EVAL_OUT` to change).
 `EVAL_CONFIGS=offline` runs a subset; `--direct` scores the offline summarizer in-process
-(no stack), for tuning it quickly. `--cases DIR` runs another set of cases instead, such as
-the held-out set in `bench/eval/heldout` (questions the summarizer was not tuned on).
+(no stack), for tuning it quickly; with `--losses`, it also says where each missed nugget
+was lost (`bench.eval.losses`). `--cases DIR` runs another set of cases instead, such as the
+held-out set in `bench/eval/heldout` (questions the summarizer was not tuned on).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.eval import direct
+from bench.eval import direct, losses
 from bench.eval.cases import ROOT, Case, load_all
 from bench.eval.metrics import Score, score
 from bench.jobs import Job, submit, wait
@@ -178,6 +179,19 @@ async def direct_scores(cases: list[Case]) -> list[Score]:
     return scores
 
 
+async def lost(cases: list[Case]) -> str:
+    """Where the offline summarizer loses each nugget it misses (`bench.eval.losses`)."""
+    from brief.extractive import ExtractiveSummarizer
+
+    every: list[losses.Loss] = []
+    lines = ["== where the offline report loses its missed nuggets"]
+    for case in cases:
+        found = await losses.losses(case, ExtractiveSummarizer())
+        every += found
+        lines += [f"{case.slug}"] + [f"  {loss.describe()}" for loss in found]
+    return "\n".join([*lines, losses.summary_line(every)])
+
+
 def main(argv: list[str]) -> int:
     folder = argv[argv.index("--cases") + 1] if "--cases" in argv else None
     cases = load_all(Path(folder).resolve()) if folder else load_all()
@@ -200,6 +214,8 @@ def main(argv: list[str]) -> int:
             print(table(results[-1]), flush=True)
     if "--direct" in argv:
         print(table(results[0]))
+        if "--losses" in argv:
+            print(asyncio.run(lost(cases)))
     print(TARGETS)
     out = Path(os.environ.get("EVAL_OUT", "bench-results")) / "eval.json"
     out.parent.mkdir(parents=True, exist_ok=True)

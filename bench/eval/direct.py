@@ -13,9 +13,18 @@ from brief.ports import SourceText, Summarizer
 
 async def report(case: Case, summarizer: Summarizer) -> tuple[str, dict[int, str]]:
     """The report's Markdown, and each source's text by its number."""
+    numbered, texts = await summaries(case, summarizer)
+    citations = [Citation(n=s.n, index=s.n - 1, url=s.url, title=s.title) for s in numbered]
+    combined = await summarizer.combine(case.question, numbered)
+    body, warnings = check_answer(combined.text, numbered)
+    return render_markdown(case.question, body, citations, [], warnings=warnings), texts
+
+
+async def summaries(case: Case, summarizer: Summarizer) -> tuple[list[SourceText], dict[int, str]]:
+    """Each source's summary, numbered from 1 in the case's order (a source with nothing to
+    summarize has none), and each source's text by its number."""
     texts: dict[int, str] = {}
     numbered: list[SourceText] = []
-    citations: list[Citation] = []
     for i, source in enumerate(case.sources):
         extracted = source.extracted()
         n = i + 1
@@ -27,7 +36,4 @@ async def report(case: Case, summarizer: Summarizer) -> tuple[str, dict[int, str
         except SourceError:
             continue
         numbered.append(SourceText(n=n, title=extracted.title, url=url, text=summary.text))
-        citations.append(Citation(n=n, index=i, url=url, title=extracted.title))
-    combined = await summarizer.combine(case.question, numbered)
-    body, warnings = check_answer(combined.text, numbered)
-    return render_markdown(case.question, body, citations, [], warnings=warnings), texts
+    return numbered, texts

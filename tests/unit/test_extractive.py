@@ -15,7 +15,7 @@ import pytest
 from brief.errors import SourceError
 from brief.extraction import extract
 from brief.extractive import ExtractiveSummarizer, by_source, split_sentences
-from brief.extractive.summarizer import _Finding, _lead
+from brief.extractive.summarizer import Finding, _lead
 from brief.extractive.text import Excerpt
 from brief.ports import SourceText
 
@@ -299,7 +299,7 @@ def test_the_lead_prefers_sentences_that_stand_alone_to_a_pair() -> None:
         ("Swarms avoid cavities with large entrances.",),
     ]
     findings = [
-        _Finding(Excerpt(sentences=t, position=i, source=i + 1, score=1.0 - i / 10), {i + 1})
+        Finding(Excerpt(sentences=t, position=i, source=i + 1, score=1.0 - i / 10), {i + 1})
         for i, t in enumerate(texts)
     ]
 

@@ -149,34 +149,45 @@ class ExtractiveSummarizer:
                 lines.append("")
         return ModelText("\n".join(lines).rstrip() + "\n")
 
-    def _findings_for(self, question: str, summaries: Sequence[SourceText]) -> list[_Finding]:
+    def _findings_for(self, question: str, summaries: Sequence[SourceText]) -> list[Finding]:
         """The lead's and the findings' excerpts, best first: relevant, agreed on, diverse."""
-        found: list[Excerpt] = []
-        for summary in summaries:
-            split = split_sentences(without_footnotes(summary.text))
-            found += excerpts(split, min_words=3, source=summary.n)[:MAX_EXCERPTS_PER_SUMMARY]
-        if not found:
+        ranked = candidates(question, summaries)
+        if not ranked:
             return []
-        score_relevance(question, question_terms(question), found)
-        on_topic = [p for p in found if p.relevance >= MIN_RELEVANCE]
-        pool = _apart(on_topic if len(on_topic) >= 3 else found)
-        merged = _merge(pool)
-        consensus = _consensus(found, question_terms(question))
-        weight = _source_weights(found)
-        for finding in merged:
-            finding.lead.score = weight[finding.lead.source] * (
-                finding.lead.relevance + CONSENSUS_WEIGHT * consensus(finding.lead)
-            )
-        best = max(f.lead.score for f in merged)
-        strong = [f.lead for f in merged if f.lead.score >= MIN_SHARE_OF_BEST * best]
+        best = ranked[0].lead.score
+        strong = [f.lead for f in ranked if f.lead.score >= MIN_SHARE_OF_BEST * best]
         chosen = diverse(strong, LEAD_SENTENCES + self._findings, penalty=DIVERSITY)
-        by_lead = {id(f.lead): f for f in merged}
+        by_lead = {id(f.lead): f for f in ranked}
         return [by_lead[id(p)] for p in chosen]
 
 
+def candidates(question: str, summaries: Sequence[SourceText]) -> list[Finding]:
+    """Every finding the report could choose, best score first: the summaries' excerpts that
+    bear on the question, one per thing said, scored by relevance and agreement and weighted
+    by their source. The report takes the best that stay diverse; `make eval` reads the rest
+    to say where a missed fact ranked."""
+    found: list[Excerpt] = []
+    for summary in summaries:
+        split = split_sentences(without_footnotes(summary.text))
+        found += excerpts(split, min_words=3, source=summary.n)[:MAX_EXCERPTS_PER_SUMMARY]
+    if not found:
+        return []
+    score_relevance(question, question_terms(question), found)
+    on_topic = [p for p in found if p.relevance >= MIN_RELEVANCE]
+    pool = _apart(on_topic if len(on_topic) >= 3 else found)
+    merged = _merge(pool)
+    consensus = _consensus(found, question_terms(question))
+    weight = _source_weights(found)
+    for finding in merged:
+        finding.lead.score = weight[finding.lead.source] * (
+            finding.lead.relevance + CONSENSUS_WEIGHT * consensus(finding.lead)
+        )
+    return sorted(merged, key=lambda f: (-f.lead.score, f.lead.source, f.lead.position))
+
+
 @dataclass(slots=True)
-class _Finding:
-    """An excerpt chosen for the report and the sources that say the same (cited with it)."""
+class Finding:
+    """An excerpt for the report and the sources that say the same (cited with it)."""
 
     lead: Excerpt
     sources: set[int]
@@ -256,10 +267,10 @@ def _apart(found: list[Excerpt]) -> list[Excerpt]:
     return kept
 
 
-def _merge(found: list[Excerpt]) -> list[_Finding]:
+def _merge(found: list[Excerpt]) -> list[Finding]:
     """One finding per thing said: an excerpt that repeats a better one (another source's)
     adds its source to that finding's citations."""
-    merged: list[_Finding] = []
+    merged: list[Finding] = []
     for excerpt in sorted(found, key=lambda p: (-p.relevance, p.source, p.position)):
         same = next(
             (
@@ -273,11 +284,11 @@ def _merge(found: list[Excerpt]) -> list[_Finding]:
         if same is not None:
             same.sources.add(excerpt.source)
             continue
-        merged.append(_Finding(lead=excerpt, sources={excerpt.source}))
+        merged.append(Finding(lead=excerpt, sources={excerpt.source}))
     return merged
 
 
-def _lead(findings: list[_Finding]) -> tuple[list[_Finding], list[_Finding]]:
+def _lead(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
     """The lead, up to `LEAD_SENTENCES` sentences (at least one finding), and the rest in
     their order.
 
@@ -299,11 +310,11 @@ def _lead(findings: list[_Finding]) -> tuple[list[_Finding], list[_Finding]]:
     return lead, [f for f in findings if all(f is not chosen for chosen in lead)]
 
 
-def _themes(findings: list[_Finding]) -> list[tuple[str, list[_Finding]]]:
+def _themes(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
     """The findings in groups that share a telling term, each under a short heading named
     after it, best group first; findings that share none go under "Other findings"."""
     left = list(findings)
-    groups: list[tuple[str, list[_Finding]]] = []
+    groups: list[tuple[str, list[Finding]]] = []
     common = len(findings) * 0.6
     while left and len(groups) < MAX_THEMES:
         counts: Counter[str] = Counter()
@@ -328,11 +339,11 @@ def _themes(findings: list[_Finding]) -> list[tuple[str, list[_Finding]]]:
     return groups
 
 
-def _best_score(findings: list[_Finding], term: str) -> float:
+def _best_score(findings: list[Finding], term: str) -> float:
     return max((f.lead.score for f in findings if term in f.lead.terms), default=0.0)
 
 
-def _heading(term: str, members: list[_Finding]) -> str:
+def _heading(term: str, members: list[Finding]) -> str:
     """A theme's heading: two words with `term` that several of its findings use ("waggle
     dance"), else `term` as they write it most often; capitalized."""
     pairs: Counter[str] = Counter()  # in how many findings each pair appears
