@@ -15,8 +15,8 @@ import pytest
 from brief.errors import SourceError
 from brief.extraction import extract
 from brief.extractive import ExtractiveSummarizer, by_source, split_sentences
-from brief.extractive.summarizer import Finding, _lead
-from brief.extractive.text import Excerpt
+from brief.extractive.summarizer import Finding, _lead, _themes
+from brief.extractive.text import Excerpt, terms
 from brief.ports import SourceText
 
 QUESTION = "How do honeybees decide where to build a new nest?"
@@ -380,6 +380,30 @@ async def test_the_samples_findings_are_grouped_under_short_theme_headings() -> 
     assert len(headings) >= 2, body
     assert all(1 <= len(h.split()) <= 3 for h in headings)
     assert len(set(headings)) == len(headings)
+
+
+def test_a_theme_takes_three_findings_two_that_share_a_word_are_not_one() -> None:
+    texts = [
+        "Scouts dance for each site they find.",
+        "A scout dances longer for a better site.",
+        "The swarm flies to the site most scouts dance for.",
+        "A scout inspects a cavity for a long time.",
+        "No single bee can sway the swarm for long.",
+    ]
+    findings = [
+        Finding(
+            Excerpt(
+                sentences=(t,), position=i, source=1, tokens=terms(t), terms=frozenset(terms(t))
+            ),
+            {1},
+        )
+        for i, t in enumerate(texts)
+    ]
+
+    groups = _themes(findings)
+
+    assert [[f.text for f in members] for _, members in groups] == [texts[:3], texts[3:]]
+    assert groups[1][0] == "Other findings"  # not "Long"
 
 
 async def test_near_duplicate_findings_are_merged_and_cite_both_sources() -> None:

@@ -60,8 +60,10 @@ MAX_EXCERPTS_PER_SUMMARY = 40
 # among this many of the best.
 LEAD_SENTENCES = 3
 LEAD_CANDIDATES = 6
-# Themes: at most this many headed groups.
+# Themes: at most this many headed groups, each of at least this many findings that share a
+# term (two share one by chance too often: "a long inspection" and "sway the swarm for long").
 MAX_THEMES = 4
+MIN_THEME = 3
 OTHER_THEME = "Other findings"
 
 
@@ -323,7 +325,9 @@ def _themes(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
         shared = [
             t
             for t, c in counts.items()
-            if c >= 2 and sum(t in f.lead.terms for f in findings) <= common and not t.isdigit()
+            if c >= MIN_THEME
+            and sum(t in f.lead.terms for f in findings) <= common
+            and not t.isdigit()
         ]
         if not shared:
             break
