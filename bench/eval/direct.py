@@ -14,10 +14,15 @@ from brief.ports import SourceText, Summarizer
 async def report(case: Case, summarizer: Summarizer) -> tuple[str, dict[int, str]]:
     """The report's Markdown, and each source's text by its number."""
     numbered, texts = await summaries(case, summarizer)
+    return await report_of(case, summarizer, numbered), texts
+
+
+async def report_of(case: Case, summarizer: Summarizer, numbered: list[SourceText]) -> str:
+    """The report's Markdown from the sources' summaries (`summaries`)."""
     citations = [Citation(n=s.n, index=s.n - 1, url=s.url, title=s.title) for s in numbered]
     combined = await summarizer.combine(case.question, numbered)
     body, warnings = check_answer(combined.text, numbered)
-    return render_markdown(case.question, body, citations, [], warnings=warnings), texts
+    return render_markdown(case.question, body, citations, [], warnings=warnings)
 
 
 async def summaries(case: Case, summarizer: Summarizer) -> tuple[list[SourceText], dict[int, str]]:

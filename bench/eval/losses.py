@@ -46,8 +46,8 @@ class Loss:
 
 async def losses(case: Case, summarizer: ExtractiveSummarizer) -> list[Loss]:
     """The case's nuggets the report misses, each with where it was lost."""
-    numbered, _ = await direct.summaries(case, summarizer)
-    markdown, texts = await direct.report(case, summarizer)
+    numbered, texts = await direct.summaries(case, summarizer)
+    markdown = await direct.report_of(case, summarizer, numbered)
     found = set(score(case, markdown, texts).found)
     ranked = [f.text for f in candidates(case.question, numbered)]
     return [_loss(n, numbered, ranked) for n in case.nuggets if n.id not in found]
